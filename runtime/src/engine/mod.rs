@@ -1,0 +1,180 @@
+//! Inference engines behind one seam: prepare a model file into a [`Session`], run it.
+//!
+//! Two engines exist: [`ort`](self::ort) (ONNX Runtime through the `ort` crate, loaded at
+//! run time, execution providers in a configurable order) and [`tract`](self::tract)
+//! (pure-Rust CPU fallback). Each sits behind a cargo feature; when a feature is off the
+//! module still compiles and answers [`Error::NotCompiledIn`]. [`select::open`] picks the
+//! engine for `--engine auto|ort|tract` and records why any fallback happened.
+
+pub mod ort;
+pub mod select;
+pub mod tract;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::error::{Error, Result};
+
+pub use select::open;
+
+/// Which engine the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// ONNX Runtime when its library loads, tract otherwise.
+    #[default]
+    Auto,
+    Ort,
+    Tract,
+}
+
+impl FromStr for EngineChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "ort" | "onnxruntime" => Ok(Self::Ort),
+            "tract" => Ok(Self::Tract),
+            other => Err(Error::Invalid(format!(
+                "unknown engine {other:?} (expected auto, ort or tract)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Ort => "ort",
+            Self::Tract => "tract",
+        })
+    }
+}
+
+/// An ONNX Runtime execution provider, in the order the user prefers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    TensorRt,
+    Cuda,
+    Cpu,
+}
+
+impl Provider {
+    /// ONNX Runtime's own name for the provider.
+    pub fn ort_name(self) -> &'static str {
+        match self {
+            Self::TensorRt => "TensorrtExecutionProvider",
+            Self::Cuda => "CUDAExecutionProvider",
+            Self::Cpu => "CPUExecutionProvider",
+        }
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tensorrt" | "trt" => Ok(Self::TensorRt),
+            "cuda" => Ok(Self::Cuda),
+            "cpu" => Ok(Self::Cpu),
+            other => Err(Error::Invalid(format!(
+                "unknown execution provider {other:?} (expected tensorrt, cuda or cpu)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TensorRt => "tensorrt",
+            Self::Cuda => "cuda",
+            Self::Cpu => "cpu",
+        })
+    }
+}
+
+/// Parse a comma-separated provider list such as `tensorrt,cuda,cpu`.
+pub fn parse_providers(s: &str) -> Result<Vec<Provider>> {
+    let list = s
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(Provider::from_str)
+        .collect::<Result<Vec<_>>>()?;
+    if list.is_empty() {
+        return Err(Error::Invalid("empty execution provider list".into()));
+    }
+    Ok(list)
+}
+
+/// Everything an engine needs to prepare a session.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Execution providers for ONNX Runtime, in order of preference.
+    pub providers: Vec<Provider>,
+    /// TensorRT: allow fp16 kernels.
+    pub trt_fp16: bool,
+    /// TensorRT: directory for the engine cache (created if missing).
+    pub trt_cache_dir: Option<PathBuf>,
+    /// CUDA / TensorRT device id.
+    pub cuda_device: i32,
+    /// Intra-op threads (None: the engine's default, all cores).
+    pub threads: Option<usize>,
+    /// Fixed input shape (NCHW, including batch) used to specialise the plan.
+    pub input_shape: Vec<usize>,
+    /// Explicit ONNX Runtime library path (else `ORT_DYLIB_PATH`, else the repo cache).
+    pub ort_library: Option<PathBuf>,
+}
+
+impl EngineOptions {
+    /// CPU-only defaults for the given input shape.
+    pub fn for_shape(input_shape: Vec<usize>) -> Self {
+        Self {
+            providers: vec![Provider::Cpu],
+            trt_fp16: false,
+            trt_cache_dir: None,
+            cuda_device: 0,
+            threads: None,
+            input_shape,
+            ort_library: None,
+        }
+    }
+}
+
+/// What actually ran, and why anything else did not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionInfo {
+    /// `ort` or `tract`.
+    pub engine: &'static str,
+    /// The execution provider that runs the model (`CPUExecutionProvider`, … or `tract-cpu`).
+    pub provider: String,
+    /// Engine version (ONNX Runtime library version, or tract crate version).
+    pub version: String,
+    /// One line per fallback taken: what was tried and why it failed.
+    pub fallbacks: Vec<String>,
+    /// Input shape the session was prepared for.
+    pub input_shape: Vec<usize>,
+}
+
+/// A prepared model, ready to run repeatedly.
+pub trait Session {
+    /// Run one inference on an f32 tensor of the prepared input shape.
+    fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
+    /// Which engine and provider this session uses, and the fallbacks taken.
+    fn info(&self) -> &SessionInfo;
+}
+
+/// Check that `input` has exactly the prepared shape.
+pub(crate) fn check_input_shape(info: &SessionInfo, input: &ArrayViewD<'_, f32>) -> Result<()> {
+    if input.shape() != info.input_shape.as_slice() {
+        return Err(Error::Shape {
+            what: format!("{} input", info.engine),
+            expected: format!("{:?}", info.input_shape),
+            got: format!("{:?}", input.shape()),
+        });
+    }
+    Ok(())
+}

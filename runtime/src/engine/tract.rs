@@ -1,0 +1,199 @@
+//! tract engine: the pure-Rust CPU fallback (`tract-onnx`).
+//!
+//! The model is loaded, its input fixed to f32 of [`EngineOptions::input_shape`],
+//! optimised and turned into a plan once; [`Session::run`] reuses one plan state. Tensors
+//! cross the boundary as shape + slice, so tract's own `ndarray` version does not matter.
+//! tract runs single-threaded. Operators tract does not know are reported as
+//! [`Error::UnsupportedOp`] naming the node and operator.
+
+use std::path::Path;
+
+#[cfg(feature = "tract")]
+pub(crate) use imp::open_with;
+#[cfg(not(feature = "tract"))]
+pub(crate) use stub::open_with;
+
+use super::{EngineOptions, Session};
+use crate::error::Result;
+
+/// The `tract-onnx` version this crate is built with (pinned `=` in the workspace).
+pub const TRACT_VERSION: &str = "0.23.9";
+
+/// Prepare `model` with tract for `opts.input_shape`.
+pub fn open(model: &Path, opts: &EngineOptions) -> Result<Box<dyn Session>> {
+    open_with(model, opts, Vec::new())
+}
+
+#[cfg(feature = "tract")]
+mod imp {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::path::{Path, PathBuf};
+
+    use ndarray::{ArrayD, ArrayViewD, IxDyn};
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
+
+    use super::TRACT_VERSION;
+    use crate::engine::{EngineOptions, Session, SessionInfo, check_input_shape};
+    use crate::error::{Error, Result};
+
+    fn engine_err(model: &Path, reason: impl AsRef<str>) -> Error {
+        let reason = reason
+            .as_ref()
+            .split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Error::Engine {
+            engine: "tract",
+            path: model.to_path_buf(),
+            reason,
+        }
+    }
+
+    /// The whole error chain on one line.
+    fn chain(e: &TractError) -> String {
+        format!("{e:#}")
+    }
+
+    /// Run `f`, turning a panic inside tract into an engine error.
+    fn guarded<T>(model: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(engine_err(model, format!("tract panicked: {msg}")))
+        })
+    }
+
+    /// [`super::open`], with fallback lines already recorded by the caller.
+    pub(crate) fn open_with(
+        model: &Path,
+        opts: &EngineOptions,
+        fallbacks: Vec<String>,
+    ) -> Result<Box<dyn Session>> {
+        std::fs::metadata(model).map_err(|e| Error::io(model, e))?;
+        let state = guarded(model, || plan(model, opts))?;
+        Ok(Box::new(TractSession {
+            state,
+            path: model.to_path_buf(),
+            info: SessionInfo {
+                engine: "tract",
+                provider: "tract-cpu".into(),
+                version: TRACT_VERSION.into(),
+                fallbacks,
+                input_shape: opts.input_shape.clone(),
+            },
+        }))
+    }
+
+    fn plan(model: &Path, opts: &EngineOptions) -> Result<TypedSimpleState> {
+        let mut m = tract_onnx::onnx()
+            .model_for_path(model)
+            .map_err(|e| engine_err(model, chain(&e)))?;
+        if let Some(node) = m
+            .nodes()
+            .iter()
+            .find(|n| n.op_as::<UnimplementedOp>().is_some())
+        {
+            // The op's name is "Unimplemented(<op_type>)".
+            let name = node.op.name();
+            let op = name
+                .strip_prefix("Unimplemented(")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or(&name)
+                .to_string();
+            return Err(Error::UnsupportedOp {
+                path: model.to_path_buf(),
+                node: node.name.clone(),
+                op,
+                detail: Some("not implemented by tract".into()),
+            });
+        }
+        if m.inputs.len() != 1 {
+            return Err(engine_err(
+                model,
+                format!(
+                    "the model has {} inputs; edgebench runs single-input models",
+                    m.inputs.len()
+                ),
+            ));
+        }
+        let fact = InferenceFact::dt_shape(f32::datum_type(), opts.input_shape.as_slice());
+        m.set_input_fact(0, fact)
+            .map_err(|e| engine_err(model, chain(&e)))?;
+        let optimized = m
+            .into_optimized()
+            .map_err(|e| engine_err(model, chain(&e)))?;
+        let runnable = optimized
+            .into_runnable()
+            .map_err(|e| engine_err(model, chain(&e)))?;
+        TypedSimpleState::new(&runnable).map_err(|e| engine_err(model, chain(&e)))
+    }
+
+    struct TractSession {
+        state: TypedSimpleState,
+        path: PathBuf,
+        info: SessionInfo,
+    }
+
+    impl Session for TractSession {
+        fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+            check_input_shape(&self.info, &input)?;
+            let path = &self.path;
+            let err = |e: TractError| engine_err(path, chain(&e));
+            let input = input.as_standard_layout();
+            let data = input
+                .as_slice()
+                .ok_or_else(|| engine_err(path, "input is not contiguous"))?;
+            let tensor = Tensor::from_shape(input.shape(), data).map_err(err)?;
+            let state = &mut self.state;
+            let outputs = guarded(path, || state.run(tvec![tensor.into()]).map_err(err))?;
+            let first = outputs
+                .first()
+                .ok_or_else(|| engine_err(path, "the model produced no output"))?;
+            let t = first.cast_to::<f32>().map_err(err)?;
+            let values = t
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>())
+                .map_err(err)?;
+            ArrayD::from_shape_vec(IxDyn(t.shape()), values.to_vec())
+                .map_err(|e| engine_err(path, format!("output shape: {e}")))
+        }
+
+        fn info(&self) -> &SessionInfo {
+            &self.info
+        }
+    }
+}
+
+#[cfg(not(feature = "tract"))]
+mod stub {
+    use std::path::Path;
+
+    use crate::engine::{EngineOptions, Session};
+    use crate::error::{Error, Result};
+
+    /// Always [`Error::NotCompiledIn`]: this build has no `tract` feature.
+    pub(crate) fn open_with(
+        _model: &Path,
+        _opts: &EngineOptions,
+        _fallbacks: Vec<String>,
+    ) -> Result<Box<dyn Session>> {
+        Err(Error::NotCompiledIn { engine: "tract" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// [`super::TRACT_VERSION`] must follow the pin in the workspace manifest.
+    #[test]
+    fn tract_version_matches_the_pin() {
+        let manifest = include_str!("../../../Cargo.toml");
+        let pin = format!("tract-onnx = \"={}\"", super::TRACT_VERSION);
+        assert!(manifest.contains(&pin), "workspace Cargo.toml lacks {pin}");
+    }
+}

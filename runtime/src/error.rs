@@ -1,0 +1,77 @@
+//! The library's error type: every variant names the thing (file, node, provider) at fault.
+
+use std::path::PathBuf;
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors from the edgebench runtime. Messages are one line and name the culprit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a usable ONNX model.
+    #[error("{}: invalid ONNX model: {reason}", path.display())]
+    InvalidOnnx { path: PathBuf, reason: String },
+    /// The model uses an operator an engine or the analysis cannot handle.
+    #[error("{}: unsupported operator {op} (node {node:?}){}", path.display(), detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    UnsupportedOp {
+        path: PathBuf,
+        node: String,
+        op: String,
+        detail: Option<String>,
+    },
+    /// A model spec (TOML) is malformed or inconsistent.
+    #[error("{source_name}: invalid model spec: {reason}")]
+    Spec { source_name: String, reason: String },
+    /// A name that is neither a built-in model nor an existing file.
+    #[error(
+        "unknown model {name:?}: not a built-in model ({known}) nor an existing .onnx/.toml file"
+    )]
+    UnknownModel { name: String, known: String },
+    /// A tensor or input of the wrong shape.
+    #[error("{what}: expected shape {expected}, got {got}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
+    /// An input file (npy, image) that cannot be used.
+    #[error("{}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+    /// An engine that was compiled out of this build.
+    #[error("engine {engine} is not compiled in (rebuild with `--features {engine}`)")]
+    NotCompiledIn { engine: &'static str },
+    /// The ONNX Runtime shared library could not be found or loaded.
+    #[error("ONNX Runtime library: {reason}")]
+    OrtLibrary { reason: String },
+    /// An execution provider that was requested could not be registered.
+    #[error("execution provider {provider}: {reason}")]
+    Provider { provider: String, reason: String },
+    /// An engine failed while loading or running a model.
+    #[error("{engine} engine: {}: {reason}", path.display())]
+    Engine {
+        engine: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// A command-line or API argument is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// Shorthand for an I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

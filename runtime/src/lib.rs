@@ -1,0 +1,16 @@
+//! edgebench runtime: everything the `edgebench` CLI does, usable from other programs.
+//!
+//! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
+//!   of any ONNX file (shapes, parameters, MACs, activation memory);
+//! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
+//! - [`tensor_io`]: `.npy` and image inputs for `edgebench run`;
+//! - [`onnx`]: the ONNX protobuf messages.
+
+pub mod engine;
+pub mod error;
+pub mod fsutil;
+pub mod model;
+pub mod onnx;
+pub mod tensor_io;
+
+pub use error::{Error, Result};

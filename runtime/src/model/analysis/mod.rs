@@ -1,0 +1,365 @@
+//! Analysis of any ONNX file: per-node output shapes, parameters, multiply-accumulates
+//! (MACs) and activation bytes, and the peak of live activation memory.
+//!
+//! It reads files edgebench writes as well as files from tf2onnx or `torch.onnx`
+//! (NHWC graphs wrapped in `Transpose` nodes, `Shape → Gather → Concat → Reshape`
+//! chains): small integer tensors are folded as constants so that such chains resolve
+//! to static shapes. An operator it has no shape rule for is an
+//! [`Error::UnsupportedOp`]; a malformed file is an [`Error::InvalidOnnx`]; nothing in
+//! the file can make it panic.
+//!
+//! Conventions, chosen to match Keras' `count_params` and the usual MAC counts:
+//! - parameters are the elements of the initializers a node consumes as weights (each
+//!   initializer counted once, at its first such consumer); initializers used as a
+//!   shape, axes, indices or bound (`Reshape` shape, `Clip` min, ...) are not;
+//! - MACs are those of `Conv`, `ConvTranspose`, `Gemm` and `MatMul` only;
+//! - activation bytes are the bytes of a node's outputs; `Constant` nodes produce
+//!   constants, not activations, so they count 0 and are not in the liveness walk.
+
+mod cx;
+mod fold;
+mod graph;
+mod infer;
+mod infer_const;
+mod infer_nn;
+mod infer_shape;
+mod table;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::onnx::pb::{GraphProto, ModelProto, ValueInfoProto, data_type};
+use cx::Cx;
+use value::Value;
+
+/// Everything the analysis found about one model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Analysis {
+    /// The file analysed, as given.
+    pub path: String,
+    /// `producer_name` and `producer_version` of the file.
+    pub producer: String,
+    /// Version of the default (`ai.onnx`) operator set; 0 when not declared.
+    pub opset: i64,
+    /// Real graph inputs (initializers listed as inputs are left out), with the shapes
+    /// used for the analysis.
+    pub inputs: Vec<TensorDesc>,
+    /// Graph outputs with their inferred shapes.
+    pub outputs: Vec<TensorDesc>,
+    /// Nodes in topological order.
+    pub nodes: Vec<NodeInfo>,
+    pub total_params: u64,
+    pub total_macs: u64,
+    /// Sum of every node's activation bytes.
+    pub total_activation_bytes: u64,
+    /// Most activation bytes live at once over the topological order.
+    pub peak_activation_bytes: u64,
+}
+
+/// A named tensor with a static shape.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TensorDesc {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Element type, e.g. `float32`.
+    pub dtype: String,
+}
+
+/// One node of the graph.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeInfo {
+    /// The node's name, else its first output's name.
+    pub name: String,
+    pub op: String,
+    /// Shape of the first output.
+    pub output_shape: Vec<usize>,
+    pub params: u64,
+    pub macs: u64,
+    /// Bytes of all the node's outputs.
+    pub activation_bytes: u64,
+}
+
+impl Analysis {
+    /// A human-readable table: one row per node, then totals and peak live memory.
+    pub fn to_table(&self) -> String {
+        table::render(self)
+    }
+}
+
+/// Read `path` and analyse it; see [`analyze`].
+pub fn analyze_file(path: &Path, input_shape: Option<&[usize]>) -> Result<Analysis> {
+    let model = crate::onnx::read_model(path)?;
+    analyze(&model, path, input_shape)
+}
+
+/// Analyse a model. `input_shape` overrides the full shape of the first graph input;
+/// otherwise declared shapes are used, with an unknown batch dimension taken as 1. Any
+/// other unknown dimension is an [`Error::Invalid`] asking for `--input-shape`.
+pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -> Result<Analysis> {
+    let graph = graph_of(model, path)?;
+    let mut env: HashMap<&str, Value> = HashMap::new();
+    let mut weights: HashMap<&str, u64> = HashMap::new();
+    for t in &graph.initializer {
+        let v = Value::from_tensor(t).map_err(|reason| invalid(path, reason))?;
+        weights.insert(&t.name, v.numel());
+        env.insert(&t.name, v);
+    }
+    let inputs = resolve_inputs(graph, path, input_shape)?;
+    for (vi, desc) in &inputs {
+        let dtype = elem_type(vi);
+        env.insert(&vi.name, Value::new(desc.shape.clone(), dtype));
+    }
+    let available: HashSet<&str> = env.keys().copied().collect();
+    let order = graph::topo_order(graph, path, &available)?;
+
+    let mut nodes = Vec::with_capacity(order.len());
+    let mut live_sizes: HashMap<&str, u64> =
+        inputs.iter().map(|(vi, _)| (vi.name.as_str(), 0)).collect();
+    for (name, size) in live_sizes.iter_mut() {
+        *size = env.get(name).map_or(0, Value::bytes);
+    }
+    for &i in &order {
+        let node = &graph.node[i];
+        let name = graph::node_label(node, i);
+        let ins = node
+            .input
+            .iter()
+            .map(|n| {
+                if n.is_empty() {
+                    None
+                } else {
+                    env.get(n.as_str())
+                }
+            })
+            .collect();
+        let cx = Cx {
+            path,
+            node,
+            name: &name,
+            ins,
+        };
+        let inferred = infer::infer(&cx)?;
+        // Pair each named output with its value before `cx` (which borrows `env`) ends.
+        let produced = node
+            .output
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.is_empty())
+            .map(|(k, out)| {
+                let v = inferred.values.get(k).ok_or_else(|| {
+                    cx.unsupported(format!("output #{k} ({out:?}) is not supported"))
+                })?;
+                Ok((out.as_str(), v.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(cx);
+        let params: u64 = node
+            .input
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| infer::is_param_input(&node.op_type, k))
+            .filter_map(|(_, n)| weights.remove(n.as_str()))
+            .sum();
+        let is_constant = node.op_type == "Constant";
+        let mut bytes = 0u64;
+        for (out, v) in produced {
+            if !is_constant {
+                bytes = bytes.saturating_add(v.bytes());
+                live_sizes.insert(out, v.bytes());
+            }
+            env.insert(out, v);
+        }
+        nodes.push(NodeInfo {
+            name,
+            op: node.op_type.clone(),
+            output_shape: inferred
+                .values
+                .first()
+                .map(|v| v.shape.clone())
+                .unwrap_or_default(),
+            params,
+            macs: inferred.macs,
+            activation_bytes: bytes,
+        });
+    }
+
+    let input_names: Vec<&str> = inputs.iter().map(|(vi, _)| vi.name.as_str()).collect();
+    let peak = graph::peak_live(graph, &order, &input_names, &live_sizes);
+    let outputs = graph
+        .output
+        .iter()
+        .map(|o| {
+            let v = env.get(o.name.as_str()).ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("graph output {:?} is not produced by any node", o.name),
+                )
+            })?;
+            Ok(desc(&o.name, v))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Analysis {
+        path: path.display().to_string(),
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
+        opset: opset(model),
+        inputs: inputs.into_iter().map(|(_, d)| d).collect(),
+        outputs,
+        total_params: nodes.iter().map(|n| n.params).sum(),
+        total_macs: nodes.iter().fold(0u64, |a, n| a.saturating_add(n.macs)),
+        total_activation_bytes: nodes
+            .iter()
+            .fold(0u64, |a, n| a.saturating_add(n.activation_bytes)),
+        peak_activation_bytes: peak,
+        nodes,
+    })
+}
+
+/// Declared shape of the first real (non-initializer) graph input; `None` for symbolic
+/// or unknown dimensions.
+pub fn input_shape_of(model: &ModelProto, path: &Path) -> Result<Vec<Option<usize>>> {
+    let graph = graph_of(model, path)?;
+    let vi = real_inputs(graph)
+        .next()
+        .ok_or_else(|| invalid(path, "the graph has no input".into()))?;
+    declared(vi).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: input {:?} declares no shape; pass --input-shape",
+            path.display(),
+            vi.name
+        ))
+    })
+}
+
+fn graph_of<'m>(model: &'m ModelProto, path: &Path) -> Result<&'m GraphProto> {
+    model
+        .graph
+        .as_ref()
+        .ok_or_else(|| invalid(path, "the model has no graph".into()))
+}
+
+fn invalid(path: &Path, reason: String) -> Error {
+    Error::InvalidOnnx {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Version of the default operator set.
+fn opset(model: &ModelProto) -> i64 {
+    model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version)
+}
+
+/// Graph inputs that are not initializers (old-IR exporters list weights as inputs).
+fn real_inputs(graph: &GraphProto) -> impl Iterator<Item = &ValueInfoProto> {
+    let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    graph
+        .input
+        .iter()
+        .filter(move |i| !inits.contains(i.name.as_str()))
+}
+
+/// Declared dims (`None` where symbolic or unknown); `None` when no shape is declared.
+fn declared(vi: &ValueInfoProto) -> Option<Vec<Option<usize>>> {
+    let shape = vi.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?;
+    Some(
+        shape
+            .dim
+            .iter()
+            .map(|d| {
+                d.dim_value
+                    .and_then(|v| usize::try_from(v).ok())
+                    .filter(|&v| v > 0)
+            })
+            .collect(),
+    )
+}
+
+fn elem_type(vi: &ValueInfoProto) -> i32 {
+    vi.r#type
+        .as_ref()
+        .and_then(|t| t.tensor_type.as_ref())
+        .map_or(0, |t| t.elem_type)
+}
+
+fn desc(name: &str, v: &Value) -> TensorDesc {
+    let dtype = if v.dtype == 0 {
+        data_type::FLOAT
+    } else {
+        v.dtype
+    };
+    TensorDesc {
+        name: name.to_string(),
+        shape: v.shape.clone(),
+        dtype: data_type::name(dtype).to_string(),
+    }
+}
+
+/// Static shapes of the real graph inputs: the override for the first, declared shapes
+/// (unknown batch → 1) otherwise.
+fn resolve_inputs<'g>(
+    graph: &'g GraphProto,
+    path: &Path,
+    input_shape: Option<&[usize]>,
+) -> Result<Vec<(&'g ValueInfoProto, TensorDesc)>> {
+    let mut out = Vec::new();
+    for (i, vi) in real_inputs(graph).enumerate() {
+        let declared = declared(vi);
+        let shape = match (i, input_shape) {
+            (0, Some(shape)) => {
+                if let Some(d) = declared.as_ref().filter(|d| d.len() != shape.len()) {
+                    return Err(Error::Shape {
+                        what: format!("{}: input {:?} (--input-shape)", path.display(), vi.name),
+                        expected: format!("rank {} ({})", d.len(), fmt_declared(d)),
+                        got: format!("{shape:?}"),
+                    });
+                }
+                shape.to_vec()
+            }
+            _ => {
+                let dims = declared.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{}: input {:?} declares no shape; pass --input-shape",
+                        path.display(),
+                        vi.name
+                    ))
+                })?;
+                let shape: Option<Vec<usize>> = dims
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| if k == 0 { Some(d.unwrap_or(1)) } else { *d })
+                    .collect();
+                shape.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{}: input {:?} has shape {} with an unknown dimension; pass --input-shape \
+                         with the full shape (e.g. --input-shape 1x3x224x224)",
+                        path.display(),
+                        vi.name,
+                        fmt_declared(&dims)
+                    ))
+                })?
+            }
+        };
+        let v = Value::new(shape, elem_type(vi));
+        out.push((vi, desc(&vi.name, &v)));
+    }
+    Ok(out)
+}
+
+/// `[?, 3, 224, 224]`.
+fn fmt_declared(dims: &[Option<usize>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
+}

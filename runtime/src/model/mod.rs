@@ -1,0 +1,138 @@
+//! Models: specs of sequential CNNs, the built-in zoo, the ONNX writer, and the analysis
+//! of any ONNX file. [`prepare`] turns a user's MODEL argument into an ONNX file an
+//! engine can load, with the input shape and preprocessing it expects.
+
+pub mod analysis;
+pub mod onnx_write;
+pub mod spec;
+pub mod zoo;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use spec::{InputShape, Preprocess, Spec};
+
+/// Memory layout of a model's image input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+/// A model ready for an engine: an ONNX file, its full input shape and preprocessing.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The ONNX file (a temporary export for specs).
+    pub path: PathBuf,
+    /// Display name: the zoo name, or the file name.
+    pub name: String,
+    /// The spec, when the model came from one.
+    pub spec: Option<Spec>,
+    /// Full input shape including batch (batch = the requested batch).
+    pub input_shape: Vec<usize>,
+    /// How image pixels map onto the input.
+    pub layout: Layout,
+    pub preprocess: Preprocess,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Options for [`prepare`].
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// Spatial input for specs (default: the spec's own).
+    pub input: Option<InputShape>,
+    /// Full input shape for ONNX files whose shape is not fully declared.
+    pub input_shape: Option<Vec<usize>>,
+    /// Batch size (default 1).
+    pub batch: Option<usize>,
+    /// Seed for He-initialised weights of specs.
+    pub seed: u64,
+}
+
+/// Resolve a MODEL argument (zoo name, spec `.toml`, `.onnx`) into a [`Prepared`] model.
+pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
+    let batch = opts.batch.unwrap_or(1);
+    if batch == 0 {
+        return Err(Error::Invalid("batch size must be ≥ 1".into()));
+    }
+    match zoo::resolve(arg)? {
+        zoo::ModelRef::Spec(spec) => {
+            let input = opts.input.unwrap_or(spec.input);
+            let dir = tempfile::Builder::new()
+                .prefix("edgebench-")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            let path = dir.path().join(format!("{}-{input}.onnx", spec.name));
+            onnx_write::export(&spec, input, opts.seed, &path)?;
+            Ok(Prepared {
+                path,
+                name: spec.name.clone(),
+                input_shape: input.nchw(batch),
+                layout: Layout::Nchw,
+                preprocess: spec.preprocess.clone(),
+                spec: Some(spec),
+                _temp: Some(dir),
+            })
+        }
+        zoo::ModelRef::Onnx(path) => {
+            let model = crate::onnx::read_model(&path)?;
+            let declared = analysis::input_shape_of(&model, &path)?;
+            let input_shape = match &opts.input_shape {
+                Some(s) => s.clone(),
+                None => resolve_declared(&declared, batch, &path)?,
+            };
+            let meta = onnx_write::read_metadata(&model);
+            let layout = guess_layout(&input_shape);
+            Ok(Prepared {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.display().to_string()),
+                preprocess: meta.and_then(|m| m.2).unwrap_or_default(),
+                path,
+                spec: None,
+                input_shape,
+                layout,
+                _temp: None,
+            })
+        }
+    }
+}
+
+fn resolve_declared(declared: &[Option<usize>], batch: usize, path: &Path) -> Result<Vec<usize>> {
+    declared
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match (i, d) {
+            (0, None) => Ok(batch),
+            (_, Some(v)) => Ok(*v),
+            (_, None) => Err(Error::Invalid(format!(
+                "{}: input dimension {i} is not fixed in the model; give the full shape with --input-shape (e.g. 1x3x224x224)",
+                path.display()
+            ))),
+        })
+        .collect()
+}
+
+/// NHWC when the last axis looks like channels and axis 1 does not.
+fn guess_layout(shape: &[usize]) -> Layout {
+    match shape {
+        [_, c, _, last] if matches!(*last, 1 | 3 | 4) && !matches!(*c, 1 | 3 | 4) => Layout::Nhwc,
+        _ => Layout::Nchw,
+    }
+}
+
+impl Prepared {
+    /// Image height, width and channels of the input.
+    pub fn image_hwc(&self) -> Result<(usize, usize, usize)> {
+        match (self.layout, self.input_shape.as_slice()) {
+            (Layout::Nchw, [_, c, h, w]) => Ok((*h, *w, *c)),
+            (Layout::Nhwc, [_, h, w, c]) => Ok((*h, *w, *c)),
+            _ => Err(Error::Invalid(format!(
+                "{}: input shape {:?} is not an image tensor; give a .npy input",
+                self.path.display(),
+                self.input_shape
+            ))),
+        }
+    }
+}

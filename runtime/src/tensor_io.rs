@@ -1,0 +1,194 @@
+//! Tensor inputs and outputs for `edgebench run`: `.npy` files (read and written), and
+//! images decoded, resized and normalised into the NCHW f32 tensor a model expects.
+
+use std::io::BufReader;
+use std::path::Path;
+
+use ndarray::{Array4, ArrayD, IxDyn};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+
+use crate::error::{Error, Result};
+use crate::model::spec::Preprocess;
+
+/// Largest image (in pixels) `load_image` will decode; larger headers are refused
+/// before any pixel buffer is allocated.
+pub const MAX_IMAGE_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Read a `.npy` file of f32 (f64 is converted) as a dynamic-rank array.
+pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
+    let open = || -> Result<BufReader<std::fs::File>> {
+        Ok(BufReader::new(
+            std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
+        ))
+    };
+    let bad = |e: ndarray_npy::ReadNpyError| Error::Input {
+        path: path.to_path_buf(),
+        reason: format!("not a usable .npy file: {e}"),
+    };
+    match ArrayD::<f32>::read_npy(open()?) {
+        Ok(a) => Ok(a),
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => ArrayD::<f64>::read_npy(open()?)
+            .map(|a| a.mapv(|v| v as f32))
+            .map_err(|_| Error::Input {
+                path: path.to_path_buf(),
+                reason: "unsupported .npy dtype (expected float32 or float64)".into(),
+            }),
+        Err(e) => Err(bad(e)),
+    }
+}
+
+/// Write an f32 array as `.npy`, atomically.
+pub fn write_npy(path: &Path, a: &ArrayD<f32>) -> Result<()> {
+    crate::fsutil::write_atomic_with(path, |f| {
+        let mut w = std::io::BufWriter::new(f);
+        a.write_npy(&mut w).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut w)
+    })
+}
+
+/// Decode an image file, resize it to `height`×`width`, convert to `channels` (1 or 3),
+/// and normalise it with `pre` into a `[1, C, H, W]` tensor.
+pub fn load_image(
+    path: &Path,
+    height: usize,
+    width: usize,
+    channels: usize,
+    pre: &Preprocess,
+) -> Result<ArrayD<f32>> {
+    let bad = |reason: String| Error::Input {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if channels != 1 && channels != 3 {
+        return Err(bad(format!(
+            "the model takes {channels} channels; images can feed 1 or 3"
+        )));
+    }
+    for (what, v) in [("mean", &pre.mean), ("std", &pre.std)] {
+        if !v.is_empty() && v.len() != channels {
+            return Err(bad(format!(
+                "preprocessing {what} has {} values for {channels} channels",
+                v.len()
+            )));
+        }
+    }
+    if pre.std.contains(&0.0) {
+        return Err(bad("preprocessing std contains 0".into()));
+    }
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(bad("not a recognised image format".into()));
+    }
+    let (w0, h0) = reader
+        .into_dimensions()
+        .map_err(|e| bad(format!("cannot read the image header: {e}")))?;
+    if u64::from(w0) * u64::from(h0) > MAX_IMAGE_PIXELS {
+        return Err(bad(format!(
+            "image is {w0}x{h0}, over the limit of {MAX_IMAGE_PIXELS} pixels"
+        )));
+    }
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .decode()
+        .map_err(|e| bad(format!("cannot decode the image: {e}")))?;
+    let (h, w) = (height as u32, width as u32);
+    let filter = image::imageops::FilterType::Triangle;
+    let mut out = Array4::<f32>::zeros((1, channels, height, width));
+    let norm = |c: usize, v: u8| {
+        let x = f32::from(v) * pre.scale;
+        let m = pre.mean.get(c).copied().unwrap_or(0.0);
+        let s = pre.std.get(c).copied().unwrap_or(1.0);
+        (x - m) / s
+    };
+    if channels == 3 {
+        let rgb = image::imageops::resize(&img.to_rgb8(), w, h, filter);
+        for (x, y, p) in rgb.enumerate_pixels() {
+            for c in 0..3 {
+                out[[0, c, y as usize, x as usize]] = norm(c, p.0[c]);
+            }
+        }
+    } else {
+        let g = image::imageops::resize(&img.to_luma8(), w, h, filter);
+        for (x, y, p) in g.enumerate_pixels() {
+            out[[0, 0, y as usize, x as usize]] = norm(0, p.0[0]);
+        }
+    }
+    Ok(out.into_dyn())
+}
+
+/// Reshape helper: the array as `shape` or a shape error naming `what`.
+pub fn expect_shape(a: &ArrayD<f32>, shape: &[usize], what: &str) -> Result<()> {
+    if a.shape() != shape {
+        return Err(Error::Shape {
+            what: what.to_string(),
+            expected: format!("{shape:?}"),
+            got: format!("{:?}", a.shape()),
+        });
+    }
+    Ok(())
+}
+
+/// A deterministic pseudo-random input in [0, 1) of the given shape (for tests and
+/// benchmarks that need no files).
+pub fn seeded_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Uniform};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    let dist = Uniform::new(0.0f32, 1.0).unwrap_or_else(|_| unreachable!("0 < 1"));
+    let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut rng)).collect();
+    ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| unreachable!("n = product"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_roundtrip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let a = seeded_input(&[1, 3, 4, 5], 3);
+        write_npy(&p, &a).unwrap();
+        assert_eq!(read_npy(&p).unwrap(), a);
+        let g = dir.path().join("g.npy");
+        std::fs::write(&g, b"garbage").unwrap();
+        let e = read_npy(&g).unwrap_err().to_string();
+        assert!(
+            e.contains("g.npy") && e.contains("not a usable .npy"),
+            "{e}"
+        );
+        let e = read_npy(&dir.path().join("missing.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.npy"), "{e}");
+    }
+
+    #[test]
+    fn image_is_resized_and_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("red.png");
+        image::RgbImage::from_pixel(16, 8, image::Rgb([255, 0, 51]))
+            .save(&p)
+            .unwrap();
+        let pre = Preprocess {
+            scale: 1.0 / 255.0,
+            mean: vec![0.5, 0.0, 0.0],
+            std: vec![0.5, 1.0, 1.0],
+        };
+        let t = load_image(&p, 4, 4, 3, &pre).unwrap();
+        assert_eq!(t.shape(), &[1, 3, 4, 4]);
+        assert!((t[[0, 0, 2, 2]] - 1.0).abs() < 1e-6);
+        assert!(t[[0, 1, 0, 0]].abs() < 1e-6);
+        assert!((t[[0, 2, 3, 3]] - 0.2).abs() < 1e-6);
+        let txt = dir.path().join("fake.jpg");
+        std::fs::write(&txt, b"hello, not an image").unwrap();
+        let e = load_image(&txt, 4, 4, 3, &pre).unwrap_err().to_string();
+        assert!(e.contains("fake.jpg"), "{e}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Command-line flags (clap derive). Each flag's documentation lives beside it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use edgebench_runtime::engine::{EngineChoice, Provider};
+use edgebench_runtime::model::spec::InputShape;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgebench",
+    version,
+    about = "Run, inspect and compare lean CNNs on edge devices (NVIDIA Jetson first)",
+    long_about = "Run, inspect and compare lean CNNs on edge devices (NVIDIA Jetson first).\n\n\
+        MODEL arguments take a built-in model name (see `edgebench models list`), a model \
+        spec .toml, or any .onnx file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, show or export the built-in models.
+    #[command(subcommand)]
+    Models(ModelsCmd),
+    /// Analyse an ONNX model: per-node shapes, parameters, MACs, activation memory.
+    Inspect(InspectArgs),
+    /// Run a model on a .npy tensor or an image and write the output as .npy.
+    Run(RunArgs),
+    /// Show which engines and ONNX Runtime execution providers this build can use.
+    Engines(EnginesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// List the built-in models with parameters and MACs.
+    List {
+        /// Input size HxWxC to compute MACs at (default: each model's own).
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<InputShape>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one model's layers with shapes, parameters and MACs.
+    Show {
+        /// Built-in name or spec .toml.
+        model: String,
+        /// Input size HxWxC (default: the model's own).
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<InputShape>,
+    },
+    /// Export a model to ONNX (opset 13, NCHW, He-initialised weights).
+    Export {
+        /// Built-in name or spec .toml.
+        model: String,
+        /// Output .onnx file (written atomically).
+        #[arg(short, long, value_name = "FILE.onnx")]
+        output: PathBuf,
+        /// Input size HxWxC (default: the model's own, e.g. 256x256x3).
+        #[arg(long, value_name = "HxWxC")]
+        input: Option<InputShape>,
+        /// Seed for the He-initialised weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// ONNX file, built-in model name or spec .toml.
+    pub model: String,
+    /// Full input shape when the model does not fix it, e.g. 1x3x224x224.
+    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
+    pub input_shape: Option<Vec<usize>>,
+    /// Input size HxWxC for built-in models.
+    #[arg(long, value_name = "HxWxC")]
+    pub input: Option<InputShape>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Engine selection flags shared by every command that runs a model.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// Engine: auto (ONNX Runtime when its library loads, else tract), ort or tract.
+    #[arg(long, default_value = "auto", value_parser = parse_engine)]
+    pub engine: EngineChoice,
+    /// ONNX Runtime execution providers in order of preference.
+    #[arg(long, default_value = "cpu", value_name = "tensorrt,cuda,cpu", value_parser = parse_providers)]
+    pub ep: ProviderList,
+    /// TensorRT: allow fp16 precision.
+    #[arg(long)]
+    pub trt_fp16: bool,
+    /// TensorRT: engine cache directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub trt_cache: Option<PathBuf>,
+    /// CUDA/TensorRT device id.
+    #[arg(long, default_value_t = 0)]
+    pub cuda_device: i32,
+    /// Intra-op threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the repo's .cache).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+/// A parsed `--ep` list (a newtype so clap does not treat it as a repeated flag).
+#[derive(Debug, Clone)]
+pub struct ProviderList(pub Vec<Provider>);
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Built-in model name, spec .toml or .onnx file.
+    pub model: String,
+    /// Input: a .npy tensor, an image (JPEG/PNG/...), or `random` (seeded uniform [0,1)).
+    #[arg(short, long, value_name = "IN")]
+    pub input: String,
+    /// Write the model's output here as .npy.
+    #[arg(short, long, value_name = "OUT.npy")]
+    pub output: Option<PathBuf>,
+    /// Input size HxWxC for built-in models (default: the model's own).
+    #[arg(long, value_name = "HxWxC")]
+    pub size: Option<InputShape>,
+    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
+    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
+    pub input_shape: Option<Vec<usize>>,
+    /// Seed for built-in models' weights and for `--input random`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run this many timed inferences and report latency.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Untimed inferences before the timed ones.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnginesArgs {
+    /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the repo's .cache).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_engine(s: &str) -> Result<EngineChoice, String> {
+    s.parse()
+        .map_err(|e: edgebench_runtime::Error| e.to_string())
+}
+
+fn parse_providers(s: &str) -> Result<ProviderList, String> {
+    edgebench_runtime::engine::parse_providers(s)
+        .map(ProviderList)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
+    let dims = s
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("invalid shape {s:?}: expected e.g. 1x3x224x224"))?;
+    if dims.is_empty() || dims.contains(&0) {
+        return Err(format!("invalid shape {s:?}: dimensions must be ≥ 1"));
+    }
+    Ok(dims)
+}

@@ -1,0 +1,33 @@
+//! `edgebench`: run, inspect and compare lean CNNs on edge devices.
+//!
+//! This binary only parses arguments and prints; the work lives in `edgebench-runtime`.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the whole context chain, outermost first.
+            eprintln!("edgebench: error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// Exit codes: 2 for bad arguments or unknown names (as clap uses), 3 for a missing or
+/// unusable engine/provider, 1 for everything else.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use edgebench_runtime::Error as E;
+    match err.downcast_ref::<E>() {
+        Some(E::Invalid(_) | E::UnknownModel { .. }) => 2,
+        Some(E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. }) => 3,
+        _ => 1,
+    }
+}
