@@ -74,7 +74,7 @@ pub struct InspectArgs {
     pub model: String,
     /// Full input shape when the model does not fix it, e.g. 1x3x224x224.
     #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
-    pub input_shape: Option<Vec<usize>>,
+    pub input_shape: Option<Dims>,
     /// Input size HxWxC for built-in models.
     #[arg(long, value_name = "HxWxC")]
     pub input: Option<InputShape>,
@@ -128,7 +128,7 @@ pub struct RunArgs {
     pub size: Option<InputShape>,
     /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
     #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
-    pub input_shape: Option<Vec<usize>>,
+    pub input_shape: Option<Dims>,
     /// Seed for built-in models' weights and for `--input random`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -166,7 +166,11 @@ fn parse_providers(s: &str) -> Result<ProviderList, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
+/// A parsed `NxCxHxW` shape (a newtype so clap does not treat it as a repeated flag).
+#[derive(Debug, Clone)]
+pub struct Dims(pub Vec<usize>);
+
+fn parse_dims(s: &str) -> Result<Dims, String> {
     let dims = s
         .split(['x', 'X', ','])
         .map(|d| d.trim().parse::<usize>())
@@ -175,5 +179,5 @@ fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
     if dims.is_empty() || dims.contains(&0) {
         return Err(format!("invalid shape {s:?}: dimensions must be ≥ 1"));
     }
-    Ok(dims)
+    Ok(Dims(dims))
 }

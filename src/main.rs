@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args = cli::Cli::parse();
     match commands::dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,5 +30,16 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         Some(E::Invalid(_) | E::UnknownModel { .. }) => 2,
         Some(E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. }) => 3,
         _ => 1,
+    }
+}
+
+/// Let `edgebench … | head` end quietly, as other Unix tools do, instead of panicking on
+/// a closed stdout (Rust ignores SIGPIPE by default).
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // Safety: called first thing in main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -4,7 +4,8 @@
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
 //! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
 //! - [`tensor_io`]: `.npy` and image inputs for `edgebench run`;
-//! - [`onnx`]: the ONNX protobuf messages.
+//! - [`onnx`]: the ONNX protobuf messages;
+//! - [`units`]: human-readable numbers for tables.
 
 pub mod engine;
 pub mod error;
@@ -12,5 +13,6 @@ pub mod fsutil;
 pub mod model;
 pub mod onnx;
 pub mod tensor_io;
+pub mod units;
 
 pub use error::{Error, Result};

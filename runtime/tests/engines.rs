@@ -7,6 +7,7 @@
 //!
 //! All tests share one process and `ort` allows one library per process, so the tests
 //! that use a missing or bogus library only ever reach edgebench's own pre-check.
+#![cfg(all(feature = "ort", feature = "tract"))]
 
 use std::path::{Path, PathBuf};
 

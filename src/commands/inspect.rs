@@ -10,7 +10,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         &args.model,
         &model::PrepareOptions {
             input: args.input,
-            input_shape: args.input_shape.clone(),
+            input_shape: args.input_shape.clone().map(|d| d.0),
             ..Default::default()
         },
     );

@@ -32,24 +32,4 @@ pub fn engine_options(args: &EngineArgs, input_shape: Vec<usize>) -> EngineOptio
     }
 }
 
-/// Human-readable count: 1.40 M, 19.49 G.
-pub fn si(v: u64) -> String {
-    let v = v as f64;
-    match v {
-        v if v >= 1e9 => format!("{:.2} G", v / 1e9),
-        v if v >= 1e6 => format!("{:.2} M", v / 1e6),
-        v if v >= 1e3 => format!("{:.1} k", v / 1e3),
-        v => format!("{v}"),
-    }
-}
-
-/// Human-readable bytes in binary units.
-pub fn bytes(v: u64) -> String {
-    let f = v as f64;
-    match f {
-        f if f >= (1u64 << 30) as f64 => format!("{:.2} GiB", f / (1u64 << 30) as f64),
-        f if f >= (1u64 << 20) as f64 => format!("{:.2} MiB", f / (1u64 << 20) as f64),
-        f if f >= 1024.0 => format!("{:.1} KiB", f / 1024.0),
-        _ => format!("{v} B"),
-    }
-}
+pub use edgebench_runtime::units::{bytes, count as si, thousands as group};

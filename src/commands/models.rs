@@ -3,7 +3,7 @@
 use anyhow::Context;
 use edgebench_runtime::model::{onnx_write, spec::Spec, zoo};
 
-use super::{bytes, si};
+use super::{bytes, group, si};
 use crate::cli::ModelsCmd;
 
 pub fn run(cmd: ModelsCmd) -> anyhow::Result<()> {
@@ -65,8 +65,8 @@ fn list(
         return Ok(());
     }
     println!(
-        "{:<10} {:>11} {:>14} {:>10}  {}",
-        "model", "input", "params", "MACs", "description"
+        "{:<10} {:>11} {:>14} {:>10}  description",
+        "model", "input", "params", "MACs"
     );
     for r in &rows {
         println!(
@@ -109,17 +109,4 @@ fn show(
         si(plan.iter().map(|l| l.macs).sum())
     );
     Ok(())
-}
-
-/// 1403978 → "1,403,978".
-pub fn group(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

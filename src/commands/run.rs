@@ -30,7 +30,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         &args.model,
         &model::PrepareOptions {
             input: args.size,
-            input_shape: args.input_shape.clone(),
+            input_shape: args.input_shape.clone().map(|d| d.0),
             batch,
             seed: args.seed,
         },

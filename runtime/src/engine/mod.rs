@@ -1,7 +1,7 @@
 //! Inference engines behind one seam: prepare a model file into a [`Session`], run it.
 //!
-//! Two engines exist: [`ort`](self::ort) (ONNX Runtime through the `ort` crate, loaded at
-//! run time, execution providers in a configurable order) and [`tract`](self::tract)
+//! Two engines exist: [`ort`] (ONNX Runtime through the `ort` crate, loaded at
+//! run time, execution providers in a configurable order) and [`tract`]
 //! (pure-Rust CPU fallback). Each sits behind a cargo feature; when a feature is off the
 //! module still compiles and answers [`Error::NotCompiledIn`]. [`select::open`] picks the
 //! engine for `--engine auto|ort|tract` and records why any fallback happened.
@@ -168,6 +168,7 @@ pub trait Session {
 }
 
 /// Check that `input` has exactly the prepared shape.
+#[cfg_attr(not(any(feature = "ort", feature = "tract")), allow(dead_code))]
 pub(crate) fn check_input_shape(info: &SessionInfo, input: &ArrayViewD<'_, f32>) -> Result<()> {
     if input.shape() != info.input_shape.as_slice() {
         return Err(Error::Shape {

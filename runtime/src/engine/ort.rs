@@ -14,7 +14,7 @@
 //! library path in the same process is refused with a clear error.
 //!
 //! Execution providers are registered one by one in the user's order; each failure is
-//! recorded with ONNX Runtime's reason in [`SessionInfo::fallbacks`]. When every listed
+//! recorded with ONNX Runtime's reason in [`SessionInfo::fallbacks`](super::SessionInfo::fallbacks). When every listed
 //! provider fails and `cpu` is not in the list, [`open`] fails with [`Error::Provider`]:
 //! it never runs on the CPU silently.
 
@@ -159,8 +159,13 @@ mod imp {
         _lib: libloading::Library,
     }
 
+    // The documented minimum must follow the `api-NN` feature `ort` is compiled with.
+    const _: () = assert!(ort::MINOR_VERSION == super::MIN_ORT_MINOR);
+
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    static INIT: Mutex<()> = Mutex::new(());
+    /// Serialises first-time loading; holds the library handed to `ort::init_from`, which
+    /// `ort` keeps for the process even if creating the environment then fails.
+    static INIT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
     /// An error and its sources on one line (libloading keeps dlerror() in the source).
     fn with_sources(e: &dyn std::error::Error) -> String {
@@ -262,16 +267,26 @@ mod imp {
         if let Some(rt) = RUNTIME.get() {
             return same_library(rt, &canonical, &path);
         }
-        let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handed_to_ort = INIT.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rt) = RUNTIME.get() {
             return same_library(rt, &canonical, &path);
         }
         let (lib, version) = load_and_version(&canonical, &path)?;
         check_version(&path, &version)?;
-        let env = ort::init_from(&canonical)
-            .map_err(|e| Error::OrtLibrary {
-                reason: one_line(&e.to_string()),
-            })?
+        if let Some(earlier) = handed_to_ort.as_ref().filter(|p| **p != canonical) {
+            return Err(Error::OrtLibrary {
+                reason: format!(
+                    "{} was already loaded into ort in this process; cannot also load {}",
+                    earlier.display(),
+                    path.display()
+                ),
+            });
+        }
+        let builder = ort::init_from(&canonical).map_err(|e| Error::OrtLibrary {
+            reason: one_line(&e.to_string()),
+        })?;
+        *handed_to_ort = Some(canonical.clone());
+        let env = builder
             .with_name("edgebench")
             .with_telemetry(false)
             .build()
@@ -318,8 +333,9 @@ mod imp {
     /// `GetAvailableProviders`). Loads the library found by the default lookup if none
     /// is loaded yet; call [`probe`] first to choose another.
     pub fn available_providers() -> Result<Vec<String>> {
-        let opts = EngineOptions::for_shape(Vec::new());
-        runtime(&opts)?;
+        if RUNTIME.get().is_none() {
+            runtime(&EngineOptions::for_shape(Vec::new()))?;
+        }
         let err = |e: ort::Error| Error::OrtLibrary {
             reason: format!("GetAvailableProviders: {}", one_line(&e.to_string())),
         };

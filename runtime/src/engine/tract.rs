@@ -4,7 +4,7 @@
 //! optimised and turned into a plan once; [`Session::run`] reuses one plan state. Tensors
 //! cross the boundary as shape + slice, so tract's own `ndarray` version does not matter.
 //! tract runs single-threaded. Operators tract does not know are reported as
-//! [`Error::UnsupportedOp`] naming the node and operator.
+//! [`Error::UnsupportedOp`](crate::Error::UnsupportedOp) naming the node and operator.
 
 use std::path::Path;
 

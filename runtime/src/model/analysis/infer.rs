@@ -157,7 +157,7 @@ pub(super) fn infer(cx: &Cx) -> Result<Inferred> {
 pub(super) fn is_param_input(op: &str, i: usize) -> bool {
     match op {
         "Reshape" | "Expand" | "Tile" | "Squeeze" | "Unsqueeze" | "Split" | "Gather"
-        | "GatherElements" | "TopK" | "Upsample" | "OneHot" => i == 0,
+        | "GatherElements" | "TopK" | "Upsample" | "OneHot" | "Dropout" => i == 0,
         "Slice" | "Pad" | "Resize" | "Clip" => i == 0,
         "ConstantOfShape" | "Range" | "Shape" | "Size" => false,
         _ if op.starts_with("Reduce") => i == 0,

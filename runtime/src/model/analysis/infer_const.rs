@@ -1,6 +1,7 @@
 //! Rules for the operators of shape arithmetic, which also fold their results when the
 //! inputs are known: `Constant`, `ConstantOfShape`, `Shape`, `Size`, `Gather`, `Slice`,
-//! `Concat`, `Split`. Any operator without a rule ends here as unsupported.
+//! `Concat`, `Split`, `Range`, and `TopK`. Any operator without a rule ends here as
+//! unsupported.
 
 use super::cx::{Cx, Result, fmt_shape};
 use super::fold;
@@ -24,6 +25,7 @@ pub(super) fn infer(cx: &Cx) -> Result<Value> {
         "Gather" => gather(cx),
         "Slice" => slice(cx),
         "Concat" => concat(cx),
+        "Range" => range(cx),
         _ => Err(cx.unsupported("the analysis has no shape rule for this operator")),
     }
 }
@@ -220,6 +222,63 @@ fn concat(cx: &Cx) -> Result<Value> {
         .collect();
     let data = parts.and_then(|p| fold::concat(&p, axis)).map(Data::Int);
     Ok(Value::with_data(out, first.dtype, data))
+}
+
+/// `Range(start, limit, delta)`: its length needs all three as constants.
+fn range(cx: &Cx) -> Result<Value> {
+    let dtype = cx.input(0)?.dtype;
+    let scalar = |i: usize, what: &str| -> Result<f64> {
+        let v = cx.input(i)?;
+        match v.floats().as_deref() {
+            Some(&[x]) => Ok(x),
+            _ => Err(cx.unsupported(format!("{what} (input #{i}) is not a constant scalar"))),
+        }
+    };
+    let (start, limit, delta) = (
+        scalar(0, "start")?,
+        scalar(1, "limit")?,
+        scalar(2, "delta")?,
+    );
+    let n = ((limit - start) / delta).ceil();
+    if !n.is_finite() {
+        return Err(cx.invalid(format!("range({start}, {limit}, {delta}) has no length")));
+    }
+    let n = cx.dim(n.max(0.0) as i128, "range length")?;
+    let ints = (cx.input(0)?.ints(), cx.input(2)?.ints());
+    let data = match ints {
+        (Some(&[s]), Some(&[d])) if n <= MAX_FOLD => Some(Data::Int(
+            (0..n as i64)
+                .map(|k| s.wrapping_add(k.wrapping_mul(d)))
+                .collect(),
+        )),
+        _ => None,
+    };
+    Ok(Value::with_data(vec![n], dtype, data))
+}
+
+/// `TopK`: values and int64 indices with `k` (input #1, or attribute before opset 10)
+/// elements along `axis`.
+pub(super) fn top_k(cx: &Cx) -> Result<Inferred> {
+    let x = cx.input(0)?;
+    let axis = cx.axis(cx.int("axis", -1), x.shape.len())?;
+    let k = match cx.attr("k") {
+        Some(a) => a.i,
+        None => match cx.const_ints(1, "k")? {
+            &[k] => k,
+            other => return Err(cx.invalid(format!("k {other:?} is not a scalar"))),
+        },
+    };
+    let k = cx.dim(i128::from(k), "k")?;
+    if k > x.shape[axis] {
+        return Err(cx.shape_err("k within the axis", x.shape[axis], k));
+    }
+    let mut shape = x.shape.clone();
+    shape[axis] = k;
+    let indices = Value::new(shape.clone(), data_type::INT64);
+    Ok(Inferred {
+        values: vec![Value::new(shape, x.dtype), indices],
+        macs: 0,
+    })
 }
 
 /// `Split` into `split` sizes (attribute or input #1), `num_outputs`, or equal parts.

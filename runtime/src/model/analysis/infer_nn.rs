@@ -383,12 +383,12 @@ pub(super) fn depth_space(cx: &Cx) -> Result<Inferred> {
         .ok_or_else(|| cx.invalid("attribute blocksize must be ≥ 1"))?;
     let bb = b.saturating_mul(b);
     let out = if cx.op() == "DepthToSpace" {
-        if c % bb != 0 {
+        if !c.is_multiple_of(bb) {
             return Err(cx.shape_err("channels divisible by blocksize²", bb, c));
         }
         vec![n, c / bb, h.saturating_mul(b), w.saturating_mul(b)]
     } else {
-        if h % b != 0 || w % b != 0 {
+        if !h.is_multiple_of(b) || !w.is_multiple_of(b) {
             return Err(cx.shape_err("H and W divisible by blocksize", b, fmt_shape(&x.shape)));
         }
         vec![n, c.saturating_mul(bb), h / b, w / b]

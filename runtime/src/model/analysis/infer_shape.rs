@@ -24,6 +24,7 @@ pub(super) fn infer(cx: &Cx) -> Result<Inferred> {
         "ArgMax" | "ArgMin" => arg_reduce(cx)?,
         _ if op.starts_with("Reduce") => reduce(cx)?,
         "Split" => return infer_const::split(cx),
+        "TopK" => return infer_const::top_k(cx),
         _ => infer_const::infer(cx)?,
     };
     Ok(Inferred::one(v))
@@ -82,7 +83,7 @@ fn reshape(cx: &Cx) -> Result<Value> {
     }
     if let Some(i) = infer_at {
         let known = numel(&out);
-        if known == 0 || x.numel() % known != 0 {
+        if known == 0 || !x.numel().is_multiple_of(known) {
             return Err(cx.shape_err(
                 "a shape that divides the element count",
                 format!("{} elements ({})", x.numel(), fmt_shape(&x.shape)),

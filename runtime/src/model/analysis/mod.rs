@@ -10,8 +10,9 @@
 //!
 //! Conventions, chosen to match Keras' `count_params` and the usual MAC counts:
 //! - parameters are the elements of the initializers a node consumes as weights (each
-//!   initializer counted once, at its first such consumer); initializers used as a
-//!   shape, axes, indices or bound (`Reshape` shape, `Clip` min, ...) are not;
+//!   initializer counted once, at its first such consumer); int64 initializers and
+//!   those used as a shape, axes, indices or bound (`Reshape` shape, `Clip` min, ...)
+//!   are not;
 //! - MACs are those of `Conv`, `ConvTranspose`, `Gemm` and `MatMul` only;
 //! - activation bytes are the bytes of a node's outputs; `Constant` nodes produce
 //!   constants, not activations, so they count 0 and are not in the liveness walk.
@@ -105,7 +106,10 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
     let mut weights: HashMap<&str, u64> = HashMap::new();
     for t in &graph.initializer {
         let v = Value::from_tensor(t).map_err(|reason| invalid(path, reason))?;
-        weights.insert(&t.name, v.numel());
+        // int64 tensors are shapes, axes and indices in ONNX, never weights.
+        if t.data_type != data_type::INT64 {
+            weights.insert(&t.name, v.numel());
+        }
         env.insert(&t.name, v);
     }
     let inputs = resolve_inputs(graph, path, input_shape)?;
@@ -117,11 +121,16 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
     let order = graph::topo_order(graph, path, &available)?;
 
     let mut nodes = Vec::with_capacity(order.len());
-    let mut live_sizes: HashMap<&str, u64> =
-        inputs.iter().map(|(vi, _)| (vi.name.as_str(), 0)).collect();
-    for (name, size) in live_sizes.iter_mut() {
-        *size = env.get(name).map_or(0, Value::bytes);
-    }
+    // Bytes of every tensor the liveness walk tracks: real inputs and node outputs.
+    let mut live_sizes: HashMap<&str, u64> = inputs
+        .iter()
+        .map(|(vi, _)| {
+            (
+                vi.name.as_str(),
+                env.get(vi.name.as_str()).map_or(0, Value::bytes),
+            )
+        })
+        .collect();
     for &i in &order {
         let node = &graph.node[i];
         let name = graph::node_label(node, i);
@@ -316,6 +325,13 @@ fn resolve_inputs<'g>(
         let declared = declared(vi);
         let shape = match (i, input_shape) {
             (0, Some(shape)) => {
+                if shape.contains(&0) {
+                    return Err(Error::Invalid(format!(
+                        "{}: input shape {shape:?} for input {:?} has a zero dimension",
+                        path.display(),
+                        vi.name
+                    )));
+                }
                 if let Some(d) = declared.as_ref().filter(|d| d.len() != shape.len()) {
                     return Err(Error::Shape {
                         what: format!("{}: input {:?} (--input-shape)", path.display(), vi.name),

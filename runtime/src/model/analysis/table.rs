@@ -4,44 +4,7 @@ use std::fmt::Write;
 
 use super::{Analysis, TensorDesc};
 
-/// `1234567` → `1,234,567`.
-pub(super) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in binary units: `512 B`, `1.5 KiB`, `4.0 MiB`.
-pub(super) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-/// Counts in decimal units: `950`, `56.6 M`, `19.49 G`.
-pub(super) fn human_count(n: u64) -> String {
-    let v = n as f64;
-    match n {
-        0..1_000 => n.to_string(),
-        1_000..1_000_000 => format!("{:.1} K", v / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} M", v / 1e6),
-        _ => format!("{:.2} G", v / 1e9),
-    }
-}
+pub(super) use crate::units::{bytes as human_bytes, count as human_count, thousands};
 
 fn shape(s: &[usize]) -> String {
     let dims: Vec<String> = s.iter().map(usize::to_string).collect();

@@ -162,7 +162,7 @@ fn typed_fields(t: &TensorProto) -> Option<Data> {
 fn decode_raw(dtype: i32, raw: &[u8]) -> Option<Data> {
     use data_type::*;
     let size = size_of(dtype)?;
-    if raw.len() % size != 0 {
+    if !raw.len().is_multiple_of(size) {
         return None;
     }
     // Each element zero-extended to 64 bits, then reinterpreted per type below.

@@ -17,11 +17,17 @@ fn unknown_and_custom_domain_ops_are_unsupported() {
         13,
     );
     let err = analyze(&m, Path::new("odd.onnx"), None).unwrap_err();
-    let Error::UnsupportedOp { path, node, op, .. } = &err else {
+    let Error::UnsupportedOp {
+        path,
+        node: name,
+        op,
+        ..
+    } = &err
+    else {
         panic!("{err}")
     };
     assert_eq!(
-        (path.to_str(), node.as_str(), op.as_str()),
+        (path.to_str(), name.as_str(), op.as_str()),
         (Some("odd.onnx"), "y_node", "Frobnicate")
     );
     assert!(err.to_string().contains("odd.onnx"), "{err}");

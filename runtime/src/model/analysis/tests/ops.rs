@@ -84,7 +84,7 @@ fn conv_variants_shapes_and_macs() {
         ),
         node(
             "ConvTranspose",
-            &["x", "up"],
+            &["x", "wt"],
             &["up"],
             vec![a_ints("strides", &[2, 2])],
         ),
@@ -93,7 +93,7 @@ fn conv_variants_shapes_and_macs() {
         weight("w5", &[4, 8, 5, 5]),
         weight("w3", &[4, 8, 3, 3]),
         weight("dw", &[8, 1, 3, 3]),
-        weight("up", &[8, 4, 2, 2]),
+        weight("wt", &[8, 4, 2, 2]),
     ];
     let a = run(&[1, 8, 16, 16], nodes, inits, 13);
     assert_eq!(shape(&a, "valid"), [1, 4, 12, 12]);
@@ -236,4 +236,78 @@ fn tensor_ops_with_axes_as_inputs_opset13() {
     );
     // Only BatchNormalization's four vectors are parameters.
     assert_eq!(a.total_params, 32);
+}
+
+#[test]
+fn folded_shape_arithmetic_range_and_topk() {
+    let scalar = |name: &str, v: i64| ints_tensor(name, &[], &[v]);
+    let nodes = vec![
+        // [N, C·H·W] computed from the runtime shape, as torch writes x.view(n, c*h*w).
+        node("Shape", &["x"], &["s"], vec![]),
+        node("Gather", &["s", "i0"], &["n"], vec![]),
+        node("Gather", &["s", "i1"], &["c"], vec![]),
+        node("Gather", &["s", "i2"], &["h"], vec![]),
+        node("Gather", &["s", "i3"], &["w"], vec![]),
+        node("Mul", &["c", "h"], &["ch"], vec![]),
+        node("Mul", &["ch", "w"], &["chw"], vec![]),
+        node("Unsqueeze", &["n", "ax0"], &["n1"], vec![]),
+        node("Unsqueeze", &["chw", "ax0"], &["chw1"], vec![]),
+        node(
+            "Concat",
+            &["n1", "chw1"],
+            &["shape"],
+            vec![a_int("axis", 0)],
+        ),
+        node("Reshape", &["x", "shape"], &["flat"], vec![]),
+        node("Range", &["i0", "chw", "i3"], &["idx"], vec![]),
+        node(
+            "Gather",
+            &["flat", "idx"],
+            &["picked"],
+            vec![a_int("axis", 1)],
+        ),
+        node("TopK", &["picked", "k"], &["top", "top_i"], vec![]),
+        node("Dropout", &["top", "ratio"], &["out"], vec![]),
+    ];
+    let ratio = TensorProto {
+        name: "ratio".into(),
+        data_type: 1,
+        float_data: vec![0.5],
+        ..Default::default()
+    };
+    let inits = vec![
+        scalar("i0", 0),
+        scalar("i1", 1),
+        scalar("i2", 2),
+        scalar("i3", 3),
+        ints_tensor("ax0", &[1], &[0]),
+        ints_tensor("k", &[1], &[5]),
+        ratio,
+    ];
+    let a = run(&[2, 3, 4, 5], nodes, inits, 13);
+    assert_eq!(shape(&a, "chw"), Vec::<usize>::new());
+    assert_eq!(shape(&a, "flat"), [2, 60]);
+    // range(0, 60, 3) has 20 elements.
+    assert_eq!(shape(&a, "idx"), [20]);
+    assert_eq!(shape(&a, "picked"), [2, 20]);
+    let topk = a.nodes.iter().find(|n| n.op == "TopK").unwrap();
+    assert_eq!(topk.output_shape, [2, 5]);
+    assert_eq!(topk.activation_bytes, 10 * 4 + 10 * 8);
+    assert_eq!(shape(&a, "out"), [2, 5]);
+    // Indices, axes, k and the dropout ratio are not parameters.
+    assert_eq!(a.total_params, 0);
+}
+
+#[test]
+fn zero_dimension_override_is_rejected() {
+    let m = model(
+        vec![node("Relu", &["x"], &["y"], vec![])],
+        vec![],
+        vec![vi_fixed("x", &[1, 3])],
+        &["y"],
+        13,
+    );
+    let err = analyze(&m, Path::new("z.onnx"), Some(&[0, 3])).unwrap_err();
+    assert!(matches!(err, crate::Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("z.onnx"), "{err}");
 }
