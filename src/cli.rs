@@ -31,6 +31,10 @@ pub enum Command {
     Run(RunArgs),
     /// Show which engines and ONNX Runtime execution providers this build can use.
     Engines(EnginesArgs),
+    /// Per-node time of one model, sorted by time, with MACs and GFLOP/s per node.
+    Profile(crate::commands::profile::ProfileArgs),
+    /// List the Jetson boards (targets/*.toml) and their budgets.
+    Targets(crate::commands::targets::TargetsArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,8 @@
 //! edgebench runtime: everything the `edgebench` CLI does, usable from other programs.
 //!
+//! - [`bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
+//! - [`target`]: Jetson boards' budgets and verdicts;
+//! - [`report`]: table, JSON, CSV, Markdown and HTML output;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
 //! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
@@ -7,11 +10,14 @@
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`units`]: human-readable numbers for tables.
 
+pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod model;
 pub mod onnx;
+pub mod report;
+pub mod target;
 pub mod tensor_io;
 pub mod units;
 

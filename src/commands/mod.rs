@@ -3,7 +3,9 @@
 mod engines;
 mod inspect;
 mod models;
+pub mod profile;
 mod run;
+pub mod targets;
 
 use edgebench_runtime::engine::EngineOptions;
 
@@ -16,6 +18,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
         Command::Engines(args) => engines::run(args),
+        Command::Profile(args) => profile::run(args),
+        Command::Targets(args) => targets::run(args),
     }
 }
 

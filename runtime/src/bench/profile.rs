@@ -1,0 +1,1 @@
+//! Per-node time of one model (`edgebench profile`). Placeholder: being written.

@@ -1,0 +1,275 @@
+//! The result of a `bench`, `compare` or `profile` run: one [`Report`] holding one
+//! [`ModelResult`] per model. This is the data every output format renders (terminal
+//! table, JSON, CSV, Markdown, HTML), and its JSON form is a versioned schema
+//! (`schema = "edgebench.report"`, `schema_version` = [`SCHEMA_VERSION`]); see
+//! `docs/report-schema.md`. Fields are only ever added within a version.
+//!
+//! Units are in the field names: `_ms`, `_s`, `_bytes`, `_ips` (images per second),
+//! `_gflops` (10⁹ floating-point operations per second, one MAC = 2 FLOPs).
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON schema's name.
+pub const SCHEMA_NAME: &str = "edgebench.report";
+/// The JSON schema's version; bump on any change that is not a pure addition.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run: machine, settings, optional target, one entry per model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Always [`SCHEMA_NAME`].
+    pub schema: String,
+    /// Always [`SCHEMA_VERSION`] for reports written by this build.
+    pub schema_version: u32,
+    /// `bench`, `compare` or `profile`.
+    pub command: String,
+    /// edgebench's version.
+    pub edgebench_version: String,
+    /// Seconds since the Unix epoch when the run finished.
+    pub created_unix_s: u64,
+    /// The machine the figures were measured on.
+    pub machine: Machine,
+    /// The conditions every model ran under.
+    pub settings: Settings,
+    /// The board budgets the verdicts are against, when `--target` was given or detected.
+    pub target: Option<TargetBudget>,
+    /// One entry per model, in the order given (ratios are against the first).
+    pub models: Vec<ModelResult>,
+    /// Indices into `models` of the Pareto front (latency × memory, and accuracy when
+    /// every model has one), in the order of `models`.
+    pub pareto: Vec<usize>,
+}
+
+/// Where the figures were measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Machine {
+    /// CPU model name (from /proc/cpuinfo).
+    pub cpu: String,
+    /// Logical cores available to this process.
+    pub cores: usize,
+    /// Widest SIMD level detected: `avx512f`, `avx2+fma`, `neon`, ...
+    pub simd: String,
+    /// `x86_64`, `aarch64`, ...
+    pub arch: String,
+    /// Total memory in bytes (MemTotal).
+    pub memory_bytes: u64,
+    /// The Jetson board's name when running on one.
+    pub board: Option<String>,
+    /// This machine's measured fp32 GEMM peak (`edgebench hw`), when known.
+    pub gemm_peak_gflops: Option<f64>,
+}
+
+/// The conditions of the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Settings {
+    /// Engine requested: `auto`, `ort` or `tract`.
+    pub engine: String,
+    /// Execution providers requested, in order.
+    pub ep: Vec<String>,
+    /// Intra-op threads requested (None: engine default).
+    pub threads: Option<usize>,
+    /// Untimed warm-up queries (at least this many ...).
+    pub warmup_queries: u64,
+    /// ... and for at least this long.
+    pub warmup_s: f64,
+    /// A timed scenario runs until both minimums are met (as MLPerf LoadGen).
+    pub min_duration_s: f64,
+    pub min_queries: u64,
+    /// Batch size of the Offline scenario.
+    pub batch: usize,
+    /// Whether compare ran models interleaved in rounds (A B A B ...).
+    pub interleaved: bool,
+}
+
+/// A board's budgets, copied from `targets/NAME.toml` into the report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TargetBudget {
+    pub name: String,
+    pub description: String,
+    /// Memory budget for one model's process, bytes.
+    pub memory_bytes: Option<u64>,
+    /// p90 single-stream latency budget, ms.
+    pub p90_latency_ms: Option<f64>,
+    /// Minimum Offline throughput, images/s.
+    pub min_throughput_ips: Option<f64>,
+    /// How the target was chosen: `--target`, or `detected: <board>`.
+    pub chosen_by: String,
+}
+
+/// Everything measured for one model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ModelResult {
+    /// Display name (zoo name or file name).
+    pub name: String,
+    /// What the user passed (zoo name, spec path or ONNX path).
+    pub source: String,
+    /// Single-image input shape (batch 1).
+    pub input_shape: Vec<usize>,
+    /// Parameters and MACs per image from the analysis.
+    pub params: u64,
+    pub macs_per_image: u64,
+    /// Engine that ran, its provider, version, and every fallback with its reason.
+    pub engine: EngineUsed,
+    /// Session creation time (ms) and the first inference after it (ms).
+    pub init_ms: f64,
+    pub first_inference_ms: f64,
+    /// SingleStream: batch-1 latency.
+    pub single_stream: Option<SingleStream>,
+    /// Offline: throughput at `batch`.
+    pub offline: Option<Offline>,
+    /// Memory of the process that ran the model.
+    pub memory: Memory,
+    /// Achieved compute.
+    pub compute: Compute,
+    /// Top-1 accuracy in [0, 1] when labelled data was given.
+    pub accuracy: Option<f64>,
+    /// `--batch auto`: every batch tried and the one chosen.
+    pub batch_sweep: Option<BatchSweep>,
+    /// Verdict per budget of the target, when a target is set.
+    pub verdicts: Vec<Verdict>,
+    /// Ratios against the first model of the report (1.0 for the first).
+    pub ratios: Option<Ratios>,
+    /// Per-node times (`profile`), sorted by time, longest first.
+    pub profile: Option<Vec<NodeTime>>,
+}
+
+/// Which engine and provider really ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct EngineUsed {
+    pub engine: String,
+    pub provider: String,
+    pub version: String,
+    pub fallbacks: Vec<String>,
+}
+
+/// SingleStream scenario: one image at a time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SingleStream {
+    pub latency_ms: LatencyStats,
+    /// Every timed latency (ms), in run order, for distributions and re-analysis.
+    pub samples_ms: Vec<f64>,
+    /// Wall time of the timed part.
+    pub duration_s: f64,
+}
+
+/// Summary statistics of a latency sample (ms). Percentiles interpolate linearly
+/// between order statistics (numpy's default); `std` is the sample standard deviation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub std: f64,
+}
+
+/// Offline scenario: batches back to back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Offline {
+    pub batch: usize,
+    /// Batches run (queries) and images in the timed part.
+    pub queries: u64,
+    pub images: u64,
+    pub duration_s: f64,
+    pub throughput_ips: f64,
+    /// Latency of one batch.
+    pub batch_latency_ms: LatencyStats,
+}
+
+/// Memory of one model's process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Memory {
+    /// RSS before the session was created.
+    pub baseline_rss_bytes: u64,
+    /// Peak RSS of the process (VmHWM) at the end of the run.
+    pub peak_rss_bytes: u64,
+    /// `peak - baseline`: what the model cost.
+    pub growth_bytes: u64,
+    /// The engine's own arena, when the engine exposes it.
+    pub arena_bytes: Option<u64>,
+    /// Why `arena_bytes` is missing, or where it came from.
+    pub arena_note: String,
+}
+
+/// Achieved compute against the machine's GEMM peak.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Compute {
+    /// MACs × 2 / time, from the best scenario (Offline when run, else SingleStream median).
+    pub gflops: f64,
+    /// `gflops / machine.gemm_peak_gflops`.
+    pub share_of_peak: Option<f64>,
+}
+
+/// One point of a `--batch auto` sweep.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SweepPoint {
+    pub batch: usize,
+    pub throughput_ips: f64,
+    pub peak_rss_bytes: u64,
+    /// Within the memory budget (true when there is none).
+    pub fits: bool,
+}
+
+/// The batch sweep and the knee it chose.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct BatchSweep {
+    pub points: Vec<SweepPoint>,
+    pub chosen: usize,
+    /// Why that batch: e.g. "smallest batch within 5% of the best throughput that fits".
+    pub reason: String,
+}
+
+/// A budget check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// `memory`, `p90_latency` or `throughput`.
+    pub budget: String,
+    /// The budget's limit and the measured figure, in `unit`.
+    pub limit: Option<f64>,
+    pub measured: Option<f64>,
+    pub unit: String,
+    pub status: VerdictStatus,
+}
+
+/// Outcome of one budget check.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum VerdictStatus {
+    /// Within the budget; `margin_pct` of headroom.
+    Fits { margin_pct: f64 },
+    /// Over the budget by `over_pct` percent (under, for a minimum throughput).
+    Over { over_pct: f64 },
+    /// The target sets no such budget.
+    NoBudget,
+    /// The figure was not measured (scenario not run).
+    NotMeasured,
+}
+
+/// Ratios against the report's first model (>1 means larger than the first).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct Ratios {
+    pub p90_latency: Option<f64>,
+    pub throughput: Option<f64>,
+    pub peak_rss: Option<f64>,
+    pub macs: Option<f64>,
+    pub params: Option<f64>,
+}
+
+/// Time spent in one graph node (`profile`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct NodeTime {
+    pub name: String,
+    pub op: String,
+    /// Mean time per inference, ms.
+    pub mean_ms: f64,
+    /// Share of the summed node time.
+    pub share: f64,
+    /// MACs of the node (from the analysis; 0 when the node has none or is unknown).
+    pub macs: u64,
+    /// MACs × 2 / time.
+    pub gflops: f64,
+}
