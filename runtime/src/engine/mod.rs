@@ -159,6 +159,45 @@ pub struct SessionInfo {
     pub input_shape: Vec<usize>,
 }
 
+/// One node execution seen by tract's per-node timer, within one timed run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NodeEvent {
+    /// Index of the timed run (warm-up runs are not counted).
+    pub run: usize,
+    /// The engine's node name (after its graph optimisations).
+    pub name: String,
+    /// The engine's operator name.
+    pub op: String,
+    /// Start, µs since the first timed run started.
+    pub start_us: f64,
+    /// Duration, µs.
+    pub dur_us: f64,
+}
+
+/// What an engine's profiler recorded over the timed runs; see
+/// [`crate::bench::profile`], which turns it into per-node figures.
+#[derive(Debug, Clone)]
+pub struct ProfiledRuns {
+    /// What ran.
+    pub info: SessionInfo,
+    /// Wall time of each timed run, ms, as measured around the engine call.
+    pub run_ms: Vec<f64>,
+    /// Start of each timed run, µs since the first timed run started.
+    pub run_start_us: Vec<f64>,
+    /// The per-node record, in the engine's own form.
+    pub trace: EngineTrace,
+}
+
+/// Per-node records as each engine produces them.
+#[derive(Debug, Clone)]
+pub enum EngineTrace {
+    /// tract: every node of every timed run, timed by edgebench around each node.
+    Events(Vec<NodeEvent>),
+    /// ONNX Runtime: the profile JSON its profiler wrote (session start, the `warmup`
+    /// untimed runs, then the timed runs); the file itself is already deleted.
+    OrtJson { json: String, warmup: usize },
+}
+
 /// A prepared model, ready to run repeatedly.
 pub trait Session {
     /// Run one inference on an f32 tensor of the prepared input shape.

@@ -21,7 +21,11 @@
 use std::path::{Path, PathBuf};
 
 #[cfg(feature = "ort")]
+pub(crate) use imp::profile_runs;
+#[cfg(feature = "ort")]
 pub use imp::{available_providers, open, probe};
+#[cfg(not(feature = "ort"))]
+pub(crate) use stub::profile_runs;
 #[cfg(not(feature = "ort"))]
 pub use stub::{available_providers, open, probe};
 
@@ -147,7 +151,9 @@ mod imp {
     use ort::value::TensorRef;
 
     use super::{check_version, library_path, one_line};
-    use crate::engine::{EngineOptions, Provider, Session, SessionInfo, check_input_shape};
+    use crate::engine::{
+        EngineOptions, EngineTrace, ProfiledRuns, Provider, Session, SessionInfo, check_input_shape,
+    };
     use crate::error::{Error, Result};
 
     /// The process's ONNX Runtime: where it came from, its version and environment.
@@ -390,10 +396,21 @@ mod imp {
         r.map_err(|e| one_line(&e.to_string()))
     }
 
-    /// A fresh builder with the session-wide options (threads, optimisation level).
-    fn builder(rt: &Runtime, opts: &EngineOptions, model: &Path) -> Result<SessionBuilder> {
+    /// A fresh builder with the session-wide options (threads, optimisation level, and
+    /// ONNX Runtime's profiler writing to `<profile>_<date>.json` when given).
+    fn builder(
+        rt: &Runtime,
+        opts: &EngineOptions,
+        model: &Path,
+        profile: Option<&Path>,
+    ) -> Result<SessionBuilder> {
         let eng = |e: ort::Error| engine_err(model, &e.to_string());
         let mut b = ort::session::Session::builder(&rt.env).map_err(eng)?;
+        if let Some(prefix) = profile {
+            b = b
+                .with_profiling(prefix)
+                .map_err(|e| engine_err(model, &e.to_string()))?;
+        }
         if let Some(n) = opts.threads {
             b = b
                 .with_intra_threads(n)
@@ -417,9 +434,10 @@ mod imp {
         model: &Path,
         opts: &EngineOptions,
         fallbacks: &mut Vec<String>,
+        profile: Option<&Path>,
     ) -> Result<(ort::session::Session, Provider)> {
         let cpu_allowed = opts.providers.contains(&Provider::Cpu);
-        let mut b = builder(rt, opts, model)?;
+        let mut b = builder(rt, opts, model, profile)?;
         let mut registered = Vec::new();
         let mut failed = Vec::new();
         for &p in &opts.providers {
@@ -461,7 +479,7 @@ mod imp {
             // CPU when allowed; if the CPU fails too, the model is at fault.
             Err(e) if first != Provider::Cpu && cpu_allowed => {
                 let gpu_reason = one_line(&e.to_string());
-                let mut cpu = builder(rt, opts, model)?;
+                let mut cpu = builder(rt, opts, model, profile)?;
                 register(Provider::Cpu, &mut cpu, opts).map_err(|r| engine_err(model, &r))?;
                 let s = cpu
                     .commit_from_file(model)
@@ -483,10 +501,63 @@ mod imp {
 
     /// Prepare `model` with ONNX Runtime, execution providers in `opts.providers` order.
     pub fn open(model: &Path, opts: &EngineOptions) -> Result<Box<dyn Session>> {
+        Ok(Box::new(open_session(model, opts, None)?))
+    }
+
+    /// Run `warmup` untimed then `runs` timed inferences with ONNX Runtime's profiler on,
+    /// and return the profile JSON it wrote (the file, in a temporary folder, is deleted).
+    pub(crate) fn profile_runs(
+        model: &Path,
+        opts: &EngineOptions,
+        input: ArrayViewD<'_, f32>,
+        warmup: usize,
+        runs: usize,
+    ) -> Result<ProfiledRuns> {
+        // Declared before the session, so dropped after it: a session that ends on an
+        // error may still write its profile there, and the folder goes with it.
+        let dir = tempfile::Builder::new()
+            .prefix("edgebench-ort-profile-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let prefix = dir.path().join("ort");
+        let mut s = open_session(model, opts, Some(&prefix))?;
+        let mut run_ms = Vec::with_capacity(runs);
+        let mut run_start_us = Vec::with_capacity(runs);
+        let mut origin = None;
+        for i in 0..warmup + runs {
+            let t0 = std::time::Instant::now();
+            s.run(input.view())?;
+            let wall = t0.elapsed();
+            if i >= warmup {
+                let origin = *origin.get_or_insert(t0);
+                run_ms.push(wall.as_secs_f64() * 1e3);
+                run_start_us.push(t0.duration_since(origin).as_secs_f64() * 1e6);
+            }
+        }
+        let file = s
+            .session
+            .end_profiling()
+            .map_err(|e| engine_err(model, &format!("ending the profiler: {e}")))?;
+        let file = PathBuf::from(file);
+        let json = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+        let _ = std::fs::remove_file(&file);
+        Ok(ProfiledRuns {
+            info: s.info,
+            run_ms,
+            run_start_us,
+            trace: EngineTrace::OrtJson { json, warmup },
+        })
+    }
+
+    fn open_session(
+        model: &Path,
+        opts: &EngineOptions,
+        profile: Option<&Path>,
+    ) -> Result<OrtSession> {
         let rt = runtime(opts)?;
         std::fs::metadata(model).map_err(|e| Error::io(model, e))?;
         let mut fallbacks = Vec::new();
-        let (session, provider) = commit(rt, model, opts, &mut fallbacks)?;
+        let (session, provider) = commit(rt, model, opts, &mut fallbacks, profile)?;
         if session.inputs().len() != 1 {
             return Err(engine_err(
                 model,
@@ -511,7 +582,7 @@ mod imp {
             .first()
             .map(|o| o.name().to_string())
             .ok_or_else(|| engine_err(model, "the model has no outputs"))?;
-        Ok(Box::new(OrtSession {
+        Ok(OrtSession {
             session,
             input_name,
             output_name,
@@ -523,7 +594,7 @@ mod imp {
                 fallbacks,
                 input_shape: opts.input_shape.clone(),
             },
-        }))
+        })
     }
 
     struct OrtSession {
@@ -562,8 +633,21 @@ mod imp {
 mod stub {
     use std::path::Path;
 
-    use crate::engine::{EngineOptions, Session};
+    use ndarray::ArrayViewD;
+
+    use crate::engine::{EngineOptions, ProfiledRuns, Session};
     use crate::error::{Error, Result};
+
+    /// Always [`Error::NotCompiledIn`]: this build has no `ort` feature.
+    pub(crate) fn profile_runs(
+        _model: &Path,
+        _opts: &EngineOptions,
+        _input: ArrayViewD<'_, f32>,
+        _warmup: usize,
+        _runs: usize,
+    ) -> Result<ProfiledRuns> {
+        Err(Error::NotCompiledIn { engine: "ort" })
+    }
 
     /// Always [`Error::NotCompiledIn`]: this build has no `ort` feature.
     pub fn open(_model: &Path, _opts: &EngineOptions) -> Result<Box<dyn Session>> {

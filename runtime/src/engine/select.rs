@@ -16,10 +16,26 @@ use crate::error::{Error, Result};
 
 /// Open `model` with the engine `choice` (see the module docs for `auto`).
 pub fn open(model: &Path, choice: EngineChoice, opts: &EngineOptions) -> Result<Box<dyn Session>> {
+    dispatch(
+        choice,
+        opts,
+        || ort::open(model, opts),
+        |fallbacks| tract::open_with(model, opts, fallbacks),
+    )
+}
+
+/// Apply the `--engine` rules to any engine entry point: `with_ort` runs ONNX Runtime,
+/// `with_tract` runs tract with the fallback lines recorded so far.
+pub(crate) fn dispatch<T>(
+    choice: EngineChoice,
+    opts: &EngineOptions,
+    with_ort: impl FnOnce() -> Result<T>,
+    with_tract: impl FnOnce(Vec<String>) -> Result<T>,
+) -> Result<T> {
     match choice {
-        EngineChoice::Ort => ort::open(model, opts),
-        EngineChoice::Tract => tract::open(model, opts),
-        EngineChoice::Auto => match ort::open(model, opts) {
+        EngineChoice::Ort => with_ort(),
+        EngineChoice::Tract => with_tract(Vec::new()),
+        EngineChoice::Auto => match with_ort() {
             Err(e @ (Error::OrtLibrary { .. } | Error::NotCompiledIn { .. })) => {
                 if !opts.providers.contains(&Provider::Cpu) {
                     let why = match &e {
@@ -33,7 +49,7 @@ pub fn open(model: &Path, choice: EngineChoice, opts: &EngineOptions) -> Result<
                         ),
                     });
                 }
-                match tract::open_with(model, opts, vec![format!("ort: {e}")]) {
+                match with_tract(vec![format!("ort: {e}")]) {
                     // Both compiled out: the ort error says more.
                     Err(Error::NotCompiledIn { .. }) => Err(e),
                     other => other,

@@ -9,9 +9,9 @@
 use std::path::Path;
 
 #[cfg(feature = "tract")]
-pub(crate) use imp::open_with;
+pub(crate) use imp::{open_with, profile_with};
 #[cfg(not(feature = "tract"))]
-pub(crate) use stub::open_with;
+pub(crate) use stub::{open_with, profile_with};
 
 use super::{EngineOptions, Session};
 use crate::error::Result;
@@ -28,13 +28,17 @@ pub fn open(model: &Path, opts: &EngineOptions) -> Result<Box<dyn Session>> {
 mod imp {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
 
     use ndarray::{ArrayD, ArrayViewD, IxDyn};
     use tract_onnx::prelude::*;
     use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
 
     use super::TRACT_VERSION;
-    use crate::engine::{EngineOptions, Session, SessionInfo, check_input_shape};
+    use crate::engine::{
+        EngineOptions, EngineTrace, NodeEvent, ProfiledRuns, Session, SessionInfo,
+        check_input_shape,
+    };
     use crate::error::{Error, Result};
 
     fn engine_err(model: &Path, reason: impl AsRef<str>) -> Error {
@@ -88,6 +92,90 @@ mod imp {
                 input_shape: opts.input_shape.clone(),
             },
         }))
+    }
+
+    /// Run `warmup` untimed then `runs` timed inferences on the optimised plan, timing
+    /// every node (sources and constants left out) with a wall clock around its eval.
+    pub(crate) fn profile_with(
+        model: &Path,
+        opts: &EngineOptions,
+        fallbacks: Vec<String>,
+        input: ArrayViewD<'_, f32>,
+        warmup: usize,
+        runs: usize,
+    ) -> Result<ProfiledRuns> {
+        std::fs::metadata(model).map_err(|e| Error::io(model, e))?;
+        let mut state = guarded(model, || plan(model, opts))?;
+        let info = SessionInfo {
+            engine: "tract",
+            provider: "tract-cpu".into(),
+            version: TRACT_VERSION.into(),
+            fallbacks,
+            input_shape: opts.input_shape.clone(),
+        };
+        check_input_shape(&info, &input)?;
+        let tensor = to_tensor(model, &input)?;
+        let err = |e: TractError| engine_err(model, chain(&e));
+        let mut events = Vec::new();
+        let mut run_ms = Vec::with_capacity(runs);
+        let mut run_start_us = Vec::with_capacity(runs);
+        let mut origin: Option<Instant> = None;
+        // (node id, start, duration) of one run; reused.
+        let mut times: Vec<(usize, Instant, Duration)> = Vec::new();
+        for i in 0..warmup + runs {
+            times.clear();
+            let t0 = Instant::now();
+            let times_ref = &mut times;
+            let st = &mut state;
+            let input = tensor.clone();
+            guarded(model, || {
+                st.run_plan_with_eval(tvec![input.into()], |ctx, op_state, node, inputs| {
+                    let start = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    times_ref.push((node.id, start, start.elapsed()));
+                    out
+                })
+                .map_err(err)
+            })?;
+            let wall = t0.elapsed();
+            if i < warmup {
+                continue;
+            }
+            let origin = *origin.get_or_insert(t0);
+            let run = i - warmup;
+            run_ms.push(wall.as_secs_f64() * 1e3);
+            run_start_us.push(t0.duration_since(origin).as_secs_f64() * 1e6);
+            let graph = state.model();
+            for &(id, start, dur) in &times {
+                let node = graph.node(id);
+                let op = node.op.name();
+                if matches!(op.as_ref(), "Source" | "Const") {
+                    continue;
+                }
+                events.push(NodeEvent {
+                    run,
+                    name: node.name.clone(),
+                    op: op.into_owned(),
+                    start_us: start.duration_since(origin).as_secs_f64() * 1e6,
+                    dur_us: dur.as_secs_f64() * 1e6,
+                });
+            }
+        }
+        Ok(ProfiledRuns {
+            info,
+            run_ms,
+            run_start_us,
+            trace: EngineTrace::Events(events),
+        })
+    }
+
+    /// An ndarray view as a tract tensor (shape + slice, whatever tract's ndarray is).
+    fn to_tensor(path: &Path, input: &ArrayViewD<'_, f32>) -> Result<Tensor> {
+        let input = input.as_standard_layout();
+        let data = input
+            .as_slice()
+            .ok_or_else(|| engine_err(path, "input is not contiguous"))?;
+        Tensor::from_shape(input.shape(), data).map_err(|e| engine_err(path, chain(&e)))
     }
 
     fn plan(model: &Path, opts: &EngineOptions) -> Result<TypedSimpleState> {
@@ -145,11 +233,7 @@ mod imp {
             check_input_shape(&self.info, &input)?;
             let path = &self.path;
             let err = |e: TractError| engine_err(path, chain(&e));
-            let input = input.as_standard_layout();
-            let data = input
-                .as_slice()
-                .ok_or_else(|| engine_err(path, "input is not contiguous"))?;
-            let tensor = Tensor::from_shape(input.shape(), data).map_err(err)?;
+            let tensor = to_tensor(path, &input)?;
             let state = &mut self.state;
             let outputs = guarded(path, || state.run(tvec![tensor.into()]).map_err(err))?;
             let first = outputs
@@ -174,8 +258,22 @@ mod imp {
 mod stub {
     use std::path::Path;
 
-    use crate::engine::{EngineOptions, Session};
+    use ndarray::ArrayViewD;
+
+    use crate::engine::{EngineOptions, ProfiledRuns, Session};
     use crate::error::{Error, Result};
+
+    /// Always [`Error::NotCompiledIn`]: this build has no `tract` feature.
+    pub(crate) fn profile_with(
+        _model: &Path,
+        _opts: &EngineOptions,
+        _fallbacks: Vec<String>,
+        _input: ArrayViewD<'_, f32>,
+        _warmup: usize,
+        _runs: usize,
+    ) -> Result<ProfiledRuns> {
+        Err(Error::NotCompiledIn { engine: "tract" })
+    }
 
     /// Always [`Error::NotCompiledIn`]: this build has no `tract` feature.
     pub(crate) fn open_with(

@@ -1,1 +1,0 @@
-//! Per-node time of one model (`edgebench profile`). Placeholder: being written.
