@@ -1,0 +1,119 @@
+//! `edgebench profile` through the built binary: the table, `--json`, `--trace`, and
+//! bad input (an unwritable trace path, zero runs). No timing asserts.
+
+use std::process::{Command, Output};
+
+fn eb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgebench"))
+        .args(args)
+        .output()
+        .expect("the edgebench binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = eb(args);
+    assert!(
+        out.status.success(),
+        "edgebench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tract_table_and_chrome_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.json");
+    let t = trace.to_str().unwrap();
+    let out = ok(&[
+        "profile", "lean", "--size", "64x64x3", "--engine", "tract", "--runs", "2", "--trace", t,
+    ]);
+    assert!(out.contains("engine tract"), "{out}");
+    assert!(out.contains("provider tract-cpu"), "{out}");
+    for head in ["node", "op", "mean ms", "share %", "MACs", "GFLOP/s"] {
+        assert!(out.contains(head), "no {head:?} column: {out}");
+    }
+    for conv in ["l1_conv ", "l3_conv ", "l5_conv "] {
+        assert!(out.contains(conv), "no row for {conv}: {out}");
+    }
+    assert!(out.contains("sum of node times"), "{out}");
+    assert!(out.contains("measured end to end"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).expect("the trace is JSON");
+    let events = v["traceEvents"].as_array().expect("traceEvents");
+    let x: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert!(x.len() > 2, "{v}");
+    assert!(
+        x.iter()
+            .all(|e| e["ts"].is_number() && e["dur"].is_number())
+    );
+    assert!(x.iter().any(|e| e["args"]["onnx_node"] == "l1_conv"), "{v}");
+}
+
+#[test]
+fn onnx_runtime_json_lists_every_node() {
+    let out = ok(&[
+        "profile", "lean", "--size", "64x64x3", "--engine", "ort", "--runs", "2", "--warmup", "1",
+        "--top", "1", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(v["engine"]["engine"], "ort");
+    assert_eq!(v["engine"]["provider"], "CPUExecutionProvider");
+    assert_eq!(v["runs"], 2);
+    assert_eq!(v["input_shape"], serde_json::json!([1, 3, 64, 64]));
+    let nodes = v["nodes"].as_array().unwrap();
+    // --top limits the table, not the JSON.
+    assert!(nodes.len() > 3, "{v}");
+    let conv = nodes
+        .iter()
+        .find(|n| n["name"] == "l3_conv")
+        .expect("l3_conv");
+    assert_eq!(conv["op"], "Conv");
+    assert!(conv["macs"].as_u64().unwrap() > 0);
+    let share: f64 = nodes.iter().map(|n| n["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "{share}");
+}
+
+#[test]
+fn unwritable_trace_path_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("no-such-dir").join("t.json");
+    let out = eb(&[
+        "profile",
+        "lean",
+        "--size",
+        "64x64x3",
+        "--engine",
+        "tract",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.starts_with("edgebench: error: "), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+    assert!(!trace.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn zero_runs_is_a_usage_error() {
+    let out = eb(&["profile", "lean", "--runs", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--runs"), "{err}");
+}
+
+#[test]
+fn unknown_model_is_named() {
+    let out = eb(&["profile", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-model"), "{err}");
+}
