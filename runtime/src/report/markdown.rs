@@ -1,0 +1,155 @@
+//! Markdown: the header as a list, a GitHub table of the models, the verdicts as a
+//! second table, fallbacks and the Pareto front. Cells escape `|` so a model name cannot
+//! break the table.
+
+use std::fmt::Write as _;
+
+use crate::bench::result::Report;
+use crate::target;
+use crate::units;
+
+use super::{
+    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
+};
+
+/// Render the report as GitHub-flavoured Markdown.
+pub fn render(r: &Report) -> String {
+    let mut out = format!("## edgebench {}\n\n", cell(&r.command));
+    let _ = writeln!(out, "- machine: {}", cell(&machine_line(&r.machine)));
+    let _ = writeln!(out, "- settings: {}", cell(&settings_line(&r.settings)));
+    for l in target_lines(r) {
+        let _ = writeln!(out, "- {}", cell(&l));
+    }
+    out.push('\n');
+    if r.models.is_empty() {
+        out.push_str("No models.\n");
+        return out;
+    }
+    let multi = r.models.len() > 1;
+    out.push_str(
+        "| model | engine | params | MACs | median ms | p90 ms | p99 ms | images/s | peak RSS | GFLOP/s | % of peak |",
+    );
+    out.push_str(if multi { " p90 × | RSS × |\n" } else { "\n" });
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    out.push_str(if multi { "--:|--:|\n" } else { "\n" });
+    for (i, m) in r.models.iter().enumerate() {
+        let name = if multi && r.pareto.contains(&i) {
+            format!("**{}** ★", cell(&m.name))
+        } else {
+            cell(&m.name)
+        };
+        let (median, p90, p99) = latencies(m)
+            .map(|(a, b, c)| (ms(a), ms(b), ms(c)))
+            .unwrap_or_else(|| ("-".into(), "-".into(), "-".into()));
+        let ips = m.offline.as_ref().map_or("-".into(), |o| {
+            format!("{} @{}", num(o.throughput_ips), o.batch)
+        });
+        let _ = write!(
+            out,
+            "| {name} | {} | {} | {} | {median} | {p90} | {p99} | {ips} | {} | {} | {} |",
+            cell(&engine_cell(m)),
+            units::count(m.params),
+            units::count(m.macs_per_image),
+            units::bytes(m.memory.peak_rss_bytes),
+            num(m.compute.gflops),
+            m.compute
+                .share_of_peak
+                .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+        );
+        if multi {
+            let q = m.ratios.unwrap_or_default();
+            let _ = write!(out, " {} | {} |", ratio(q.p90_latency), ratio(q.peak_rss));
+        }
+        out.push('\n');
+    }
+    if multi {
+        let _ = writeln!(
+            out,
+            "\n★ Pareto front ({}); ratios are against {}.",
+            summary::pareto_axes(&r.models),
+            cell(&r.models[0].name)
+        );
+    }
+    if let Some(t) = &r.target {
+        let _ = writeln!(out, "\n### Verdicts against {}\n", cell(&t.name));
+        out.push_str("| model | memory | p90 latency | throughput |\n|---|---|---|---|\n");
+        for m in &r.models {
+            let v = |name: &str| {
+                m.verdicts
+                    .iter()
+                    .find(|v| v.budget == name)
+                    .map_or("-".into(), |v| cell(&target::describe(v)))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&m.name),
+                v("memory"),
+                v("p90_latency"),
+                v("throughput")
+            );
+        }
+    }
+    let fallbacks: Vec<String> = r
+        .models
+        .iter()
+        .flat_map(|m| {
+            m.engine
+                .fallbacks
+                .iter()
+                .map(move |f| format!("- {}: {}", cell(&m.name), cell(f)))
+        })
+        .collect();
+    if !fallbacks.is_empty() {
+        let _ = writeln!(out, "\nEngine fallbacks:\n\n{}", fallbacks.join("\n"));
+    }
+    out
+}
+
+/// One table cell: `|` escaped, line breaks flattened.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn github_table_with_verdicts() {
+        let text = render(&fixture::report());
+        assert!(text.starts_with("## edgebench compare\n"), "{text}");
+        assert!(text.contains("| model | engine | params |"), "{text}");
+        assert!(
+            text.contains("| heavy | ort/cpu | 7.26 M | 2.31 G | "),
+            "{text}"
+        );
+        assert!(text.contains("| **lean** ★ | ort/cpu |"), "{text}");
+        assert!(
+            text.contains("### Verdicts against jetson-orin-nano"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| heavy | fits (70% headroom) | over by 105% | below by 41% |"),
+            "{text}"
+        );
+        assert!(text.contains("- heavy: cuda: libcudart"), "{text}");
+        // Every table row has as many cells as its header.
+        for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
+            let counts: Vec<usize> = table
+                .lines()
+                .map(|l| l.matches('|').count() - l.matches("\\|").count())
+                .collect();
+            assert!(counts.windows(2).all(|w| w[0] == w[1]), "{table}");
+        }
+    }
+
+    #[test]
+    fn pipes_in_names_are_escaped() {
+        let mut r = fixture::report();
+        r.models[1].name = "a|b".into();
+        let text = render(&r);
+        assert!(text.contains("**a\\|b** ★"), "{text}");
+    }
+}

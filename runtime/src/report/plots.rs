@@ -1,0 +1,305 @@
+//! The HTML report's charts, drawn with plotters' SVG backend into strings: latency
+//! distribution (CDF) per model, p90 latency against peak RSS with the target's budget
+//! lines, and per-node time bars. Text is left to the browser (no font files needed).
+
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::bench::result::{ModelResult, NodeTime, TargetBudget};
+use crate::error::{Error, Result};
+
+use super::{ms, summary};
+
+/// Colours for models, in order (colour-blind-friendly Tableau 10).
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+const FONT: &str = "sans-serif";
+const TEXT: RGBColor = RGBColor(34, 34, 34);
+const MIB: f64 = 1024.0 * 1024.0;
+
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Draw into a `w`×`h` SVG and return its text.
+fn svg(
+    what: &str,
+    w: u32,
+    h: u32,
+    f: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Drawn,
+) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (w, h)).into_drawing_area();
+        let drawn = root
+            .fill(&WHITE)
+            .map_err(|e| e.into())
+            .and_then(|()| f(&root))
+            .and_then(|()| root.present().map_err(|e| e.into()));
+        drawn.map_err(|e| Error::Invalid(format!("drawing the {what} chart: {e}")))?;
+    }
+    Ok(out)
+}
+
+/// Shorten a label to `n` characters with an ellipsis.
+pub fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(n.saturating_sub(1)).collect();
+        format!("{head}…")
+    }
+}
+
+/// Cumulative distribution of each model's SingleStream latencies, on a log axis so
+/// that a 10 ms and a 70 ms model both show their spread. `None` when nothing was timed.
+pub fn latency_cdf(models: &[ModelResult]) -> Result<Option<String>> {
+    let series: Vec<(usize, &ModelResult, Vec<f64>)> = models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let mut s: Vec<f64> = m
+                .single_stream
+                .as_ref()?
+                .samples_ms
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .collect();
+            s.sort_by(f64::total_cmp);
+            (!s.is_empty()).then_some((i, m, s))
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(None);
+    }
+    let lo = series.iter().map(|s| s.2[0]).fold(f64::INFINITY, f64::min);
+    let hi = series
+        .iter()
+        .map(|s| s.2[s.2.len() - 1])
+        .fold(0.0, f64::max);
+    let (lo, hi) = (lo * 0.9, hi.max(lo * 1.01) * 1.1);
+    svg("latency distribution", 900, 360, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("latency per image, ms (log scale)")
+            .y_desc("share of queries ≤ x")
+            .x_label_formatter(&|v| ms(*v))
+            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()?;
+        for (i, m, s) in &series {
+            let color = PALETTE[i % PALETTE.len()];
+            let n = s.len() as f64;
+            let points = s.iter().enumerate().map(|(k, v)| (*v, (k + 1) as f64 / n));
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+                .label(short(&m.name, 24))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(200, 200, 200))
+            .draw()?;
+        Ok(())
+    })
+    .map(Some)
+}
+
+/// p90 latency (y) against peak RSS (x), one point per model, with the budgets as
+/// dashed lines and the region that fits both shaded. `None` when no model has both.
+pub fn latency_vs_memory(
+    models: &[ModelResult],
+    budget: Option<&TargetBudget>,
+) -> Result<Option<String>> {
+    let points: Vec<(usize, &ModelResult, f64, f64)> = models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let lat = summary::ranking_latency_ms(m)?;
+            let rss = m.memory.peak_rss_bytes;
+            (rss > 0).then_some((i, m, rss as f64 / MIB, lat))
+        })
+        .collect();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    let mem_budget = budget.and_then(|b| b.memory_bytes).map(|b| b as f64 / MIB);
+    let lat_budget = budget.and_then(|b| b.p90_latency_ms);
+    let x_hi = points
+        .iter()
+        .map(|p| p.2)
+        .chain(mem_budget)
+        .fold(0.0, f64::max)
+        * 1.15;
+    let y_hi = points
+        .iter()
+        .map(|p| p.3)
+        .chain(lat_budget)
+        .fold(0.0, f64::max)
+        * 1.15;
+    svg("latency vs memory", 900, 420, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .margin_right(24)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("peak RSS, MiB")
+            .y_desc("p90 latency, ms")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| ms(*v))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()?;
+        let green = RGBColor(44, 160, 44);
+        let red = RGBColor(200, 40, 40);
+        let (fx, fy) = (mem_budget.unwrap_or(x_hi), lat_budget.unwrap_or(y_hi));
+        if mem_budget.is_some() || lat_budget.is_some() {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, 0.0), (fx, fy)],
+                green.mix(0.08).filled(),
+            )))?;
+        }
+        let dashed = |a: (f64, f64), b: (f64, f64)| {
+            DashedPathElement::new(vec![a, b], 8, 5, red.stroke_width(2))
+        };
+        if let Some(m) = mem_budget {
+            chart.draw_series(std::iter::once(dashed((m, 0.0), (m, y_hi))))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("memory budget {m:.0} MiB"),
+                (m, y_hi),
+                (FONT, 13)
+                    .into_font()
+                    .color(&red)
+                    .pos(Pos::new(HPos::Right, VPos::Top)),
+            )))?;
+        }
+        if let Some(l) = lat_budget {
+            chart.draw_series(std::iter::once(dashed((0.0, l), (x_hi, l))))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("p90 budget {} ms", ms(l)),
+                (x_hi, l),
+                (FONT, 13)
+                    .into_font()
+                    .color(&red)
+                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
+            )))?;
+        }
+        for (i, m, x, y) in &points {
+            let color = PALETTE[i % PALETTE.len()];
+            chart.draw_series(std::iter::once(Circle::new((*x, *y), 7, color.filled())))?;
+            // Label to the right of the point, or to the left near the right edge.
+            let (dx, h) = if *x > x_hi * 0.7 {
+                (-12, HPos::Right)
+            } else {
+                (12, HPos::Left)
+            };
+            let label = format!("{} ({:.0} MiB, {} ms)", short(&m.name, 24), x, ms(*y));
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((*x, *y))
+                    + Text::new(
+                        label,
+                        (dx, 0),
+                        (FONT, 14)
+                            .into_font()
+                            .color(&TEXT)
+                            .pos(Pos::new(h, VPos::Center)),
+                    ),
+            ))?;
+        }
+        Ok(())
+    })
+    .map(Some)
+}
+
+/// Horizontal bars of the `top` longest nodes of one model's profile.
+pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<Option<String>> {
+    let nodes: Vec<&NodeTime> = nodes.iter().take(top).collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let n = nodes.len();
+    let x_hi = nodes
+        .iter()
+        .map(|t| t.mean_ms)
+        .fold(0.0, f64::max)
+        .max(1e-6)
+        * 1.3;
+    let height = 60 + 26 * n as u32;
+    let color = PALETTE[model_index % PALETTE.len()];
+    let labels: Vec<String> = nodes
+        .iter()
+        .map(|t| short(&format!("{} ({})", t.name, t.op), 34))
+        .collect();
+    svg("per-node time", 900, height, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(40)
+            .y_label_area_size(250)
+            .build_cartesian_2d(0.0..x_hi, (0..n).into_segmented())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .x_desc("mean time per inference, ms")
+            .x_label_formatter(&|v| ms(*v))
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                    labels.get(*i).cloned().unwrap_or_default()
+                }
+                SegmentValue::Last => String::new(),
+            })
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()?;
+        for (i, t) in nodes.iter().enumerate() {
+            let bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (t.mean_ms, SegmentValue::Exact(i + 1)),
+                ],
+                color.mix(0.85).filled(),
+            );
+            let mut bar = bar;
+            bar.set_margin(3, 3, 0, 0);
+            chart.draw_series(std::iter::once(bar))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{} ms · {:.0}%", ms(t.mean_ms), t.share * 100.0),
+                (t.mean_ms, SegmentValue::CenterOf(i)),
+                (FONT, 12)
+                    .into_font()
+                    .color(&TEXT)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            )))?;
+        }
+        Ok(())
+    })
+    .map(Some)
+}

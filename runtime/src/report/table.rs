@@ -1,0 +1,309 @@
+//! The terminal table: header lines (command, machine, settings, target), one row per
+//! model, ratios against the first model, verdicts, engine fallbacks and the Pareto front.
+
+use std::fmt::Write as _;
+
+use crate::bench::result::{ModelResult, Report};
+use crate::units;
+
+use super::{
+    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
+    verdict_phrase,
+};
+
+/// Columns of the main table: header and whether the column is numeric (right-aligned).
+const COLUMNS: [(&str, bool); 13] = [
+    ("model", false),
+    ("engine", false),
+    ("params", true),
+    ("MACs", true),
+    ("median ms", true),
+    ("p90 ms", true),
+    ("p99 ms", true),
+    ("images/s", true),
+    ("peak RSS", true),
+    ("growth", true),
+    ("GFLOP/s", true),
+    ("% peak", true),
+    ("accuracy", true),
+];
+
+/// Render the whole report as aligned text.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let n = r.models.len();
+    let _ = writeln!(
+        out,
+        "edgebench {} — {n} model{} (edgebench {})",
+        r.command,
+        if n == 1 { "" } else { "s" },
+        r.edgebench_version
+    );
+    let _ = writeln!(out, "machine:  {}", machine_line(&r.machine));
+    let _ = writeln!(out, "settings: {}", settings_line(&r.settings));
+    for l in target_lines(r) {
+        let _ = writeln!(out, "{l}");
+    }
+    out.push('\n');
+    if r.models.is_empty() {
+        out.push_str("no models\n");
+        return out;
+    }
+
+    let show_accuracy = r.models.iter().any(|m| m.accuracy.is_some());
+    let columns: Vec<(String, bool)> = COLUMNS
+        .iter()
+        .filter(|(h, _)| show_accuracy || *h != "accuracy")
+        .map(|(h, right)| match *h {
+            "images/s" => (format!("images/s @{}", batch_label(r)), *right),
+            _ => (h.to_string(), *right),
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = r
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| model_row(r, i, m, show_accuracy))
+        .collect();
+    out.push_str(&grid(&columns, &rows));
+
+    if n > 1 {
+        let _ = writeln!(out, "\nagainst {} (×1 = same):", r.models[0].name);
+        let cols: Vec<(String, bool)> = [
+            "model",
+            "p90 latency",
+            "throughput",
+            "peak RSS",
+            "MACs",
+            "params",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_string(), i > 0))
+        .collect();
+        let rows: Vec<Vec<String>> = r
+            .models
+            .iter()
+            .map(|m| {
+                let q = m.ratios.unwrap_or_default();
+                vec![
+                    m.name.clone(),
+                    ratio(q.p90_latency),
+                    ratio(q.throughput),
+                    ratio(q.peak_rss),
+                    ratio(q.macs),
+                    ratio(q.params),
+                ]
+            })
+            .collect();
+        out.push_str(&grid(&cols, &rows));
+    }
+
+    if let Some(t) = &r.target {
+        let _ = writeln!(out, "\nverdicts against {}:", t.name);
+        let width = r
+            .models
+            .iter()
+            .map(|m| m.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for m in &r.models {
+            let phrases: Vec<String> = m.verdicts.iter().map(verdict_phrase).collect();
+            let text = if phrases.is_empty() {
+                "no verdicts".to_string()
+            } else {
+                phrases.join("; ")
+            };
+            let _ = writeln!(out, "  {:width$}  {text}", m.name);
+        }
+    }
+
+    let fallbacks: Vec<&ModelResult> = r
+        .models
+        .iter()
+        .filter(|m| !m.engine.fallbacks.is_empty())
+        .collect();
+    if !fallbacks.is_empty() {
+        out.push_str("\nengine fallbacks:\n");
+        for m in fallbacks {
+            for f in &m.engine.fallbacks {
+                let _ = writeln!(out, "  {}: {f}", m.name);
+            }
+        }
+    }
+    for m in &r.models {
+        if let Some(s) = &m.batch_sweep {
+            let _ = writeln!(out, "\n{}: batch {} chosen: {}", m.name, s.chosen, s.reason);
+        }
+    }
+    if n > 1 {
+        let _ = writeln!(
+            out,
+            "\n* Pareto front ({}): {}",
+            summary::pareto_axes(&r.models),
+            r.pareto
+                .iter()
+                .filter_map(|&i| r.models.get(i).map(|m| m.name.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
+
+/// The Offline batch shown in the throughput header (the settings' batch, or `N` when
+/// models ran at different batches).
+fn batch_label(r: &Report) -> String {
+    let mut batches = r
+        .models
+        .iter()
+        .filter_map(|m| m.offline.as_ref().map(|o| o.batch));
+    match batches.next() {
+        Some(b) if batches.all(|x| x == b) => b.to_string(),
+        Some(_) => "batch".into(),
+        None => r.settings.batch.to_string(),
+    }
+}
+
+fn model_row(r: &Report, i: usize, m: &ModelResult, show_accuracy: bool) -> Vec<String> {
+    let mark = if r.models.len() > 1 && r.pareto.contains(&i) {
+        " *"
+    } else {
+        ""
+    };
+    let (median, p90, p99) = match latencies(m) {
+        Some((a, b, c)) => (ms(a), ms(b), ms(c)),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
+    let ips = m
+        .offline
+        .as_ref()
+        .map_or("-".into(), |o| num(o.throughput_ips));
+    let mut row = vec![
+        format!("{}{mark}", m.name),
+        engine_cell(m),
+        units::count(m.params),
+        units::count(m.macs_per_image),
+        median,
+        p90,
+        p99,
+        ips,
+        bytes_or_dash(m.memory.peak_rss_bytes),
+        bytes_or_dash(m.memory.growth_bytes),
+        if m.compute.gflops > 0.0 {
+            num(m.compute.gflops)
+        } else {
+            "-".into()
+        },
+        m.compute
+            .share_of_peak
+            .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+    ];
+    if show_accuracy {
+        row.push(
+            m.accuracy
+                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+        );
+    }
+    row
+}
+
+fn bytes_or_dash(b: u64) -> String {
+    if b == 0 { "-".into() } else { units::bytes(b) }
+}
+
+/// Aligned columns with a dashed rule under the header.
+pub(crate) fn grid(columns: &[(String, bool)], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = columns.iter().map(|(h, _)| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (j, (cell, w)) in cells.iter().zip(&width).enumerate() {
+            if j > 0 {
+                s.push_str("  ");
+            }
+            let pad = w.saturating_sub(cell.chars().count());
+            if columns[j].1 {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(pad));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(columns.iter().map(|(h, _)| h.as_str()).collect());
+    out.push_str(&line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn table_has_rows_verdicts_fallbacks_and_the_front() {
+        let text = render(&fixture::report());
+        assert!(text.contains("machine:  AMD EPYC"), "{text}");
+        assert!(text.contains("GEMM peak 95.0 GFLOP/s"), "{text}");
+        assert!(text.contains("chosen by --target"), "{text}");
+        assert!(text.contains("not on the board"), "{text}");
+        assert!(text.contains("images/s @8"), "{text}");
+        assert!(text.contains("heavy ") && text.contains("lean *"), "{text}");
+        assert!(
+            text.contains("p90 latency 68.4 / 33.3 ms: over by 105%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("throughput 17.6 / 30.0 images/s: below by 41%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("memory 148 / 2048 MiB: fits (93% headroom)"),
+            "{text}"
+        );
+        assert!(text.contains("heavy: tensorrt: not available"), "{text}");
+        assert!(
+            text.contains("* Pareto front (p90 latency × peak RSS): lean"),
+            "{text}"
+        );
+        assert!(text.contains("against heavy"), "{text}");
+        // Every line of a grid has the same width as its header rule, or less.
+        assert!(
+            !text.contains("accuracy"),
+            "no accuracy column without accuracy"
+        );
+    }
+
+    #[test]
+    fn no_target_and_no_scenarios() {
+        let mut r = fixture::report();
+        r.target = None;
+        r.models.truncate(1);
+        r.models[0].single_stream = None;
+        r.models[0].offline = None;
+        r.models[0].accuracy = Some(0.912);
+        let text = render(&r);
+        assert!(text.contains("target: none"), "{text}");
+        assert!(!text.contains("verdicts against"), "{text}");
+        assert!(text.contains("91.2%"), "{text}");
+        assert!(!text.contains("Pareto"), "{text}");
+    }
+}
