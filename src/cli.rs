@@ -31,10 +31,19 @@ pub enum Command {
     Run(RunArgs),
     /// Show which engines and ONNX Runtime execution providers this build can use.
     Engines(EnginesArgs),
+    /// Latency (SingleStream) and throughput (Offline) of one model, with memory and GFLOP/s.
+    Bench(crate::commands::bench::BenchArgs),
+    /// Compare models under the same conditions (default: the built-in heavy vs lean).
+    Compare(crate::commands::compare::CompareArgs),
+    /// This machine: CPU, cores, SIMD level, Jetson board, measured GEMM peak.
+    Hw(crate::commands::hw::HwArgs),
     /// Per-node time of one model, sorted by time, with MACs and GFLOP/s per node.
     Profile(crate::commands::profile::ProfileArgs),
     /// List the Jetson boards (targets/*.toml) and their budgets.
     Targets(crate::commands::targets::TargetsArgs),
+    /// Internal: a measuring worker process (started by bench/compare).
+    #[command(name = "__worker", hide = true)]
+    Worker { config: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,12 +168,12 @@ pub struct EnginesArgs {
     pub json: bool,
 }
 
-fn parse_engine(s: &str) -> Result<EngineChoice, String> {
+pub(crate) fn parse_engine(s: &str) -> Result<EngineChoice, String> {
     s.parse()
         .map_err(|e: edgebench_runtime::Error| e.to_string())
 }
 
-fn parse_providers(s: &str) -> Result<ProviderList, String> {
+pub(crate) fn parse_providers(s: &str) -> Result<ProviderList, String> {
     edgebench_runtime::engine::parse_providers(s)
         .map(ProviderList)
         .map_err(|e| e.to_string())
@@ -174,7 +183,7 @@ fn parse_providers(s: &str) -> Result<ProviderList, String> {
 #[derive(Debug, Clone)]
 pub struct Dims(pub Vec<usize>);
 
-fn parse_dims(s: &str) -> Result<Dims, String> {
+pub(crate) fn parse_dims(s: &str) -> Result<Dims, String> {
     let dims = s
         .split(['x', 'X', ','])
         .map(|d| d.trim().parse::<usize>())

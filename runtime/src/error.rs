@@ -61,6 +61,9 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
+    /// A measuring worker process failed (its own error, or how it ended).
+    #[error("{model}: {reason}")]
+    Worker { model: String, reason: String },
     /// A command-line or API argument is invalid.
     #[error("{0}")]
     Invalid(String),

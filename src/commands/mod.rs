@@ -1,7 +1,11 @@
 //! One module per subcommand; each turns parsed flags into runtime calls and prints.
 
+pub mod bench;
+pub mod compare;
 mod engines;
+pub mod hw;
 mod inspect;
+mod measure;
 mod models;
 pub mod profile;
 mod run;
@@ -19,6 +23,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Engines(args) => engines::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Hw(args) => hw::run(args),
+        Command::Worker { config } => {
+            edgebench_runtime::bench::worker::serve(&config).map_err(Into::into)
+        }
         Command::Targets(args) => targets::run(args),
     }
 }

@@ -9,7 +9,7 @@ use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
 use edgebench_runtime::model::{self, spec::InputShape};
 
 use super::{engine_options, si};
-use crate::cli::{Dims, EngineArgs};
+use crate::cli::{Dims, EngineArgs, parse_dims};
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
@@ -25,7 +25,7 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "HxWxC")]
     pub size: Option<InputShape>,
     /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
-    #[arg(long, value_name = "NxCxHxW", value_parser = parse_shape)]
+    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
     pub input_shape: Option<Dims>,
     /// Seed for built-in models' weights and for the random input.
     #[arg(long, default_value_t = 0)]
@@ -76,19 +76,6 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         println!("wrote Chrome trace {}", path.display());
     }
     Ok(())
-}
-
-/// `NxCxHxW` → [`Dims`], with the messages of `cli`'s own (private) parser.
-fn parse_shape(s: &str) -> Result<Dims, String> {
-    let dims = s
-        .split(['x', 'X', ','])
-        .map(|d| d.trim().parse::<usize>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| format!("invalid shape {s:?}: expected e.g. 1x3x224x224"))?;
-    if dims.is_empty() || dims.contains(&0) {
-        return Err(format!("invalid shape {s:?}: dimensions must be ≥ 1"));
-    }
-    Ok(Dims(dims))
 }
 
 fn to_json(prepared: &model::Prepared, p: &Profile, args: &ProfileArgs) -> serde_json::Value {

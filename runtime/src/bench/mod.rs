@@ -2,5 +2,12 @@
 //! process memory, the machine's GEMM peak, per-node profiles, and the [`result`] types
 //! every report renders.
 
+pub mod hw;
+pub mod measure;
+pub mod memory;
 pub mod profile;
 pub mod result;
+pub mod runner;
+pub mod stats;
+pub mod sweep;
+pub mod worker;

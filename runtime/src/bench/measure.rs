@@ -1,0 +1,207 @@
+//! Measuring several models under the same conditions: one worker process per model
+//! (its own memory), warm-up, then SingleStream and Offline in interleaved rounds
+//! (A B A B …) so that drift of a shared machine hits every model alike.
+
+use std::path::Path;
+
+use super::result::{LatencyStats, ModelResult, Offline, SingleStream};
+use super::runner::{RunnerConfig, Scenario};
+use super::worker::Worker;
+use crate::error::{Error, Result};
+
+/// How long and how often to measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Warm-up: at least this many queries and this many seconds, per scenario.
+    pub warmup_queries: u64,
+    pub warmup_s: f64,
+    /// Timed part: at least this many queries and this many seconds, per scenario.
+    pub min_queries: u64,
+    pub min_duration_s: f64,
+    /// Bound on one scenario's timed part when the query minimum would take longer
+    /// (0: none). A bounded run is reported with fewer queries than asked.
+    pub max_duration_s: f64,
+    /// Rounds the timed part is split into (interleaving across models).
+    pub rounds: usize,
+    pub single_stream: bool,
+    pub offline: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            warmup_queries: 2,
+            warmup_s: 0.5,
+            min_queries: 10,
+            min_duration_s: 2.0,
+            max_duration_s: 0.0,
+            rounds: 4,
+            single_stream: true,
+            offline: true,
+        }
+    }
+}
+
+impl Plan {
+    /// Reject plans that would measure nothing.
+    pub fn validate(&self) -> Result<()> {
+        if !self.single_stream && !self.offline {
+            return Err(Error::Invalid(
+                "nothing to measure: both SingleStream and Offline are off".into(),
+            ));
+        }
+        if self.min_queries == 0 || self.rounds == 0 {
+            return Err(Error::Invalid(
+                "--min-queries and --rounds must be ≥ 1".into(),
+            ));
+        }
+        for (what, v) in [
+            ("--warmup-time", self.warmup_s),
+            ("--min-duration", self.min_duration_s),
+            ("--max-duration", self.max_duration_s),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::Invalid(format!(
+                    "{what} must be a duration ≥ 0, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One model to measure: the worker configuration and its analysis figures.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// What the user passed (zoo name, spec or ONNX path).
+    pub source: String,
+    pub cfg: RunnerConfig,
+    pub params: u64,
+    pub macs_per_image: u64,
+}
+
+/// A step of the measurement, for progress display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Model being worked on.
+    pub model: String,
+    /// What is happening: `opening`, `warm-up`, `single-stream`, `offline`.
+    pub phase: &'static str,
+    /// Steps done and total, for a progress bar.
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Measure every job; results in the jobs' order (no ratios, verdicts or profile yet).
+pub fn measure(
+    exe: &Path,
+    jobs: &[Job],
+    plan: &Plan,
+    progress: &mut dyn FnMut(&Step),
+) -> Result<Vec<ModelResult>> {
+    plan.validate()?;
+    let scenarios: Vec<Scenario> = [
+        (plan.single_stream, Scenario::SingleStream),
+        (plan.offline, Scenario::Offline),
+    ]
+    .into_iter()
+    .filter_map(|(on, s)| on.then_some(s))
+    .collect();
+    let n = jobs.len() as u64;
+    let total = n * (2 + scenarios.len() as u64 * plan.rounds as u64);
+    let mut done = 0;
+    let mut tick = |model: &str, phase: &'static str, done: &mut u64| {
+        progress(&Step {
+            model: model.to_string(),
+            phase,
+            done: *done,
+            total,
+        });
+        *done += 1;
+    };
+
+    let mut workers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        tick(&job.cfg.name, "opening", &mut done);
+        workers.push(Worker::spawn(exe, &job.cfg)?);
+    }
+    for (job, w) in jobs.iter().zip(&mut workers) {
+        tick(&job.cfg.name, "warm-up", &mut done);
+        for &s in &scenarios {
+            let q = if s == Scenario::Offline {
+                plan.warmup_queries.min(1)
+            } else {
+                plan.warmup_queries
+            };
+            w.run(s, q, plan.warmup_s, 0.0)?;
+        }
+    }
+    let rounds = plan.rounds as u64;
+    let per_round_q = plan.min_queries.div_ceil(rounds);
+    let per_round_s = plan.min_duration_s / rounds as f64;
+    let per_round_max = plan.max_duration_s / rounds as f64;
+    let mut samples: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; jobs.len()];
+    for &s in &scenarios {
+        let phase = match s {
+            Scenario::SingleStream => "single-stream",
+            Scenario::Offline => "offline",
+        };
+        for _ in 0..rounds {
+            for (i, (job, w)) in jobs.iter().zip(&mut workers).enumerate() {
+                tick(&job.cfg.name, phase, &mut done);
+                let ms = w.run(s, per_round_q, per_round_s, per_round_max)?;
+                samples[i][s as usize].extend(ms);
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    for ((job, w), [single, offline]) in jobs.iter().zip(workers).zip(samples) {
+        tick(&job.cfg.name, "memory", &mut done);
+        let mut w = w;
+        let memory = w.memory()?;
+        let ready = w.ready().clone();
+        w.finish()?;
+        let batch = job.cfg.offline_shape.as_ref().map_or(1, |s| s[0]);
+        let single_stream = LatencyStats::from_samples(&single).map(|st| SingleStream {
+            latency_ms: st,
+            duration_s: single.iter().sum::<f64>() / 1e3,
+            samples_ms: single,
+        });
+        let offline = LatencyStats::from_samples(&offline).map(|st| {
+            let duration_s = offline.iter().sum::<f64>() / 1e3;
+            let images = offline.len() as u64 * batch as u64;
+            Offline {
+                batch,
+                queries: offline.len() as u64,
+                images,
+                duration_s,
+                throughput_ips: images as f64 / duration_s.max(1e-12),
+                batch_latency_ms: st,
+            }
+        });
+        let gflops = match (&offline, &single_stream) {
+            (Some(o), _) => job.macs_per_image as f64 * 2.0 * o.throughput_ips / 1e9,
+            (None, Some(s)) => job.macs_per_image as f64 * 2.0 / (s.latency_ms.median / 1e3) / 1e9,
+            _ => 0.0,
+        };
+        results.push(ModelResult {
+            name: job.cfg.name.clone(),
+            source: job.source.clone(),
+            input_shape: job.cfg.single_shape.clone(),
+            params: job.params,
+            macs_per_image: job.macs_per_image,
+            engine: ready.engine,
+            init_ms: ready.init_ms + ready.offline_init_ms.unwrap_or(0.0),
+            first_inference_ms: ready.first_inference_ms,
+            single_stream,
+            offline,
+            memory,
+            compute: super::result::Compute {
+                gflops,
+                share_of_peak: None,
+            },
+            ..Default::default()
+        });
+    }
+    Ok(results)
+}

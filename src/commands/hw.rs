@@ -1,0 +1,71 @@
+//! `edgebench hw`: this machine's CPU, cores, SIMD level, memory, Jetson board when
+//! detected, and its measured fp32 GEMM peak (cached after the first measurement).
+
+use clap::Args;
+use edgebench_runtime::bench::hw;
+use edgebench_runtime::{target, units};
+
+#[derive(Debug, Args)]
+pub struct HwArgs {
+    /// Measure the GEMM peak again instead of using the cached figure.
+    #[arg(long)]
+    pub remeasure: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: HwArgs) -> anyhow::Result<()> {
+    let mut m = hw::machine();
+    let detected = target::detect();
+    m.board = detected.as_ref().map(|(b, _)| b.clone());
+    let cached = hw::cached_peak().filter(|_| !args.remeasure);
+    let was_cached = cached.is_some();
+    let peak = match cached {
+        Some(p) => p,
+        None => {
+            if !args.json {
+                eprintln!("measuring the fp32 GEMM peak on {} cores …", m.cores);
+            }
+            hw::measure_and_cache_peak()?
+        }
+    };
+    m.gemm_peak_gflops = Some(peak.gflops);
+    if args.json {
+        let j = serde_json::json!({
+            "machine": m,
+            "gemm_peak": peak,
+            "cached": was_cached,
+            "cache_file": hw::cache_path(),
+            "target": detected.and_then(|(_, t)| t),
+        });
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!("cpu:       {}", m.cpu);
+    println!("cores:     {}", m.cores);
+    println!("simd:      {}", m.simd);
+    println!("arch:      {}", m.arch);
+    println!("memory:    {}", units::bytes(m.memory_bytes));
+    match &detected {
+        Some((board, Some(t))) => println!("board:     {board} (target {t})"),
+        Some((board, None)) => println!("board:     {board} (no matching built-in target)"),
+        None => println!("board:     not a Jetson"),
+    }
+    println!(
+        "gemm peak: {:.1} GFLOP/s fp32 ({}×{n}×{n} on {} cores{})",
+        peak.gflops,
+        peak.n,
+        peak.cores,
+        if was_cached {
+            ", cached"
+        } else {
+            ", just measured"
+        },
+        n = peak.n
+    );
+    if let Some(p) = hw::cache_path() {
+        println!("cache:     {}", p.display());
+    }
+    Ok(())
+}

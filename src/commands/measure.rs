@@ -1,0 +1,420 @@
+//! What `bench` and `compare` share: their flags, resolving models into measuring jobs,
+//! the machine and target, the batch sweep, the interleaved measurement with a progress
+//! bar, and writing the report in every format asked for.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use edgebench_runtime::Error;
+use edgebench_runtime::bench::measure::{self, Job, Plan};
+use edgebench_runtime::bench::result::{
+    Compute, Machine, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings, TargetBudget,
+};
+use edgebench_runtime::bench::runner::RunnerConfig;
+use edgebench_runtime::bench::{hw, sweep};
+use edgebench_runtime::model::{self, analysis, spec::InputShape};
+use edgebench_runtime::report::{self, Format};
+use edgebench_runtime::{target, units};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{Dims, EngineArgs, parse_dims};
+
+/// Flags shared by `bench` and `compare`.
+#[derive(Debug, Args, Clone)]
+pub struct MeasureArgs {
+    /// Offline batch size, or `auto`: sweep 1, 2, 4, … and pick the throughput knee that
+    /// fits the memory budget.
+    #[arg(long, default_value = "4", value_name = "N|auto")]
+    pub batch: BatchArg,
+    /// Largest batch `--batch auto` tries.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_batch: usize,
+    /// Scenarios to run: single-stream (latency), offline (throughput) or both.
+    #[arg(long, default_value = "both", value_parser = ["both", "single-stream", "offline"])]
+    pub scenario: String,
+    /// Untimed warm-up queries per scenario (at least this many ...).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub warmup: u64,
+    /// ... and for at least this many seconds.
+    #[arg(long, default_value_t = 0.5, value_name = "SECONDS")]
+    pub warmup_time: f64,
+    /// A timed scenario lasts at least this many seconds ...
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub min_duration: f64,
+    /// ... and at least this many queries (both must be met, as in MLPerf LoadGen).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub min_queries: u64,
+    /// Stop a scenario after this many seconds even if --min-queries is not met (0: never).
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub max_duration: f64,
+    /// Input size HxWxC for built-in models and specs (default: the model's own).
+    #[arg(long, value_name = "HxWxC")]
+    pub size: Option<InputShape>,
+    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
+    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
+    pub input_shape: Option<Dims>,
+    /// Seed for built-in models' weights and the random input.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Board whose budgets give the verdicts: a name from `edgebench targets` or a .toml
+    /// file (default: the Jetson this runs on, when detected).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub target: Option<String>,
+    /// Memory budget for one model's process (overrides the target's), e.g. 512MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_budget: Option<u64>,
+    /// Write the report as JSON (schema: docs/report-schema.md); `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write one CSV row per model.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write Markdown tables.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write a self-contained HTML page with SVG charts.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// No progress bar and no table on stdout (files are still written).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Measure the GEMM peak again instead of using the cached one.
+    #[arg(long)]
+    pub remeasure_peak: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `--batch N` or `--batch auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchArg {
+    Fixed(usize),
+    Auto,
+}
+
+impl std::str::FromStr for BatchArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Self::Fixed(n)),
+            _ => Err(format!("invalid batch {s:?}: a number ≥ 1 or `auto`")),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    units::parse_bytes(s)
+}
+
+/// Run the measurement for `models` and print/write the report.
+pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Result<()> {
+    let outputs = outputs(args)?;
+    let plan = Plan {
+        warmup_queries: args.warmup,
+        warmup_s: args.warmup_time,
+        min_queries: args.min_queries,
+        min_duration_s: args.min_duration,
+        max_duration_s: args.max_duration,
+        rounds: if models.len() > 1 { 4 } else { 1 },
+        single_stream: args.scenario != "offline",
+        offline: args.scenario != "single-stream",
+    };
+    plan.validate()?;
+    if args.max_batch == 0 {
+        return Err(Error::Invalid("--max-batch must be ≥ 1".into()).into());
+    }
+    let quiet = args.quiet || matches!(&args.json, Some(p) if p.as_os_str() == "-");
+    let say = |msg: &str| {
+        if !quiet {
+            eprintln!("{msg}");
+        }
+    };
+
+    let (target, detected_board) = resolve_target(args.target.as_deref())?;
+    let mut budget = target.as_ref().map(|(t, how)| t.budget(how));
+    if let Some(m) = args.memory_budget {
+        let b = budget.get_or_insert_with(|| TargetBudget {
+            name: "custom".into(),
+            description: "budget from the command line".into(),
+            chosen_by: "--memory-budget".into(),
+            ..Default::default()
+        });
+        b.memory_bytes = Some(m);
+    }
+    if let Some(b) = &budget {
+        say(&format!("target: {} ({})", b.name, b.chosen_by));
+    }
+
+    let exe = std::env::current_exe().context("locating the edgebench executable")?;
+    // Prepared models own the temporary ONNX exports: keep them alive until the end.
+    let mut prepared = Vec::new();
+    let mut jobs = Vec::new();
+    let fixed_batch = match args.batch {
+        BatchArg::Fixed(b) => b,
+        BatchArg::Auto => 1,
+    };
+    for m in models {
+        let (p, job) = job_for(m, args, fixed_batch)?;
+        prepared.push(p);
+        jobs.push(job);
+    }
+
+    let mut machine: Machine = hw::machine();
+    machine.board = detected_board;
+    if hw::cached_peak().is_none() || args.remeasure_peak {
+        say("measuring this machine's fp32 GEMM peak (once; cached, see `edgebench hw`) …");
+    }
+    machine.gemm_peak_gflops = Some(hw::gemm_peak(args.remeasure_peak)?.gflops);
+
+    let mut sweeps = Vec::new();
+    if args.batch == BatchArg::Auto && plan.offline {
+        let mem_budget = budget.as_ref().and_then(|b| b.memory_bytes);
+        for job in &mut jobs {
+            let bar = progress_bar(quiet, sweep::BATCHES.len() as u64);
+            bar.set_message(format!("{}: batch sweep", job.cfg.name));
+            let s = sweep::sweep(
+                &exe,
+                job,
+                mem_budget,
+                args.max_batch,
+                (args.min_duration / 4.0).clamp(0.2, 2.0),
+                &mut |b| {
+                    bar.set_message(format!("{}: batch sweep, trying batch {b}", job.cfg.name));
+                    bar.inc(1);
+                },
+            )
+            .with_context(|| format!("{}: --batch auto", job.cfg.name))?;
+            bar.finish_and_clear();
+            say(&format!(
+                "{}: batch {} chosen ({})",
+                job.cfg.name, s.chosen, s.reason
+            ));
+            let mut shape = job.cfg.single_shape.clone();
+            shape[0] = s.chosen;
+            job.cfg.offline_shape = (s.chosen > 1).then_some(shape);
+            sweeps.push(Some(s));
+        }
+    } else {
+        sweeps.resize(jobs.len(), None);
+    }
+
+    let bar = progress_bar(quiet, 1);
+    let mut results = measure::measure(&exe, &jobs, &plan, &mut |step| {
+        bar.set_length(step.total);
+        bar.set_position(step.done);
+        bar.set_message(format!("{}: {}", step.model, step.phase));
+    })?;
+    bar.finish_and_clear();
+
+    let peak = machine.gemm_peak_gflops;
+    for (r, s) in results.iter_mut().zip(sweeps) {
+        r.batch_sweep = s;
+        r.compute = Compute {
+            gflops: r.compute.gflops,
+            share_of_peak: peak.map(|p| r.compute.gflops / p),
+        };
+        if let Some(b) = &budget {
+            r.verdicts = target::verdicts(b, r);
+        }
+    }
+    for (r, ratio) in results.clone().iter().zip(report::ratios(&results)) {
+        if let Some(m) = results.iter_mut().find(|m| m.name == r.name) {
+            m.ratios = Some(ratio);
+        }
+    }
+    let report = Report {
+        schema: SCHEMA_NAME.into(),
+        schema_version: SCHEMA_VERSION,
+        command: command.into(),
+        edgebench_version: env!("CARGO_PKG_VERSION").into(),
+        created_unix_s: hw::unix_now(),
+        machine,
+        settings: Settings {
+            engine: args.engine.engine.to_string(),
+            ep: args.engine.ep.0.iter().map(|p| p.to_string()).collect(),
+            threads: args.engine.threads,
+            warmup_queries: plan.warmup_queries,
+            warmup_s: plan.warmup_s,
+            min_duration_s: plan.min_duration_s,
+            min_queries: plan.min_queries,
+            batch: match args.batch {
+                BatchArg::Fixed(b) => b,
+                BatchArg::Auto => 0,
+            },
+            interleaved: jobs.len() > 1,
+        },
+        target: budget,
+        pareto: report::pareto_front(&results),
+        models: results,
+    };
+    drop(prepared);
+
+    if !quiet {
+        print!("{}", report::render(&report, Format::Table)?);
+    }
+    for (format, path) in outputs {
+        if path.as_os_str() == "-" {
+            println!("{}", report::render(&report, format)?);
+        } else {
+            report::write(&report, format, &path)?;
+            say(&format!("wrote {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// The output files asked for, checked before any measuring starts.
+fn outputs(args: &MeasureArgs) -> anyhow::Result<Vec<(Format, PathBuf)>> {
+    let mut out = Vec::new();
+    for (format, path) in [
+        (Format::Json, &args.json),
+        (Format::Csv, &args.csv),
+        (Format::Markdown, &args.markdown),
+        (Format::Html, &args.report),
+    ] {
+        let Some(path) = path else { continue };
+        if path.as_os_str() != "-" {
+            check_writable(path)?;
+        }
+        out.push((format, path.clone()));
+    }
+    Ok(out)
+}
+
+/// Fail early, naming the path, when a report could not be written later.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let meta = std::fs::metadata(&dir).map_err(|e| Error::io(&dir, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{}: cannot write a report there: {} is not a directory",
+            path.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    if path.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{}: is a directory, not a report file",
+            path.display()
+        ))
+        .into());
+    }
+    let probe = tempfile::Builder::new()
+        .prefix(".edgebench-probe")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(path, e))?;
+    drop(probe);
+    Ok(())
+}
+
+/// A target and how it was chosen.
+type Chosen = Option<(target::Target, String)>;
+
+/// `--target`, else the Jetson board this runs on when it maps to a built-in target; also
+/// the detected board's name.
+fn resolve_target(arg: Option<&str>) -> anyhow::Result<(Chosen, Option<String>)> {
+    let detected = target::detect();
+    let board = detected.as_ref().map(|(b, _)| b.clone());
+    if let Some(name) = arg {
+        return Ok((Some((target::resolve(name)?, "--target".into())), board));
+    }
+    match detected {
+        Some((b, Some(t))) => Ok((
+            Some((target::resolve(&t)?, format!("detected: {b}"))),
+            Some(b),
+        )),
+        _ => Ok((None, board)),
+    }
+}
+
+/// Resolve one MODEL argument into a measuring job.
+fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model::Prepared, Job)> {
+    let mut input_shape = args.input_shape.clone().map(|d| d.0);
+    if let Some(s) = input_shape.as_mut().filter(|s| !s.is_empty()) {
+        s[0] = 1;
+    }
+    let opts = model::PrepareOptions {
+        input: args.size,
+        input_shape,
+        batch: Some(1),
+        seed: args.seed,
+    };
+    let p = model::prepare(arg, &opts)?;
+    let single = p.input_shape.clone();
+    if single.first() != Some(&1) {
+        return Err(Error::Invalid(format!(
+            "{}: the model fixes its batch at {:?}; edgebench measures batch-1 latency and needs a free or batch-1 input (give --input-shape 1x…)",
+            p.path.display(),
+            single.first()
+        ))
+        .into());
+    }
+    if batch > 1 && p.spec.is_none() {
+        // An ONNX file may fix the batch dimension.
+        let declared =
+            analysis::input_shape_of(&edgebench_runtime::onnx::read_model(&p.path)?, &p.path)?;
+        if let Some(Some(fixed)) = declared.first().filter(|d| d.is_some_and(|v| v != batch)) {
+            return Err(Error::Invalid(format!(
+                "{}: the model fixes its batch at {fixed}; use --batch {fixed} (or export it with a free batch dimension)",
+                p.path.display()
+            ))
+            .into());
+        }
+    }
+    let a = analysis::analyze_file(&p.path, Some(&single))
+        .with_context(|| format!("analysing {}", p.name))?;
+    let offline_shape = (batch > 1).then(|| {
+        let mut s = single.clone();
+        s[0] = batch;
+        s
+    });
+    let e = &args.engine;
+    let job = Job {
+        source: arg.to_string(),
+        cfg: RunnerConfig {
+            name: p.name.clone(),
+            onnx: p.path.clone(),
+            single_shape: single,
+            offline_shape,
+            seed: args.seed,
+            engine: e.engine.to_string(),
+            ep: e.ep.0.iter().map(|p| p.to_string()).collect(),
+            trt_fp16: e.trt_fp16,
+            trt_cache: e.trt_cache.clone(),
+            cuda_device: e.cuda_device,
+            threads: e.threads,
+            ort_lib: e.ort_lib.clone(),
+        },
+        params: a.total_params,
+        macs_per_image: a.total_macs,
+    };
+    Ok((p, job))
+}
+
+/// A progress bar on stderr, hidden when quiet or when stderr is not a terminal.
+pub fn progress_bar(quiet: bool, len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
