@@ -27,7 +27,7 @@ th{background:#f4f4f4;border-bottom:2px solid #ccc}td.l,th.l{text-align:left}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.4em;vertical-align:-.05em}
 .fits{color:#1a7f37}.over{color:#c62828;font-weight:600}.none{color:#888}
 .front{font-weight:700}figure{margin:1em 0}figcaption{color:#555;font-size:.9em;margin-bottom:.3em}
-svg{max-width:100%;height:auto}footer{margin-top:2em;color:#888;font-size:.85em}
+svg{max-width:100%;height:auto}.scroll{overflow-x:auto}footer{margin-top:2em;color:#888;font-size:.85em}
 ";
 
 /// Escape text for HTML element content and attribute values.
@@ -112,15 +112,12 @@ fn models_table(h: &mut String, r: &Report) {
     let multi = r.models.len() > 1;
     let accuracy = r.models.iter().any(|m| m.accuracy.is_some());
     h.push_str(
-        "<table><tr><th class=\"l\">model</th><th class=\"l\">engine</th><th>params</th><th>MACs</th>\
+        "<div class=\"scroll\"><table><tr><th class=\"l\">model</th><th class=\"l\">engine</th><th>params</th><th>MACs</th>\
          <th>median ms</th><th>p90 ms</th><th>p99 ms</th><th>images/s</th><th>peak RSS</th>\
          <th>growth</th><th>GFLOP/s</th><th>% of peak</th>",
     );
     if accuracy {
         h.push_str("<th>accuracy</th>");
-    }
-    if multi {
-        h.push_str("<th>p90 ×</th><th>images/s ×</th><th>RSS ×</th><th>MACs ×</th>");
     }
     h.push_str("</tr>\n");
     for (i, m) in r.models.iter().enumerate() {
@@ -156,26 +153,14 @@ fn models_table(h: &mut String, r: &Report) {
                 .map_or("-".into(), |a| format!("{:.1}%", a * 100.0));
             let _ = write!(h, "<td>{a}</td>");
         }
-        if multi {
-            let q = m.ratios.unwrap_or_default();
-            let _ = write!(
-                h,
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-                ratio(q.p90_latency),
-                ratio(q.throughput),
-                ratio(q.peak_rss),
-                ratio(q.macs)
-            );
-        }
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
     if multi {
         let _ = writeln!(
             h,
-            "<p>★ Pareto front ({}). Ratios are against {}.</p>",
-            esc(summary::pareto_axes(&r.models)),
-            esc(&r.models[0].name)
+            "<p>★ Pareto front ({}).</p>",
+            esc(summary::pareto_axes(&r.models))
         );
     }
     let fallbacks: Vec<String> = r
@@ -190,6 +175,30 @@ fn models_table(h: &mut String, r: &Report) {
         .collect();
     if !fallbacks.is_empty() {
         let _ = writeln!(h, "<p>Engine fallbacks:</p><ul>{}</ul>", fallbacks.concat());
+    }
+    if multi {
+        let _ = writeln!(
+            h,
+            "<h2>Against {} (×1 = same)</h2>\n<div class=\"scroll\"><table>\
+             <tr><th class=\"l\">model</th><th>p90 latency</th><th>throughput</th>\
+             <th>peak RSS</th><th>MACs</th><th>params</th></tr>",
+            esc(&r.models[0].name)
+        );
+        for (i, m) in r.models.iter().enumerate() {
+            let q = m.ratios.unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                swatch(i),
+                esc(&m.name),
+                ratio(q.p90_latency),
+                ratio(q.throughput),
+                ratio(q.peak_rss),
+                ratio(q.macs),
+                ratio(q.params)
+            );
+        }
+        h.push_str("</table></div>\n");
     }
 }
 

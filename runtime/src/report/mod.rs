@@ -100,6 +100,7 @@ pub fn write(report: &Report, f: Format, path: &Path) -> Result<()> {
 pub(crate) fn ms(v: f64) -> String {
     match v.abs() {
         x if !x.is_finite() => "-".into(),
+        0.0 => "0".into(),
         x if x >= 100.0 => format!("{v:.0}"),
         x if x >= 10.0 => format!("{v:.1}"),
         x if x >= 1.0 => format!("{v:.2}"),
@@ -110,6 +111,14 @@ pub(crate) fn ms(v: f64) -> String {
 /// A figure with up to 3 significant digits, for throughput and GFLOP/s.
 pub(crate) fn num(v: f64) -> String {
     ms(v)
+}
+
+/// A setting or budget as written: `1`, `0.25`, `33.3` (at most 2 decimals, no
+/// trailing zeros).
+pub(crate) fn plain(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
 }
 
 /// A ratio: `×0.21`.
@@ -152,8 +161,8 @@ pub(crate) fn settings_line(s: &Settings) -> String {
             s.ep.join(",")
         },
         s.warmup_queries,
-        num(s.warmup_s),
-        num(s.min_duration_s),
+        plain(s.warmup_s),
+        plain(s.min_duration_s),
         s.min_queries,
         s.batch,
         if s.interleaved { ", interleaved" } else { "" }
@@ -167,13 +176,19 @@ pub(crate) fn target_lines(report: &Report) -> Vec<String> {
     };
     let mut budgets = Vec::new();
     if let Some(b) = t.memory_bytes {
-        budgets.push(format!("memory {}", units::bytes(b)));
+        // Budgets are written in MiB; show them as written.
+        let mib = 1024 * 1024;
+        if b % mib == 0 {
+            budgets.push(format!("memory {} MiB", b / mib));
+        } else {
+            budgets.push(format!("memory {}", units::bytes(b)));
+        }
     }
     if let Some(l) = t.p90_latency_ms {
-        budgets.push(format!("p90 latency {} ms", ms(l)));
+        budgets.push(format!("p90 latency {} ms", plain(l)));
     }
     if let Some(i) = t.min_throughput_ips {
-        budgets.push(format!("throughput ≥ {} images/s", num(i)));
+        budgets.push(format!("throughput ≥ {} images/s", plain(i)));
     }
     let mut lines = vec![
         format!(
@@ -277,6 +292,20 @@ mod tests {
             assert_eq!(x.samples_ms.len(), y.samples_ms.len());
             assert!((x.latency_ms.p90 - y.latency_ms.p90).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(ms(0.0), "0");
+        assert_eq!(ms(0.4123), "0.412");
+        assert_eq!(ms(9.731), "9.73");
+        assert_eq!(ms(68.44), "68.4");
+        assert_eq!(ms(1204.4), "1204");
+        assert_eq!(plain(1.0), "1");
+        assert_eq!(plain(0.25), "0.25");
+        assert_eq!(plain(33.3), "33.3");
+        assert_eq!(ratio(Some(0.1418)), "×0.142");
+        assert_eq!(ratio(None), "-");
     }
 
     #[test]

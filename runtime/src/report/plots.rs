@@ -88,7 +88,7 @@ pub fn latency_cdf(models: &[ModelResult]) -> Result<Option<String>> {
         .map(|s| s.2[s.2.len() - 1])
         .fold(0.0, f64::max);
     let (lo, hi) = (lo * 0.9, hi.max(lo * 1.01) * 1.1);
-    svg("latency distribution", 900, 360, |root| {
+    svg("latency distribution", 1100, 380, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(44)
@@ -100,9 +100,9 @@ pub fn latency_cdf(models: &[ModelResult]) -> Result<Option<String>> {
             .y_desc("share of queries ≤ x")
             .x_label_formatter(&|v| ms(*v))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .light_line_style(RGBColor(238, 238, 238))
+            .label_style((FONT, 17))
+            .axis_desc_style((FONT, 18))
+            .light_line_style(WHITE)
             .draw()?;
         for (i, m, s) in &series {
             let color = PALETTE[i % PALETTE.len()];
@@ -118,7 +118,7 @@ pub fn latency_cdf(models: &[ModelResult]) -> Result<Option<String>> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 14))
+            .label_font((FONT, 17))
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(200, 200, 200))
             .draw()?;
@@ -159,7 +159,7 @@ pub fn latency_vs_memory(
         .chain(lat_budget)
         .fold(0.0, f64::max)
         * 1.15;
-    svg("latency vs memory", 900, 420, |root| {
+    svg("latency vs memory", 1100, 440, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .margin_right(24)
@@ -172,8 +172,8 @@ pub fn latency_vs_memory(
             .y_desc("p90 latency, ms")
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| ms(*v))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
+            .label_style((FONT, 17))
+            .axis_desc_style((FONT, 18))
             .light_line_style(RGBColor(238, 238, 238))
             .draw()?;
         let green = RGBColor(44, 160, 44);
@@ -188,26 +188,33 @@ pub fn latency_vs_memory(
         let dashed = |a: (f64, f64), b: (f64, f64)| {
             DashedPathElement::new(vec![a, b], 8, 5, red.stroke_width(2))
         };
+        // Budget labels sit inside the plot, a few pixels off their line.
+        let label = |text: String, at: (f64, f64), offset: (i32, i32), h: HPos, v: VPos| {
+            EmptyElement::at(at)
+                + Text::new(
+                    text,
+                    offset,
+                    (FONT, 17).into_font().color(&red).pos(Pos::new(h, v)),
+                )
+        };
         if let Some(m) = mem_budget {
             chart.draw_series(std::iter::once(dashed((m, 0.0), (m, y_hi))))?;
-            chart.draw_series(std::iter::once(Text::new(
+            chart.draw_series(std::iter::once(label(
                 format!("memory budget {m:.0} MiB"),
                 (m, y_hi),
-                (FONT, 13)
-                    .into_font()
-                    .color(&red)
-                    .pos(Pos::new(HPos::Right, VPos::Top)),
+                (-6, 6),
+                HPos::Right,
+                VPos::Top,
             )))?;
         }
         if let Some(l) = lat_budget {
             chart.draw_series(std::iter::once(dashed((0.0, l), (x_hi, l))))?;
-            chart.draw_series(std::iter::once(Text::new(
+            chart.draw_series(std::iter::once(label(
                 format!("p90 budget {} ms", ms(l)),
-                (x_hi, l),
-                (FONT, 13)
-                    .into_font()
-                    .color(&red)
-                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                (0.0, l),
+                (6, -5),
+                HPos::Left,
+                VPos::Bottom,
             )))?;
         }
         for (i, m, x, y) in &points {
@@ -225,7 +232,7 @@ pub fn latency_vs_memory(
                     + Text::new(
                         label,
                         (dx, 0),
-                        (FONT, 14)
+                        (FONT, 17)
                             .into_font()
                             .color(&TEXT)
                             .pos(Pos::new(h, VPos::Center)),
@@ -250,18 +257,18 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
         .fold(0.0, f64::max)
         .max(1e-6)
         * 1.3;
-    let height = 60 + 26 * n as u32;
+    let height = 70 + 30 * n as u32;
     let color = PALETTE[model_index % PALETTE.len()];
     let labels: Vec<String> = nodes
         .iter()
         .map(|t| short(&format!("{} ({})", t.name, t.op), 34))
         .collect();
-    svg("per-node time", 900, height, |root| {
+    svg("per-node time", 1100, height, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .margin_right(24)
             .x_label_area_size(40)
-            .y_label_area_size(250)
+            .y_label_area_size(310)
             .build_cartesian_2d(0.0..x_hi, (0..n).into_segmented())?;
         chart
             .configure_mesh()
@@ -270,16 +277,19 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
             .x_desc("mean time per inference, ms")
             .x_label_formatter(&|v| ms(*v))
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    labels.get(*i).cloned().unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels
+                    .get(n.wrapping_sub(i + 1))
+                    .cloned()
+                    .unwrap_or_default(),
                 SegmentValue::Last => String::new(),
             })
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(238, 238, 238))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 17))
+            .light_line_style(WHITE)
             .draw()?;
-        for (i, t) in nodes.iter().enumerate() {
+        for (k, t) in nodes.iter().enumerate() {
+            // Longest at the top: segment 0 is the bottom of the axis.
+            let i = n - 1 - k;
             let bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
@@ -293,7 +303,7 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
             chart.draw_series(std::iter::once(Text::new(
                 format!("{} ms · {:.0}%", ms(t.mean_ms), t.share * 100.0),
                 (t.mean_ms, SegmentValue::CenterOf(i)),
-                (FONT, 12)
+                (FONT, 15)
                     .into_font()
                     .color(&TEXT)
                     .pos(Pos::new(HPos::Left, VPos::Center)),

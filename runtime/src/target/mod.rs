@@ -144,13 +144,20 @@ impl Target {
     }
 }
 
-/// toml's errors span several lines (with a caret under the key); keep them on one.
+/// toml's errors span several lines (the source line, a caret under the key); keep the
+/// position and the message on one line: `TOML parse error at line 6, column 1: unknown
+/// field ...`.
 fn one_line(msg: &str) -> String {
-    msg.lines()
+    let is_excerpt = |l: &str| {
+        l.split_once('|')
+            .is_some_and(|(gutter, _)| gutter.trim().chars().all(|c| c.is_ascii_digit()))
+    };
+    let parts: Vec<&str> = msg
+        .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '|' | '^' | ' ')))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .filter(|l| !l.is_empty() && !is_excerpt(l))
+        .collect();
+    parts.join(": ")
 }
 
 /// Every built-in target, in the order of [`builtin_names`].
@@ -249,7 +256,7 @@ mod tests {
         let e = resolve(p.to_str().unwrap()).unwrap_err().to_string();
         assert!(e.contains("memroy_mib"), "{e}");
         assert!(e.contains("myboard.toml"), "{e}");
-        assert!(!e.contains('\n'), "{e}");
+        assert!(!e.contains('\n') && !e.contains(" | "), "{e}");
     }
 
     #[test]
