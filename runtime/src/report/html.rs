@@ -11,6 +11,7 @@ use crate::units;
 use super::plots::{self, PALETTE};
 use super::{
     engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
+    verdict_figures,
 };
 use crate::error::Result;
 
@@ -222,9 +223,9 @@ fn verdicts_table(h: &mut String, r: &Report) {
                         VerdictStatus::Over { .. } => "over",
                         _ => "none",
                     };
-                    let figures = match (v.measured, v.limit) {
-                        (Some(a), Some(b)) => format!(" — {} / {} {}", num(a), num(b), v.unit),
-                        _ => String::new(),
+                    let figures = match verdict_figures(v) {
+                        f if f.is_empty() => f,
+                        f => format!(" — {f}"),
                     };
                     let _ = write!(
                         h,

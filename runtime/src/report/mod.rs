@@ -1,6 +1,6 @@
 //! Rendering a [`Report`]: a terminal table, JSON (the versioned schema of
 //! `docs/report-schema.md`), CSV, Markdown and one self-contained HTML page with SVG
-//! charts. [`render`] gives the text; [`write`] puts it in a file atomically.
+//! charts. [`render`] gives the text; [`write()`] puts it in a file atomically.
 //!
 //! The header phrases (machine, settings, target, "measured on") are built here once so
 //! every format says the same thing.
@@ -229,20 +229,20 @@ pub(crate) fn measured_on_note(report: &Report) -> Option<String> {
     }
 }
 
-/// `memory 612.0 / 2048 MiB: over by 34%` for one verdict.
-pub(crate) fn verdict_phrase(v: &Verdict) -> String {
-    let figures = match (v.measured, v.limit) {
-        (Some(m), Some(l)) => format!("{} / {} {}", num(m), num(l), v.unit),
+/// The figures of one verdict: `612 / 2048 MiB`, `9.70 ms` (no budget), `limit 30
+/// images/s` (not measured).
+pub(crate) fn verdict_figures(v: &Verdict) -> String {
+    match (v.measured, v.limit) {
+        (Some(m), Some(l)) => format!("{} / {} {}", num(m), plain(l), v.unit),
         (Some(m), None) => format!("{} {}", num(m), v.unit),
-        (None, Some(l)) => format!("limit {} {}", num(l), v.unit),
+        (None, Some(l)) => format!("limit {} {}", plain(l), v.unit),
         (None, None) => String::new(),
-    };
-    let label = v.budget.replace('_', " ");
-    if figures.is_empty() {
-        format!("{label}: {}", target::describe(v))
-    } else {
-        format!("{label} {figures}: {}", target::describe(v))
     }
+}
+
+/// `p90 latency` for `p90_latency`.
+pub(crate) fn budget_label(v: &Verdict) -> String {
+    v.budget.replace('_', " ")
 }
 
 /// `ort/cpu`: the engine and the provider that really ran.
@@ -356,11 +356,17 @@ mod tests {
         assert_eq!(measured_on_note(&r), None);
     }
 
-    /// Writes the fixture's HTML to `$EDGEBENCH_SAMPLE_REPORT` for a look in a browser.
+    /// Writes the fixture in every format to `$EDGEBENCH_SAMPLE_REPORT` (`.html`, and
+    /// the same stem with `.txt`, `.md`, `.csv`, `.json`) for a look in a browser.
     #[test]
-    fn sample_html_for_a_browser() {
+    fn sample_report_for_a_browser() {
         if let Some(p) = std::env::var_os("EDGEBENCH_SAMPLE_REPORT") {
-            write(&fixture::report(), Format::Html, Path::new(&p)).unwrap();
+            let p = Path::new(&p);
+            let r = fixture::report();
+            write(&r, Format::Html, p).unwrap();
+            for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
+                write(&r, f, &p.with_extension(f.extension())).unwrap();
+            }
         }
     }
 }

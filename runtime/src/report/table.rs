@@ -7,9 +7,10 @@ use crate::bench::result::{ModelResult, Report};
 use crate::units;
 
 use super::{
-    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
-    verdict_phrase,
+    budget_label, engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary,
+    target_lines, verdict_figures,
 };
+use crate::target;
 
 /// Columns of the main table: header and whether the column is numeric (right-aligned).
 const COLUMNS: [(&str, bool); 13] = [
@@ -101,21 +102,35 @@ pub fn render(r: &Report) -> String {
 
     if let Some(t) = &r.target {
         let _ = writeln!(out, "\nverdicts against {}:", t.name);
-        let width = r
-            .models
+        let cols: Vec<(String, bool)> = ["model", "budget", "measured / limit", "verdict"]
             .iter()
-            .map(|m| m.name.chars().count())
-            .max()
-            .unwrap_or(0);
+            .map(|h| (h.to_string(), false))
+            .collect();
+        let mut rows = Vec::new();
         for m in &r.models {
-            let phrases: Vec<String> = m.verdicts.iter().map(verdict_phrase).collect();
-            let text = if phrases.is_empty() {
-                "no verdicts".to_string()
-            } else {
-                phrases.join("; ")
-            };
-            let _ = writeln!(out, "  {:width$}  {text}", m.name);
+            if m.verdicts.is_empty() {
+                rows.push(vec![
+                    m.name.clone(),
+                    "-".into(),
+                    "-".into(),
+                    "no verdicts".into(),
+                ]);
+            }
+            for (k, v) in m.verdicts.iter().enumerate() {
+                let name = if k == 0 {
+                    m.name.clone()
+                } else {
+                    String::new()
+                };
+                rows.push(vec![
+                    name,
+                    budget_label(v),
+                    verdict_figures(v),
+                    target::describe(v),
+                ]);
+            }
         }
+        out.push_str(&grid(&cols, &rows));
     }
 
     let fallbacks: Vec<&ModelResult> = r
@@ -267,18 +282,17 @@ mod tests {
         assert!(text.contains("not on the board"), "{text}");
         assert!(text.contains("images/s @8"), "{text}");
         assert!(text.contains("heavy ") && text.contains("lean *"), "{text}");
+        let line_with = |a: &str, b: &str| text.lines().any(|l| l.contains(a) && l.contains(b));
+        assert!(line_with("heavy  memory", "612 / 2048 MiB"), "{text}");
         assert!(
-            text.contains("p90 latency 68.4 / 33.3 ms: over by 105%"),
+            line_with("p90 latency  68.4 / 33.3 ms", "over by 105%"),
             "{text}"
         );
         assert!(
-            text.contains("throughput 17.6 / 30.0 images/s: below by 41%"),
+            line_with("throughput   17.6 / 30 images/s", "below by 41%"),
             "{text}"
         );
-        assert!(
-            text.contains("memory 148 / 2048 MiB: fits (93% headroom)"),
-            "{text}"
-        );
+        assert!(line_with("148 / 2048 MiB", "fits (93% headroom)"), "{text}");
         assert!(text.contains("heavy: tensorrt: not available"), "{text}");
         assert!(
             text.contains("* Pareto front (p90 latency × peak RSS): lean"),
