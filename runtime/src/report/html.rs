@@ -58,15 +58,17 @@ fn swatch(i: usize) -> String {
 /// Render the page.
 pub fn render(r: &Report) -> Result<String> {
     let mut h = String::new();
-    let title = format!(
-        "edgebench {} — {}",
-        r.command,
-        r.models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" vs ")
-    );
+    let names = r
+        .models
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" vs ");
+    let title = if r.models.len() <= 3 && names.chars().count() <= 60 {
+        format!("edgebench {} — {names}", r.command)
+    } else {
+        format!("edgebench {} — {} models", r.command, r.models.len())
+    };
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -312,7 +314,8 @@ mod tests {
         assert_eq!(page.matches("<svg").count(), 4, "charts");
         assert!(page.contains("memory budget 2048 MiB"));
         assert!(page.contains("p90 budget 33.3 ms"));
-        assert!(page.contains("/features/Conv_0 (Conv)"));
+        assert!(page.contains("\n/features/Conv_0\n</text>"));
+        assert!(page.contains("/features/BatchNormalization_11\n"));
         assert!(page.contains("over by 105%"));
         assert!(page.contains("not on the board"));
         assert!(!page.contains("<script"));

@@ -367,6 +367,24 @@ mod tests {
             for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
                 write(&r, f, &p.with_extension(f.extension())).unwrap();
             }
+            // Crowded: six models close together, long names, no target, no profile.
+            let mut models: Vec<_> = (0..6)
+                .map(|i| {
+                    let name = format!("mobilenet-v2-width-{}-very-long-name", 10 + i);
+                    fixture::with_figures(&name, 20.0 + i as f64, 300 + 10 * i, None)
+                })
+                .collect();
+            let ratios = summary::ratios(&models);
+            for (m, q) in models.iter_mut().zip(ratios) {
+                m.ratios = Some(q);
+            }
+            let crowded = Report {
+                target: None,
+                pareto: summary::pareto_front(&models),
+                models,
+                ..r
+            };
+            write(&crowded, Format::Html, &p.with_extension("crowded.html")).unwrap();
         }
     }
 }

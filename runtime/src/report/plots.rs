@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::bench::result::{ModelResult, NodeTime, TargetBudget};
 use crate::error::{Error, Result};
 
-use super::{ms, summary};
+use super::{ms, plain, summary};
 
 /// Colours for models, in order (colour-blind-friendly Tableau 10).
 pub const PALETTE: [RGBColor; 8] = [
@@ -50,14 +50,62 @@ fn svg(
     Ok(out)
 }
 
-/// Shorten a label to `n` characters with an ellipsis.
+/// Shorten a label to `n` characters with an ellipsis in the middle, so that both the
+/// start and the distinguishing end (`…-width-15`, `…_11 (Conv)`) stay visible.
 pub fn short(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let head: String = s.chars().take(n.saturating_sub(1)).collect();
-        format!("{head}…")
+    let len = s.chars().count();
+    if len <= n {
+        return s.to_string();
     }
+    let keep = n.saturating_sub(1);
+    let head: String = s.chars().take(keep - keep / 2).collect();
+    let tail: String = s.chars().skip(len - keep / 2).collect();
+    format!("{head}…{tail}")
+}
+
+/// Tick values for a log axis over `[lo, hi]` (`lo > 0`): 1-2-5 per decade, finer when
+/// that gives fewer than 4, and evenly spaced "nice" steps for a range inside a decade.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let in_decades = |mantissas: &[f64]| {
+        let mut t = Vec::new();
+        let mut decade = 10f64.powf(lo.log10().floor());
+        while decade <= hi {
+            t.extend(
+                mantissas
+                    .iter()
+                    .map(|m| decade * m)
+                    .filter(|v| (lo..=hi).contains(v)),
+            );
+            decade *= 10.0;
+        }
+        t
+    };
+    for mantissas in [
+        &[1.0, 2.0, 5.0][..],
+        &[1.0, 2.0, 3.0, 5.0],
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+    ] {
+        let t = in_decades(mantissas);
+        if t.len() >= 4 {
+            return t;
+        }
+    }
+    // Inside a decade: the coarsest 1-2-5 step that still gives 4 ticks.
+    let mag = 10f64.powf((hi - lo).log10().floor());
+    let linear = |step: f64| {
+        let mut t = Vec::new();
+        let mut k = (lo / step).ceil();
+        while k * step <= hi {
+            t.push(k * step);
+            k += 1.0;
+        }
+        t
+    };
+    [10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1]
+        .iter()
+        .map(|m| linear(m * mag))
+        .find(|t| t.len() >= 4)
+        .unwrap_or_else(|| vec![lo, hi])
 }
 
 /// Cumulative distribution of each model's SingleStream latencies, on a log axis so
@@ -88,17 +136,22 @@ pub fn latency_cdf(models: &[ModelResult]) -> Result<Option<String>> {
         .map(|s| s.2[s.2.len() - 1])
         .fold(0.0, f64::max);
     let (lo, hi) = (lo * 0.9, hi.max(lo * 1.01) * 1.1);
+    let ticks = log_ticks(lo, hi);
     svg("latency distribution", 1100, 380, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)?;
+            .build_cartesian_2d(
+                (lo..hi).log_scale().with_key_points(ticks.clone()),
+                0.0..1.0,
+            )?;
         chart
             .configure_mesh()
+            .x_labels(ticks.len())
             .x_desc("latency per image, ms (log scale)")
             .y_desc("share of queries ≤ x")
-            .x_label_formatter(&|v| ms(*v))
+            .x_label_formatter(&|v| plain(*v))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
             .label_style((FONT, 17))
             .axis_desc_style((FONT, 18))
@@ -171,7 +224,7 @@ pub fn latency_vs_memory(
             .x_desc("peak RSS, MiB")
             .y_desc("p90 latency, ms")
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| ms(*v))
+            .y_label_formatter(&|v| plain(*v))
             .label_style((FONT, 17))
             .axis_desc_style((FONT, 18))
             .light_line_style(RGBColor(238, 238, 238))
@@ -226,7 +279,11 @@ pub fn latency_vs_memory(
             } else {
                 (12, HPos::Left)
             };
-            let label = format!("{} ({:.0} MiB, {} ms)", short(&m.name, 24), x, ms(*y));
+            let label = if points.len() > 4 {
+                short(&m.name, 20)
+            } else {
+                format!("{} ({:.0} MiB, {} ms)", short(&m.name, 24), x, ms(*y))
+            };
             chart.draw_series(std::iter::once(
                 EmptyElement::at((*x, *y))
                     + Text::new(
@@ -261,7 +318,14 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
     let color = PALETTE[model_index % PALETTE.len()];
     let labels: Vec<String> = nodes
         .iter()
-        .map(|t| short(&format!("{} ({})", t.name, t.op), 34))
+        .map(|t| {
+            // The op in brackets unless the node's name already says it.
+            if t.op.is_empty() || t.name.contains(&t.op) {
+                short(&t.name, 34)
+            } else {
+                short(&format!("{} ({})", t.name, t.op), 34)
+            }
+        })
         .collect();
     svg("per-node time", 1100, height, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -275,7 +339,7 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
             .disable_y_mesh()
             .y_labels(n)
             .x_desc("mean time per inference, ms")
-            .x_label_formatter(&|v| ms(*v))
+            .x_label_formatter(&|v| plain(*v))
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels
                     .get(n.wrapping_sub(i + 1))
@@ -312,4 +376,26 @@ pub fn node_bars(model_index: usize, nodes: &[NodeTime], top: usize) -> Result<O
         Ok(())
     })
     .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_always_give_a_few_labels() {
+        assert_eq!(log_ticks(7.8, 95.0), vec![10.0, 20.0, 30.0, 50.0]);
+        assert_eq!(
+            log_ticks(0.5, 600.0),
+            vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+        );
+        let narrow = log_ticks(17.0, 31.0);
+        assert!(narrow.len() >= 4, "{narrow:?}");
+        assert!(
+            narrow.iter().all(|v| (17.0..=31.0).contains(v)),
+            "{narrow:?}"
+        );
+        assert_eq!(short("abcdef", 4), "ab…f");
+        assert_eq!(short("abc", 4), "abc");
+    }
 }
