@@ -154,6 +154,25 @@ pub fn lean() -> ModelResult {
     let mut m = with_figures("lean", 9.7, 148, None);
     m.macs_per_image = 310_000_000;
     m.profile = Some(profile(8.5, m.macs_per_image));
+    m.batch_sweep = Some(BatchSweep {
+        points: [
+            (1, 103.0, 120),
+            (2, 121.0, 128),
+            (4, 130.5, 138),
+            (8, 134.0, 148),
+            (16, 135.2, 170),
+        ]
+        .iter()
+        .map(|&(batch, throughput_ips, rss)| SweepPoint {
+            batch,
+            throughput_ips,
+            peak_rss_bytes: rss * MIB,
+            fits: true,
+        })
+        .collect(),
+        chosen: 8,
+        reason: "smallest batch within 5% of the best throughput that fits".into(),
+    });
     m
 }
 

@@ -10,8 +10,8 @@ use crate::units;
 
 use super::plots::{self, PALETTE};
 use super::{
-    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
-    verdict_figures,
+    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, startup_line, summary,
+    sweep_rows, target_lines, verdict_figures,
 };
 use crate::error::Result;
 
@@ -94,6 +94,7 @@ pub fn render(r: &Report) -> Result<String> {
     h.push_str("</ul>\n");
     models_table(&mut h, r);
     verdicts_table(&mut h, r);
+    details(&mut h, r);
     charts(&mut h, r)?;
     let _ = write!(
         h,
@@ -202,6 +203,44 @@ fn models_table(h: &mut String, r: &Report) {
             );
         }
         h.push_str("</table></div>\n");
+    }
+}
+
+/// Start-up times, arena, and the batch sweeps.
+fn details(h: &mut String, r: &Report) {
+    if r.models.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Start-up and memory</h2>\n<ul>");
+    for (i, m) in r.models.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<li>{}{}: {}</li>",
+            swatch(i),
+            esc(&m.name),
+            esc(&startup_line(m))
+        );
+    }
+    h.push_str("</ul>\n");
+    for (i, m) in r.models.iter().enumerate() {
+        let Some(s) = &m.batch_sweep else { continue };
+        let _ = write!(
+            h,
+            "<h2>Batch sweep: {}{}</h2>\n<p>Batch {} chosen: {}.</p>\n<table><tr><th>batch</th>\
+             <th>images/s</th><th>peak RSS</th><th>fits</th></tr>",
+            swatch(i),
+            esc(&m.name),
+            s.chosen,
+            esc(&s.reason)
+        );
+        for row in sweep_rows(s) {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                row[0], row[1], row[2], row[3]
+            );
+        }
+        h.push_str("</table>\n");
     }
 }
 
@@ -318,6 +357,8 @@ mod tests {
         assert!(page.contains("/features/BatchNormalization_11\n"));
         assert!(page.contains("over by 105%"));
         assert!(page.contains("not on the board"));
+        assert!(page.contains("Batch sweep: "));
+        assert!(page.contains("first inference 137 ms"));
         assert!(!page.contains("<script"));
         for scheme in ["http://", "https://"] {
             for (at, _) in page.match_indices(scheme) {

@@ -9,7 +9,8 @@ use crate::target;
 use crate::units;
 
 use super::{
-    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, target_lines,
+    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, sweep_rows,
+    target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
@@ -26,11 +27,14 @@ pub fn render(r: &Report) -> String {
         return out;
     }
     let multi = r.models.len() > 1;
+    let accuracy = r.models.iter().any(|m| m.accuracy.is_some());
     out.push_str(
         "| model | engine | params | MACs | median ms | p90 ms | p99 ms | images/s | peak RSS | GFLOP/s | % of peak |",
     );
+    out.push_str(if accuracy { " accuracy |" } else { "" });
     out.push_str(if multi { " p90 × | RSS × |\n" } else { "\n" });
     out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    out.push_str(if accuracy { "--:|" } else { "" });
     out.push_str(if multi { "--:|--:|\n" } else { "\n" });
     for (i, m) in r.models.iter().enumerate() {
         let name = if multi && r.pareto.contains(&i) {
@@ -56,6 +60,12 @@ pub fn render(r: &Report) -> String {
                 .share_of_peak
                 .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
         );
+        if accuracy {
+            let a = m
+                .accuracy
+                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0));
+            let _ = write!(out, " {a} |");
+        }
         if multi {
             let q = m.ratios.unwrap_or_default();
             let _ = write!(out, " {} | {} |", ratio(q.p90_latency), ratio(q.peak_rss));
@@ -88,6 +98,19 @@ pub fn render(r: &Report) -> String {
                 v("p90_latency"),
                 v("throughput")
             );
+        }
+    }
+    for m in &r.models {
+        let Some(s) = &m.batch_sweep else { continue };
+        let _ = writeln!(
+            out,
+            "\n### Batch sweep: {}\n\nBatch {} chosen: {}.\n\n| batch | images/s | peak RSS | fits |\n|--:|--:|--:|--:|",
+            cell(&m.name),
+            s.chosen,
+            cell(&s.reason)
+        );
+        for row in sweep_rows(s) {
+            let _ = writeln!(out, "| {} | {} | {} | {} |", row[0], row[1], row[2], row[3]);
         }
     }
     let fallbacks: Vec<String> = r
@@ -135,6 +158,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- heavy: cuda: libcudart"), "{text}");
+        assert!(text.contains("### Batch sweep: lean"), "{text}");
+        assert!(text.contains("| 8 ★ | 134 | 148.0 MiB | yes |"), "{text}");
+        assert!(!text.contains("accuracy"), "{text}");
         // Every table row has as many cells as its header.
         for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
             let counts: Vec<usize> = table
@@ -149,7 +175,12 @@ mod tests {
     fn pipes_in_names_are_escaped() {
         let mut r = fixture::report();
         r.models[1].name = "a|b".into();
+        r.models[1].accuracy = Some(0.5);
         let text = render(&r);
         assert!(text.contains("**a\\|b** ★"), "{text}");
+        assert!(
+            text.contains("| accuracy |") && text.contains("| 50.0% |"),
+            "{text}"
+        );
     }
 }

@@ -18,7 +18,7 @@ pub(crate) mod fixture;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::bench::result::{Machine, ModelResult, Report, Settings, Verdict};
+use crate::bench::result::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
 use crate::error::{Error, Result};
 use crate::target;
 use crate::units;
@@ -164,7 +164,11 @@ pub(crate) fn settings_line(s: &Settings) -> String {
         plain(s.warmup_s),
         plain(s.min_duration_s),
         s.min_queries,
-        s.batch,
+        if s.batch == 0 {
+            "auto".to_string()
+        } else {
+            s.batch.to_string()
+        },
         if s.interleaved { ", interleaved" } else { "" }
     )
 }
@@ -238,6 +242,40 @@ pub(crate) fn verdict_figures(v: &Verdict) -> String {
         (None, Some(l)) => format!("limit {} {}", plain(l), v.unit),
         (None, None) => String::new(),
     }
+}
+
+/// Rows of a `--batch auto` sweep: batch (★ when chosen), images/s, peak RSS, fits.
+pub(crate) fn sweep_rows(s: &BatchSweep) -> Vec<[String; 4]> {
+    s.points
+        .iter()
+        .map(|p| {
+            [
+                if p.batch == s.chosen {
+                    format!("{} ★", p.batch)
+                } else {
+                    p.batch.to_string()
+                },
+                num(p.throughput_ips),
+                units::bytes(p.peak_rss_bytes),
+                if p.fits { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// `session 40.0 ms, first inference 137 ms, arena 12.0 MiB` (or the arena note).
+pub(crate) fn startup_line(m: &ModelResult) -> String {
+    let arena = match (m.memory.arena_bytes, m.memory.arena_note.as_str()) {
+        (Some(b), "") => format!("arena {}", units::bytes(b)),
+        (Some(b), note) => format!("arena {} ({note})", units::bytes(b)),
+        (None, "") => "arena unknown".to_string(),
+        (None, note) => format!("arena: {note}"),
+    };
+    format!(
+        "session init {} ms, first inference {} ms, {arena}",
+        ms(m.init_ms),
+        ms(m.first_inference_ms)
+    )
 }
 
 /// `p90 latency` for `p90_latency`.

@@ -7,8 +7,8 @@ use crate::bench::result::{ModelResult, Report};
 use crate::units;
 
 use super::{
-    budget_label, engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary,
-    target_lines, verdict_figures,
+    budget_label, engine_cell, latencies, machine_line, ms, num, ratio, settings_line,
+    startup_line, summary, sweep_rows, target_lines, verdict_figures,
 };
 use crate::target;
 
@@ -146,9 +146,29 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    out.push_str("\nstart-up and memory:\n");
+    let width = r
+        .models
+        .iter()
+        .map(|m| m.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for m in &r.models {
+        let _ = writeln!(out, "  {:width$}  {}", m.name, startup_line(m));
+    }
     for m in &r.models {
         if let Some(s) = &m.batch_sweep {
-            let _ = writeln!(out, "\n{}: batch {} chosen: {}", m.name, s.chosen, s.reason);
+            let _ = writeln!(
+                out,
+                "\n{}: batch sweep, batch {} chosen ({}):",
+                m.name, s.chosen, s.reason
+            );
+            let cols: Vec<(String, bool)> = ["batch", "images/s", "peak RSS", "fits"]
+                .iter()
+                .map(|h| (h.to_string(), true))
+                .collect();
+            let rows: Vec<Vec<String>> = sweep_rows(s).into_iter().map(Vec::from).collect();
+            out.push_str(&grid(&cols, &rows));
         }
     }
     if n > 1 {
@@ -176,6 +196,7 @@ fn batch_label(r: &Report) -> String {
     match batches.next() {
         Some(b) if batches.all(|x| x == b) => b.to_string(),
         Some(_) => "batch".into(),
+        None if r.settings.batch == 0 => "auto".into(),
         None => r.settings.batch.to_string(),
     }
 }
@@ -299,6 +320,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("against heavy"), "{text}");
+        assert!(
+            text.contains(
+                "heavy  session init 40.0 ms, first inference 137 ms, arena: not exposed"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("lean: batch sweep, batch 8 chosen (smallest batch"),
+            "{text}"
+        );
+        assert!(text.contains("8 ★"), "{text}");
         // Every line of a grid has the same width as its header rule, or less.
         assert!(
             !text.contains("accuracy"),
@@ -314,10 +346,15 @@ mod tests {
         r.models[0].single_stream = None;
         r.models[0].offline = None;
         r.models[0].accuracy = Some(0.912);
+        r.settings.batch = 0;
         let text = render(&r);
         assert!(text.contains("target: none"), "{text}");
         assert!(!text.contains("verdicts against"), "{text}");
         assert!(text.contains("91.2%"), "{text}");
+        assert!(
+            text.contains("batch auto") && text.contains("images/s @auto"),
+            "{text}"
+        );
         assert!(!text.contains("Pareto"), "{text}");
     }
 }
