@@ -1,0 +1,211 @@
+//! Phrases and number formats shared by every output format (machine, settings,
+//! target, "measured on", verdict figures), built once so that the table, Markdown and
+//! HTML say the same thing.
+
+use crate::bench::result::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
+use crate::target;
+use crate::units;
+
+/// Milliseconds with precision that suits their size: `0.412`, `9.73`, `68.4`, `1204`.
+pub(crate) fn ms(v: f64) -> String {
+    match v.abs() {
+        x if !x.is_finite() => "-".into(),
+        0.0 => "0".into(),
+        x if x >= 100.0 => format!("{v:.0}"),
+        x if x >= 10.0 => format!("{v:.1}"),
+        x if x >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// A figure with up to 3 significant digits, for throughput and GFLOP/s.
+pub(crate) fn num(v: f64) -> String {
+    ms(v)
+}
+
+/// A setting or budget as written: `1`, `0.25`, `33.3` (at most 2 decimals, no
+/// trailing zeros).
+pub(crate) fn plain(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// A ratio: `×0.21`.
+pub(crate) fn ratio(v: Option<f64>) -> String {
+    match v {
+        Some(r) if r.is_finite() => format!("×{}", num(r)),
+        _ => "-".into(),
+    }
+}
+
+/// `cpu · 2 cores · avx2+fma · x86_64 · 8.0 GiB · GEMM peak 95.0 GFLOP/s · board`.
+pub(crate) fn machine_line(m: &Machine) -> String {
+    let mut parts = vec![
+        m.cpu.clone(),
+        format!("{} cores", m.cores),
+        m.simd.clone(),
+        m.arch.clone(),
+        units::bytes(m.memory_bytes),
+    ];
+    match m.gemm_peak_gflops {
+        Some(p) => parts.push(format!("GEMM peak {} GFLOP/s", num(p))),
+        None => parts.push("GEMM peak not measured (run `edgebench hw`)".into()),
+    }
+    if let Some(b) = &m.board {
+        parts.push(b.clone());
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join(" · ")
+}
+
+/// `engine auto, ep cpu, threads default, warm-up ..., batch 8, interleaved`.
+pub(crate) fn settings_line(s: &Settings) -> String {
+    let threads = s.threads.map_or("default".into(), |t| t.to_string());
+    format!(
+        "engine {}, ep {}, threads {threads}, warm-up {} queries and {} s, timed ≥ {} s and ≥ {} queries, batch {}{}",
+        s.engine,
+        if s.ep.is_empty() {
+            "-".into()
+        } else {
+            s.ep.join(",")
+        },
+        s.warmup_queries,
+        plain(s.warmup_s),
+        plain(s.min_duration_s),
+        s.min_queries,
+        if s.batch == 0 {
+            "auto".to_string()
+        } else {
+            s.batch.to_string()
+        },
+        if s.interleaved { ", interleaved" } else { "" }
+    )
+}
+
+/// `target jetson-orin-nano (Jetson ...), chosen by --target` and its budgets.
+pub(crate) fn target_lines(report: &Report) -> Vec<String> {
+    let Some(t) = &report.target else {
+        return vec!["target: none (no verdicts; use --target NAME)".into()];
+    };
+    let mut budgets = Vec::new();
+    if let Some(b) = t.memory_bytes {
+        // Budgets are written in MiB; show them as written.
+        let mib = 1024 * 1024;
+        if b % mib == 0 {
+            budgets.push(format!("memory {} MiB", b / mib));
+        } else {
+            budgets.push(format!("memory {}", units::bytes(b)));
+        }
+    }
+    if let Some(l) = t.p90_latency_ms {
+        budgets.push(format!("p90 latency {} ms", plain(l)));
+    }
+    if let Some(i) = t.min_throughput_ips {
+        budgets.push(format!("throughput ≥ {} images/s", plain(i)));
+    }
+    let mut lines = vec![
+        format!(
+            "target: {} ({}), chosen by {}",
+            t.name, t.description, t.chosen_by
+        ),
+        format!(
+            "budgets: {}",
+            if budgets.is_empty() {
+                "none".into()
+            } else {
+                budgets.join(", ")
+            }
+        ),
+    ];
+    if let Some(n) = measured_on_note(report) {
+        lines.push(n);
+    }
+    lines
+}
+
+/// When the target is a Jetson and the figures come from another machine, say so.
+pub(crate) fn measured_on_note(report: &Report) -> Option<String> {
+    let t = report.target.as_ref()?;
+    if !t.name.starts_with("jetson") {
+        return None;
+    }
+    match &report.machine.board {
+        None => Some(format!(
+            "figures measured on {}, not on the board",
+            report.machine.cpu
+        )),
+        Some(board) => {
+            let detected = target::detect_board(Some(board), None).and_then(|(_, t)| t);
+            (detected.as_deref() != Some(t.name.as_str()))
+                .then(|| format!("figures measured on {board}, not on {}", t.name))
+        }
+    }
+}
+
+/// The figures of one verdict: `612 / 2048 MiB`, `9.70 ms` (no budget), `limit 30
+/// images/s` (not measured).
+pub(crate) fn verdict_figures(v: &Verdict) -> String {
+    match (v.measured, v.limit) {
+        (Some(m), Some(l)) => format!("{} / {} {}", num(m), plain(l), v.unit),
+        (Some(m), None) => format!("{} {}", num(m), v.unit),
+        (None, Some(l)) => format!("limit {} {}", plain(l), v.unit),
+        (None, None) => String::new(),
+    }
+}
+
+/// Rows of a `--batch auto` sweep: batch (★ when chosen), images/s, peak RSS, fits.
+pub(crate) fn sweep_rows(s: &BatchSweep) -> Vec<[String; 4]> {
+    s.points
+        .iter()
+        .map(|p| {
+            [
+                if p.batch == s.chosen {
+                    format!("{} ★", p.batch)
+                } else {
+                    p.batch.to_string()
+                },
+                num(p.throughput_ips),
+                units::bytes(p.peak_rss_bytes),
+                if p.fits { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// `session 40.0 ms, first inference 137 ms, arena 12.0 MiB` (or the arena note).
+pub(crate) fn startup_line(m: &ModelResult) -> String {
+    let arena = match (m.memory.arena_bytes, m.memory.arena_note.as_str()) {
+        (Some(b), "") => format!("arena {}", units::bytes(b)),
+        (Some(b), note) => format!("arena {} ({note})", units::bytes(b)),
+        (None, "") => "arena unknown".to_string(),
+        (None, note) => format!("arena: {note}"),
+    };
+    format!(
+        "session init {} ms, first inference {} ms, {arena}",
+        ms(m.init_ms),
+        ms(m.first_inference_ms)
+    )
+}
+
+/// `p90 latency` for `p90_latency`.
+pub(crate) fn budget_label(v: &Verdict) -> String {
+    v.budget.replace('_', " ")
+}
+
+/// `ort/cpu`: the engine and the provider that really ran.
+pub(crate) fn engine_cell(m: &ModelResult) -> String {
+    let e = &m.engine;
+    match (e.engine.is_empty(), e.provider.is_empty()) {
+        (true, _) => "-".to_string(),
+        (false, true) => e.engine.clone(),
+        (false, false) => format!("{}/{}", e.engine, e.provider),
+    }
+}
+
+/// Latency of batch-1 queries: `(median, p90, p99)`, when SingleStream ran.
+pub(crate) fn latencies(m: &ModelResult) -> Option<(f64, f64, f64)> {
+    m.single_stream
+        .as_ref()
+        .map(|s| (s.latency_ms.median, s.latency_ms.p90, s.latency_ms.p99))
+}
