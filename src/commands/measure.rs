@@ -80,6 +80,10 @@ pub struct MeasureArgs {
     /// No progress bar and no table on stdout (files are still written).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also profile each model per node (a few runs, in this process) for the per-layer
+    /// time bars of the HTML report and the JSON's `profile`.
+    #[arg(long)]
+    pub profile: bool,
     /// Measure the GEMM peak again instead of using the cached one.
     #[arg(long)]
     pub remeasure_peak: bool,
@@ -211,6 +215,12 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     })?;
     bar.finish_and_clear();
 
+    if args.profile {
+        for (r, job) in results.iter_mut().zip(&jobs) {
+            say(&format!("{}: per-node profile …", r.name));
+            r.profile = Some(profile_nodes(r, job)?);
+        }
+    }
     let peak = machine.gemm_peak_gflops;
     for (r, s) in results.iter_mut().zip(sweeps) {
         r.batch_sweep = s;
@@ -318,6 +328,32 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
 
 /// A target and how it was chosen.
 type Chosen = Option<(target::Target, String)>;
+
+/// Per-node times of one model on the engine its measurement ran on.
+fn profile_nodes(
+    r: &edgebench_runtime::bench::result::ModelResult,
+    job: &Job,
+) -> anyhow::Result<Vec<edgebench_runtime::bench::result::NodeTime>> {
+    use edgebench_runtime::bench::profile::{ProfileOptions, profile};
+    use edgebench_runtime::engine::EngineChoice;
+    let choice = match r.engine.engine.as_str() {
+        "ort" => EngineChoice::Ort,
+        _ => EngineChoice::Tract,
+    };
+    let opts = job.cfg.engine_options(job.cfg.single_shape.clone())?;
+    let p = profile(
+        &job.cfg.onnx,
+        choice,
+        &opts,
+        &ProfileOptions {
+            warmup: 1,
+            runs: 5,
+            seed: job.cfg.seed,
+        },
+    )
+    .with_context(|| format!("profiling {}", r.name))?;
+    Ok(p.nodes)
+}
 
 /// `--target`, else the Jetson board this runs on when it maps to a built-in target; also
 /// the detected board's name.
