@@ -1,6 +1,6 @@
 //! edgebench runtime: everything the `edgebench` CLI does, usable from other programs.
 //!
-//! - [`bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
+//! - [`mod@bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
 //! - [`target`]: Jetson boards' budgets and verdicts;
 //! - [`report`]: table, JSON, CSV, Markdown and HTML output;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis

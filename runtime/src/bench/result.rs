@@ -232,6 +232,8 @@ pub struct Verdict {
     pub limit: Option<f64>,
     pub measured: Option<f64>,
     pub unit: String,
+    /// Flattened into the verdict: `"status": "fits", "margin_pct": 12.5`.
+    #[serde(flatten)]
     pub status: VerdictStatus,
 }
 
