@@ -1,6 +1,7 @@
 //! edgebench runtime: everything the `edgebench` CLI does, usable from other programs.
 //!
 //! - [`mod@bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
+//! - [`data`]: image sources (folders, TFRecord, synthetic), decoding, the streaming loader;
 //! - [`target`]: Jetson boards' budgets and verdicts;
 //! - [`report`]: table, JSON, CSV, Markdown and HTML output;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
@@ -11,6 +12,7 @@
 //! - [`units`]: human-readable numbers for tables.
 
 pub mod bench;
+pub mod data;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

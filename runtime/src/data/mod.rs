@@ -1,0 +1,34 @@
+//! Input data: sources of encoded images (image folders, TFRecord shards of
+//! `tf.train.Example`, synthetic sets), decoding and preprocessing, the streaming loader
+//! with its fixed pool of batch slots, and the naive one-image-at-a-time baseline.
+//!
+//! Everything downstream of a source sees only the [`Source`] trait: a fixed list of
+//! items, each with encoded bytes that can be read into a caller's reusable buffer and an
+//! optional class label.
+
+use crate::error::Result;
+
+/// A data set of encoded images (JPEG, PNG, ...) with optional class labels.
+///
+/// Implementations index their items when opened; [`Source::read`] must not allocate
+/// once `buf` has grown to the largest item (the loader's zero-allocation guarantee
+/// rests on it), and must be callable from several threads at once.
+pub trait Source: Send + Sync {
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// Whether there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Read item `i`'s encoded bytes into `buf` (cleared first; its capacity is reused).
+    fn read(&self, i: usize, buf: &mut Vec<u8>) -> Result<()>;
+    /// Item `i`'s class index into [`Source::classes`], when labelled.
+    fn label(&self, i: usize) -> Option<u32>;
+    /// Class names, index = label (empty when unlabelled).
+    fn classes(&self) -> &[String];
+    /// Where item `i` comes from, for error messages (`dir/cat/001.jpg`,
+    /// `train-00001.tfrecord record 17`). May allocate: only called on errors.
+    fn name(&self, i: usize) -> String;
+    /// One line describing the source (kind, path, items, classes).
+    fn describe(&self) -> String;
+}
