@@ -41,6 +41,10 @@ pub enum Command {
     Profile(crate::commands::profile::ProfileArgs),
     /// List the Jetson boards (targets/*.toml) and their budgets.
     Targets(crate::commands::targets::TargetsArgs),
+    /// Data sets: make a synthetic labelled image set, pack a folder into TFRecord shards.
+    Data(crate::commands::data::DataArgs),
+    /// Measure the input pipeline alone: streaming loader or the naive baseline.
+    Loader(crate::commands::loader::LoaderArgs),
     /// Internal: a measuring worker process (started by bench/compare).
     #[command(name = "__worker", hide = true)]
     Worker { config: String },

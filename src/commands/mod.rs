@@ -2,9 +2,11 @@
 
 pub mod bench;
 pub mod compare;
+pub mod data;
 mod engines;
 pub mod hw;
 mod inspect;
+pub mod loader;
 mod measure;
 mod models;
 pub mod profile;
@@ -26,6 +28,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Hw(args) => hw::run(args),
+        Command::Data(args) => data::run(args),
+        Command::Loader(args) => loader::run(args),
         Command::Worker { config } => {
             edgebench_runtime::bench::worker::serve(&config).map_err(Into::into)
         }
