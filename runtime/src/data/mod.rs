@@ -32,3 +32,14 @@ pub trait Source: Send + Sync {
     /// One line describing the source (kind, path, items, classes).
     fn describe(&self) -> String;
 }
+
+pub mod crc32c;
+pub mod decode;
+pub mod example;
+pub mod loader;
+pub mod memsource;
+pub mod naive;
+pub mod pack;
+pub mod source;
+pub mod synth;
+pub mod tfrecord;

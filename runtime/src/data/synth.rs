@@ -1,0 +1,1 @@
+//! Synthetic labelled image sets (`edgebench data synth`). Being written.
