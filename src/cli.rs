@@ -100,6 +100,36 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// How a MODEL argument becomes a runnable model: input size and weights' seed. Shared
+/// by every command that runs a model.
+#[derive(Debug, Args, Clone)]
+pub struct ModelInputArgs {
+    /// Input size HxWxC for built-in models and specs (default: the model's own).
+    #[arg(long, value_name = "HxWxC")]
+    pub size: Option<InputShape>,
+    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
+    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
+    pub input_shape: Option<Dims>,
+    /// Seed for built-in models' weights and for the random input.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ModelInputArgs {
+    /// The runtime's options for preparing a model at `batch`.
+    pub fn prepare_options(
+        &self,
+        batch: Option<usize>,
+    ) -> edgebench_runtime::model::PrepareOptions {
+        edgebench_runtime::model::PrepareOptions {
+            input: self.size,
+            input_shape: self.input_shape.clone().map(|d| d.0),
+            batch,
+            seed: self.seed,
+        }
+    }
+}
+
 /// Engine selection flags shared by every command that runs a model.
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -140,15 +170,8 @@ pub struct RunArgs {
     /// Write the model's output here as .npy.
     #[arg(short, long, value_name = "OUT.npy")]
     pub output: Option<PathBuf>,
-    /// Input size HxWxC for built-in models (default: the model's own).
-    #[arg(long, value_name = "HxWxC")]
-    pub size: Option<InputShape>,
-    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
-    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
-    pub input_shape: Option<Dims>,
-    /// Seed for built-in models' weights and for `--input random`.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub model_input: ModelInputArgs,
     /// Run this many timed inferences and report latency.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,

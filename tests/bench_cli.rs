@@ -3,7 +3,6 @@
 //! batch sweep, and bad input. No assertion is about wall-clock time.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use edgebench_runtime::bench::result::{Report, SCHEMA_NAME, SCHEMA_VERSION, VerdictStatus};
 use edgebench_runtime::onnx::pb;
@@ -22,39 +21,8 @@ const FAST: &[&str] = &[
     "0",
 ];
 
-fn eb(args: &[&str]) -> Output {
-    // One GEMM-peak cache for every test of this binary, away from the user's own.
-    Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args(args)
-        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-        .output()
-        .expect("the edgebench binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = eb(args);
-    assert!(
-        out.status.success(),
-        "edgebench {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str], code: i32) -> String {
-    let out = eb(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "edgebench {args:?}: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let last = err
-        .trim_end()
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    assert!(last.starts_with("edgebench: error: "), "{err}");
-    last
-}
+mod common;
+use common::{fails, ok};
 
 fn with(base: &[&str], extra: &[&str]) -> Vec<String> {
     base.iter().chain(extra).map(|s| s.to_string()).collect()

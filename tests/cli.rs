@@ -2,39 +2,13 @@
 //! both engines, the golden fixtures from onnxruntime's Python API, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use edgebench_runtime::onnx::pb;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
-fn eb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args(args)
-        .output()
-        .expect("the edgebench binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = eb(args);
-    assert!(
-        out.status.success(),
-        "edgebench {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Run a command expected to fail; return its (one-line) stderr.
-fn fails(args: &[&str], code: i32) -> String {
-    let out = eb(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "edgebench {args:?}: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.starts_with("edgebench: error: "), "{err}");
-    err
-}
+mod common;
+use common::{eb, fails_one_line as fails, ok};
 
 fn npy(path: &Path) -> ArrayD<f32> {
     ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap()).unwrap()

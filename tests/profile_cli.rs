@@ -1,24 +1,8 @@
 //! `edgebench profile` through the built binary: the table, `--json`, `--trace`, and
 //! bad input (an unwritable trace path, zero runs). No timing asserts.
 
-use std::process::{Command, Output};
-
-fn eb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args(args)
-        .output()
-        .expect("the edgebench binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = eb(args);
-    assert!(
-        out.status.success(),
-        "edgebench {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{eb, ok};
 
 #[test]
 fn tract_table_and_chrome_trace() {

@@ -14,12 +14,12 @@ use edgebench_runtime::bench::result::{
 };
 use edgebench_runtime::bench::runner::RunnerConfig;
 use edgebench_runtime::bench::{hw, sweep};
-use edgebench_runtime::model::{self, analysis, spec::InputShape};
+use edgebench_runtime::model::{self, analysis};
 use edgebench_runtime::report::{self, Format};
 use edgebench_runtime::{target, units};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Dims, EngineArgs, parse_dims};
+use crate::cli::{EngineArgs, ModelInputArgs};
 
 /// Flags shared by `bench` and `compare`.
 #[derive(Debug, Args, Clone)]
@@ -49,15 +49,8 @@ pub struct MeasureArgs {
     /// Stop a scenario after this many seconds even if --min-queries is not met (0: never).
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub max_duration: f64,
-    /// Input size HxWxC for built-in models and specs (default: the model's own).
-    #[arg(long, value_name = "HxWxC")]
-    pub size: Option<InputShape>,
-    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
-    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
-    pub input_shape: Option<Dims>,
-    /// Seed for built-in models' weights and the random input.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub model_input: ModelInputArgs,
     /// Board whose budgets give the verdicts: a name from `edgebench targets` or a .toml
     /// file (default: the Jetson this runs on, when detected).
     #[arg(long, value_name = "NAME|FILE")]
@@ -374,16 +367,10 @@ fn resolve_target(arg: Option<&str>) -> anyhow::Result<(Chosen, Option<String>)>
 
 /// Resolve one MODEL argument into a measuring job.
 fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model::Prepared, Job)> {
-    let mut input_shape = args.input_shape.clone().map(|d| d.0);
-    if let Some(s) = input_shape.as_mut().filter(|s| !s.is_empty()) {
+    let mut opts = args.model_input.prepare_options(Some(1));
+    if let Some(s) = opts.input_shape.as_mut().filter(|s| !s.is_empty()) {
         s[0] = 1;
     }
-    let opts = model::PrepareOptions {
-        input: args.size,
-        input_shape,
-        batch: Some(1),
-        seed: args.seed,
-    };
     let p = model::prepare(arg, &opts)?;
     let single = p.input_shape.clone();
     if single.first() != Some(&1) {
@@ -421,7 +408,7 @@ fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model
             onnx: p.path.clone(),
             single_shape: single,
             offline_shape,
-            seed: args.seed,
+            seed: args.model_input.seed,
             engine: e.engine.to_string(),
             ep: e.ep.0.iter().map(|p| p.to_string()).collect(),
             trt_fp16: e.trt_fp16,

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
-use edgebench_runtime::model::{self, spec::InputShape};
+use edgebench_runtime::model;
 
 use super::{engine_options, si};
-use crate::cli::{Dims, EngineArgs, parse_dims};
+use crate::cli::{EngineArgs, ModelInputArgs};
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
@@ -21,15 +21,8 @@ pub struct ProfileArgs {
     /// Untimed inferences first (left out of the profile).
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Input size HxWxC for built-in models (default: the model's own).
-    #[arg(long, value_name = "HxWxC")]
-    pub size: Option<InputShape>,
-    /// Full input shape when an ONNX file does not fix it, e.g. 1x3x224x224.
-    #[arg(long, value_name = "NxCxHxW", value_parser = parse_dims)]
-    pub input_shape: Option<Dims>,
-    /// Seed for built-in models' weights and for the random input.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub model_input: ModelInputArgs,
     /// Show only the N longest nodes (0: all).
     #[arg(long, default_value_t = 25, value_name = "N")]
     pub top: usize,
@@ -44,20 +37,12 @@ pub struct ProfileArgs {
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
-    let prepared = model::prepare(
-        &args.model,
-        &model::PrepareOptions {
-            input: args.size,
-            input_shape: args.input_shape.clone().map(|d| d.0),
-            batch: None,
-            seed: args.seed,
-        },
-    )?;
+    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(None))?;
     let opts = engine_options(&args.engine, prepared.input_shape.clone());
     let settings = ProfileOptions {
         warmup: args.warmup,
         runs: usize::try_from(args.runs).context("--runs is too large")?,
-        seed: args.seed,
+        seed: args.model_input.seed,
     };
     let prof = profile::profile(&prepared.path, args.engine.engine, &opts, &settings)
         .with_context(|| format!("profiling {}", prepared.name))?;

@@ -26,21 +26,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // A .npy decides the batch; its other dimensions must match the model's.
     let batch = npy.as_ref().filter(|a| a.ndim() == 4).map(|a| a.shape()[0]);
-    let prepared = model::prepare(
-        &args.model,
-        &model::PrepareOptions {
-            input: args.size,
-            input_shape: args.input_shape.clone().map(|d| d.0),
-            batch,
-            seed: args.seed,
-        },
-    )?;
+    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(batch))?;
     let input = match npy {
         Some(a) => {
             tensor_io::expect_shape(&a, &prepared.input_shape, &args.input)?;
             a
         }
-        None if args.input == "random" => tensor_io::seeded_input(&prepared.input_shape, args.seed),
+        None if args.input == "random" => {
+            tensor_io::seeded_input(&prepared.input_shape, args.model_input.seed)
+        }
         None => image_input(&args.input, &prepared)?,
     };
 
