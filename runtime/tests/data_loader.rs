@@ -1,0 +1,195 @@
+//! The streaming loader: every item exactly once per epoch (in order, shuffled, as
+//! ready), labels match, partial last batch, `Stop::Images`, skip vs fail, and dropping
+//! mid-epoch never hangs.
+
+mod data_support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use data_support::solid_ppm;
+use edgebench_runtime::data::Source;
+use edgebench_runtime::data::decode::Target;
+use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use edgebench_runtime::data::memsource::MemSource;
+use edgebench_runtime::model::Layout;
+
+const H: u32 = 6;
+const W: u32 = 5;
+
+/// `n` solid 6×5 images; item i has red = i, green = 255 − i, label i % 3.
+fn source(n: usize, bad: &[usize]) -> Arc<dyn Source> {
+    let items = (0..n)
+        .map(|i| {
+            let bytes = if bad.contains(&i) {
+                b"not an image".to_vec()
+            } else {
+                solid_ppm(W, H, [i as u8, 255 - i as u8, 7])
+            };
+            (
+                format!("c{}/{i:03}.ppm", i % 3),
+                bytes,
+                Some((i % 3) as u32),
+            )
+        })
+        .collect();
+    Arc::new(MemSource::new(
+        items,
+        vec!["a".into(), "b".into(), "c".into()],
+    ))
+}
+
+fn cfg(batch: usize, workers: usize) -> LoaderConfig {
+    let mut c = LoaderConfig::new(Target::new(H, W, Layout::Nchw), batch);
+    c.workers = workers;
+    c
+}
+
+/// Items delivered (by the red value each image carries), checking labels and layout.
+fn drain(loader: &mut Loader) -> (Vec<usize>, Vec<usize>) {
+    let mut items = Vec::new();
+    let mut lens = Vec::new();
+    let plane = (H * W) as usize;
+    while let Some(b) = loader.next_batch() {
+        let b = b.expect("no errors expected");
+        assert_eq!(b.shape(), [b.len, 3, H as usize, W as usize]);
+        lens.push(b.len);
+        for (k, img) in b.images().chunks_exact(3 * plane).enumerate() {
+            let red = (img[0] * 255.0).round() as usize;
+            let green = (img[plane] * 255.0).round() as usize;
+            assert_eq!(red + green, 255, "channels of item {red}");
+            assert!(img[..plane].iter().all(|&v| v == img[0]));
+            assert_eq!(b.labels()[k], (red % 3) as i32, "label of item {red}");
+            items.push(red);
+        }
+    }
+    (items, lens)
+}
+
+#[test]
+fn in_order_epochs_deliver_every_item_once_in_source_order() {
+    let mut c = cfg(8, 2);
+    c.stop = Stop::Epochs(2);
+    let mut l = Loader::new(source(50, &[]), c).unwrap();
+    assert_eq!(l.total_batches(), 14);
+    let (items, lens) = drain(&mut l);
+    let expected: Vec<usize> = (0..50).chain(0..50).collect();
+    assert_eq!(items, expected);
+    assert_eq!(lens, [8, 8, 8, 8, 8, 8, 2, 8, 8, 8, 8, 8, 8, 2]);
+    assert_eq!(l.stats().images, 100);
+    assert_eq!(l.stats().errors, 0);
+}
+
+#[test]
+fn shuffle_is_a_seeded_permutation_per_epoch() {
+    let run = |seed: u64, workers: usize| {
+        let mut c = cfg(7, workers);
+        c.shuffle = Some(seed);
+        c.stop = Stop::Epochs(2);
+        drain(&mut Loader::new(source(40, &[]), c).unwrap()).0
+    };
+    let a = run(1, 2);
+    assert_eq!(a, run(1, 1), "same seed, same order whatever the workers");
+    assert_ne!(a, run(2, 2));
+    let (e0, e1) = a.split_at(40);
+    assert_ne!(e0, e1, "each epoch has its own permutation");
+    assert_ne!(e0, (0..40).collect::<Vec<_>>());
+    for e in [e0, e1] {
+        assert_eq!(e.iter().copied().collect::<BTreeSet<_>>().len(), 40);
+    }
+}
+
+#[test]
+fn as_ready_delivers_every_item_once() {
+    let mut c = cfg(3, 2);
+    c.order = Order::AsReady;
+    c.shuffle = Some(9);
+    let (mut items, _) = drain(&mut Loader::new(source(31, &[]), c).unwrap());
+    items.sort();
+    assert_eq!(items, (0..31).collect::<Vec<_>>());
+}
+
+#[test]
+fn stop_after_images_cuts_the_last_batch() {
+    let mut c = cfg(8, 2);
+    c.stop = Stop::Images(23);
+    let (items, lens) = drain(&mut Loader::new(source(10, &[]), c).unwrap());
+    assert_eq!(items.len(), 23);
+    assert_eq!(lens, [8, 2, 8, 2, 3]);
+    assert_eq!(items[20..], [0, 1, 2]);
+}
+
+#[test]
+fn skip_counts_and_names_bad_items() {
+    let mut l = Loader::new(source(20, &[3, 4, 11]), cfg(4, 2)).unwrap();
+    let (items, lens) = drain(&mut l);
+    let expected: Vec<usize> = (0..20).filter(|i| ![3, 4, 11].contains(i)).collect();
+    assert_eq!(items, expected);
+    assert_eq!(lens, [3, 3, 3, 4, 4]);
+    let s = l.stats();
+    assert_eq!(s.errors, 3);
+    assert_eq!(s.first_errors.len(), 3);
+    assert!(
+        s.first_errors.iter().any(|e| e.starts_with("c2/011.ppm")),
+        "{:?}",
+        s.first_errors
+    );
+}
+
+#[test]
+fn fail_ends_the_stream_with_the_item_name() {
+    let mut c = cfg(4, 2);
+    c.on_error = OnError::Fail;
+    let mut l = Loader::new(source(40, &[13]), c).unwrap();
+    let mut err = None;
+    let mut seen = 0;
+    while let Some(b) = l.next_batch() {
+        match b {
+            Ok(b) => seen += b.len,
+            Err(e) => err = Some(e.to_string()),
+        }
+    }
+    let err = err.expect("an error");
+    assert!(err.starts_with("c1/013.ppm"), "{err}");
+    assert!(
+        seen <= 12,
+        "batches after the failing one were delivered: {seen}"
+    );
+    assert!(l.next_batch().is_none());
+}
+
+#[test]
+fn all_bad_batch_is_skipped_and_empty_source_ends() {
+    let (items, _) = drain(&mut Loader::new(source(8, &[4, 5, 6, 7]), cfg(4, 1)).unwrap());
+    assert_eq!(items, [0, 1, 2, 3]);
+    let (items, _) = drain(&mut Loader::new(source(0, &[]), cfg(4, 2)).unwrap());
+    assert!(items.is_empty());
+}
+
+#[test]
+fn dropping_mid_epoch_joins_the_workers() {
+    let mut c = cfg(2, 2);
+    c.stop = Stop::Epochs(1000);
+    c.slots = 3;
+    let mut l = Loader::new(source(64, &[]), c).unwrap();
+    {
+        let b = l.next_batch().unwrap().unwrap();
+        assert_eq!(b.len, 2);
+    }
+    let _held = l.next_batch().unwrap().unwrap();
+    // Workers are now blocked on a full pool; dropping must wake and join them.
+    drop(_held);
+    drop(l);
+}
+
+#[test]
+fn augmentation_is_seeded_per_item() {
+    let mut c = cfg(5, 2);
+    c.augment.flip = true;
+    c.augment.crop_min_scale = 0.6;
+    c.augment.seed = 3;
+    let a = drain(&mut Loader::new(source(10, &[]), c.clone()).unwrap());
+    let b = drain(&mut Loader::new(source(10, &[]), c).unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a.0, (0..10).collect::<Vec<_>>());
+}
