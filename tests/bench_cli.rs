@@ -330,3 +330,67 @@ fn hw_and_targets_list() {
         assert!(out.contains(t), "{out}");
     }
 }
+
+#[test]
+fn data_runs_the_real_pipeline_and_bad_data_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("set");
+    let d = data.to_str().unwrap();
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        d,
+        "--classes",
+        "3",
+        "--count",
+        "24",
+        "--size",
+        "32",
+    ]);
+    let args = with(&["bench", "lean", "--data", d, "--json", "-"], FAST);
+    let r: Report = serde_json::from_str(&ok(&strs(&args))).unwrap();
+    let p = r.models[0]
+        .pipeline
+        .as_ref()
+        .expect("--data gives pipeline figures");
+    assert_eq!(p.batch, 4);
+    assert!(p.data.contains("set"), "{}", p.data);
+    assert!(p.images >= 3 * 4 && p.errors == 0, "{p:?}");
+    assert!(p.loader_ips > 0.0 && p.engine_ips > 0.0 && p.end_to_end_ips > 0.0);
+    assert!((0.0..=1.0).contains(&p.stall_fraction), "{p:?}");
+    assert!(p.top1.is_some_and(|t| (0.0..=1.0).contains(&t)) && p.top1_images > 0);
+    assert!(p.pool_bytes >= 4 * 3 * 32 * 32 * 4);
+
+    let missing = dir.path().join("nowhere");
+    let err = fails(
+        &strs(&with(
+            &["bench", "lean", "--data", missing.to_str().unwrap()],
+            FAST,
+        )),
+        1,
+    );
+    assert!(err.contains("nowhere"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = eb_status(&strs(&with(
+        &["bench", "lean", "--data", empty.to_str().unwrap()],
+        FAST,
+    )));
+    assert!(!out.0 && out.1.contains("empty"), "{}", out.1);
+}
+
+/// (success, last stderr line) of a run.
+fn eb_status(args: &[&str]) -> (bool, String) {
+    let out = common::eb(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    (
+        out.status.success(),
+        err.trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}

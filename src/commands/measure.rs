@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use edgebench_runtime::Error;
 use edgebench_runtime::bench::measure::{self, Job, Plan};
+use edgebench_runtime::bench::pipeline::DataConfig;
 use edgebench_runtime::bench::result::{
     Compute, Machine, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings, TargetBudget,
 };
@@ -51,6 +52,13 @@ pub struct MeasureArgs {
     pub max_duration: f64,
     #[command(flatten)]
     pub model_input: ModelInputArgs,
+    /// Real images (image folder, TFRecord file or folder of shards) through the
+    /// streaming loader: adds loader-only, end-to-end throughput and the stall fraction.
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<PathBuf>,
+    /// Loader worker threads for --data (default: all cores).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub data_workers: usize,
     /// Board whose budgets give the verdicts: a name from `edgebench targets` or a .toml
     /// file (default: the Jetson this runs on, when detected).
     #[arg(long, value_name = "NAME|FILE")]
@@ -147,6 +155,18 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         say(&format!("target: {} ({})", b.name, b.chosen_by));
     }
 
+    if let Some(d) = &args.data {
+        // Fail before any measuring when the data cannot be used.
+        let src = edgebench_runtime::data::source::open(d)?;
+        if src.is_empty() {
+            return Err(Error::Input {
+                path: d.clone(),
+                reason: "no images".into(),
+            }
+            .into());
+        }
+        say(&format!("data: {}", src.describe()));
+    }
     let exe = std::env::current_exe().context("locating the edgebench executable")?;
     // Prepared models own the temporary ONNX exports: keep them alive until the end.
     let mut prepared = Vec::new();
@@ -416,6 +436,12 @@ fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model
             cuda_device: e.cuda_device,
             threads: e.threads,
             ort_lib: e.ort_lib.clone(),
+            data: args.data.as_ref().map(|path| DataConfig {
+                path: path.clone(),
+                workers: args.data_workers,
+                layout: p.layout,
+                preprocess: p.preprocess.clone(),
+            }),
         },
         params: a.total_params,
         macs_per_image: a.total_macs,

@@ -108,7 +108,8 @@ pub fn measure(
     .filter_map(|(on, s)| on.then_some(s))
     .collect();
     let n = jobs.len() as u64;
-    let total = n * (2 + scenarios.len() as u64 * plan.rounds as u64);
+    let with_data = jobs.iter().filter(|j| j.cfg.data.is_some()).count() as u64;
+    let total = n * (2 + scenarios.len() as u64 * plan.rounds as u64) + with_data;
     let mut done = 0;
     let mut tick = |model: &str, phase: &'static str, done: &mut u64| {
         progress(&Step {
@@ -154,8 +155,20 @@ pub fn measure(
             }
         }
     }
+    let mut pipelines = Vec::with_capacity(jobs.len());
+    for (job, w) in jobs.iter().zip(&mut workers) {
+        pipelines.push(match job.cfg.data {
+            Some(_) => {
+                tick(&job.cfg.name, "end-to-end", &mut done);
+                Some(w.pipeline(plan.min_queries, plan.min_duration_s)?)
+            }
+            None => None,
+        });
+    }
     let mut results = Vec::with_capacity(jobs.len());
-    for ((job, w), [single, offline]) in jobs.iter().zip(workers).zip(samples) {
+    for (((job, w), [single, offline]), pipeline) in
+        jobs.iter().zip(workers).zip(samples).zip(pipelines)
+    {
         tick(&job.cfg.name, "memory", &mut done);
         let mut w = w;
         let memory = w.memory()?;
@@ -200,6 +213,7 @@ pub fn measure(
                 gflops,
                 share_of_peak: None,
             },
+            pipeline,
             ..Default::default()
         });
     }

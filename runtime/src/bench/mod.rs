@@ -5,6 +5,7 @@
 pub mod hw;
 pub mod measure;
 pub mod memory;
+pub mod pipeline;
 pub mod profile;
 pub mod result;
 pub mod runner;

@@ -131,6 +131,40 @@ pub struct ModelResult {
     pub ratios: Option<Ratios>,
     /// Per-node times (`profile`), sorted by time, longest first.
     pub profile: Option<Vec<NodeTime>>,
+    /// `--data`: the real input pipeline (loader → engine) against each alone.
+    #[serde(default)]
+    pub pipeline: Option<Pipeline>,
+}
+
+/// End-to-end figures of `--data`: the streaming loader feeding the engine, measured
+/// against the loader alone and the engine alone, at the same batch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Pipeline {
+    /// The data source (kind, path, items).
+    pub data: String,
+    pub batch: usize,
+    /// Loader worker threads and the size of its fixed pool of batch slots.
+    pub workers: usize,
+    pub pool_bytes: u64,
+    /// Loader alone (decode, resize, normalise into slots; no engine).
+    pub loader_ips: f64,
+    /// Engine alone on a fixed tensor of the same batch.
+    pub engine_ips: f64,
+    /// Loader → engine, overlapped.
+    pub end_to_end_ips: f64,
+    /// `end_to_end_ips / min(loader_ips, engine_ips)`: the share of the slower stage's
+    /// own rate that the overlapped pipeline reaches (1 = perfect overlap).
+    pub efficiency: f64,
+    /// Share of the end-to-end wall time the engine waited for a batch.
+    pub stall_fraction: f64,
+    /// Images through the end-to-end run, and items the loader skipped as unreadable.
+    pub images: u64,
+    pub errors: u64,
+    /// The first few skipped items, naming them.
+    pub first_errors: Vec<String>,
+    /// Top-1 accuracy over the labelled images of the end-to-end run, when labelled.
+    pub top1: Option<f64>,
+    pub top1_images: u64,
 }
 
 /// Which engine and provider really ran.

@@ -51,6 +51,9 @@ pub struct RunnerConfig {
     pub cuda_device: i32,
     pub threads: Option<usize>,
     pub ort_lib: Option<PathBuf>,
+    /// `--data`: real images through the streaming loader (end-to-end scenario).
+    #[serde(default)]
+    pub data: Option<super::pipeline::DataConfig>,
 }
 
 impl RunnerConfig {
@@ -91,6 +94,7 @@ pub struct Runner {
     single: Box<dyn Session>,
     single_input: ArrayD<f32>,
     offline: Option<(Box<dyn Session>, ArrayD<f32>)>,
+    data: Option<super::pipeline::Data>,
     ready: Ready,
 }
 
@@ -98,6 +102,11 @@ impl Runner {
     /// Open the model's sessions and run each once.
     pub fn open(cfg: &RunnerConfig) -> Result<Self> {
         let baseline = memory::rss().current;
+        let data = cfg
+            .data
+            .as_ref()
+            .map(|d| super::pipeline::Data::open(d, &cfg.single_shape))
+            .transpose()?;
         let choice = EngineChoice::from_str(&cfg.engine)?;
         let t0 = Instant::now();
         let mut single = engine::open(
@@ -132,6 +141,7 @@ impl Runner {
             single,
             single_input,
             offline,
+            data,
             ready: Ready {
                 engine: EngineUsed {
                     engine: info.engine.to_string(),
@@ -180,6 +190,25 @@ impl Runner {
             lat.push(t.elapsed().as_secs_f64() * 1e3);
         }
         Ok(lat)
+    }
+
+    /// `--data`: engine alone, then loader alone and loader → engine, at the Offline
+    /// batch; each for at least `batches` batches and `seconds`.
+    pub fn pipeline(&mut self, batches: u64, seconds: f64) -> Result<super::result::Pipeline> {
+        let batch = self.batch(Scenario::Offline);
+        let engine_ms = self.run(Scenario::Offline, batches, seconds, 0.0)?;
+        let engine_ips =
+            (engine_ms.len() * batch) as f64 / (engine_ms.iter().sum::<f64>() / 1e3).max(1e-12);
+        let Some(data) = &self.data else {
+            return Err(Error::Invalid(
+                "no --data for the end-to-end scenario".into(),
+            ));
+        };
+        let session = match &mut self.offline {
+            Some((s, _)) => s,
+            None => &mut self.single,
+        };
+        data.measure(session.as_mut(), batch, engine_ips, batches, seconds)
     }
 
     /// Images per query of `scenario`.

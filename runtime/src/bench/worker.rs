@@ -10,7 +10,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +33,8 @@ pub enum Request {
         seconds: f64,
         max_seconds: f64,
     },
+    /// `--data`: loader alone, engine alone, loader → engine.
+    Pipeline { batches: u64, seconds: f64 },
     /// Report memory.
     Memory,
     /// Exit.
@@ -47,6 +48,7 @@ pub enum Response {
     Ready(Ready),
     Samples { ms: Vec<f64> },
     Memory(Memory),
+    Pipeline(super::result::Pipeline),
     Error(WireError),
     Bye,
 }
@@ -86,6 +88,10 @@ pub fn serve(config_json: &str) -> Result<()> {
                 break;
             }
             Ok(Request::Memory) => Response::Memory(runner.memory()),
+            Ok(Request::Pipeline { batches, seconds }) => match runner.pipeline(batches, seconds) {
+                Ok(p) => Response::Pipeline(p),
+                Err(e) => Response::Error(error_to_wire(&e)),
+            },
             Ok(Request::Run {
                 scenario,
                 queries,
@@ -107,7 +113,7 @@ pub struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
     ready: Ready,
 }
 
@@ -130,15 +136,11 @@ impl Worker {
             return Err(Error::Invalid("worker pipes were not created".into()));
         };
         // Drain stderr on a thread so a chatty engine can never block the child.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = String::new();
-            let _ = std::io::Read::read_to_string(&mut err_pipe, &mut buf);
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&buf);
-            }
-        });
+        let stderr = Some(std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut err_pipe, &mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        }));
         let mut w = Self {
             name: cfg.name.clone(),
             child,
@@ -174,6 +176,14 @@ impl Worker {
             max_seconds,
         })? {
             Response::Samples { ms } => Ok(ms),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// The end-to-end scenario in the worker.
+    pub fn pipeline(&mut self, batches: u64, seconds: f64) -> Result<super::result::Pipeline> {
+        match self.request(&Request::Pipeline { batches, seconds })? {
+            Response::Pipeline(p) => Ok(p),
             other => Err(self.unexpected(&other)),
         }
     }
@@ -241,18 +251,12 @@ impl Worker {
     /// The worker ended without answering: say how, with its last stderr line.
     fn died(&mut self) -> Error {
         let status = self.child.wait().ok();
-        // Give the stderr thread a moment to collect the last words.
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The child is gone, so its stderr reaches end-of-file: collect all of it.
         let last = self
             .stderr
-            .lock()
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-            })
+            .take()
+            .and_then(|t| t.join().ok())
+            .map(|s| last_words(&s))
             .unwrap_or_default();
         let how = match status {
             Some(s) if s.code().is_some() => format!("worker exited with {s}"),
@@ -275,6 +279,21 @@ impl Worker {
             reason: format!("unexpected worker reply {r:?}"),
         }
     }
+}
+
+/// What a dead worker said last: its panic message when it panicked (the lines from
+/// "panicked at" up to the backtrace note), else its last non-empty stderr line.
+fn last_words(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
+        let msg: Vec<&str> = lines[i..]
+            .iter()
+            .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace"))
+            .map(|l| l.trim())
+            .collect();
+        return msg.join(" ");
+    }
+    lines.last().map_or(String::new(), |l| l.to_string())
 }
 
 impl Drop for Worker {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use spec::{InputShape, Preprocess, Spec};
 
 /// Memory layout of a model's image input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Layout {
     Nchw,
     Nhwc,

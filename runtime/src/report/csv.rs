@@ -6,7 +6,7 @@ use crate::bench::result::{ModelResult, Report, VerdictStatus};
 /// The header, in order. Verdict columns hold `fits 12.3%` (headroom), `over 34.0%`
 /// (excess; shortfall for throughput), `no_budget`, `not_measured`, or nothing without
 /// a target.
-pub const HEADER: [&str; 36] = [
+pub const HEADER: [&str; 39] = [
     "model",
     "source",
     "engine",
@@ -43,6 +43,9 @@ pub const HEADER: [&str; 36] = [
     "verdict_throughput",
     "pareto",
     "fallbacks",
+    "loader_ips",
+    "end_to_end_ips",
+    "stall_fraction",
 ];
 
 /// Render every model as one CSV row under [`HEADER`].
@@ -129,6 +132,9 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
         verdict("throughput"),
         pareto.to_string(),
         m.engine.fallbacks.join("; "),
+        opt(m.pipeline.as_ref().map(|p| p.loader_ips)),
+        opt(m.pipeline.as_ref().map(|p| p.end_to_end_ips)),
+        opt(m.pipeline.as_ref().map(|p| p.stall_fraction)),
     ]
 }
 

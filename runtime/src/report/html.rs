@@ -10,8 +10,8 @@ use crate::units;
 
 use super::plots::{self, PALETTE};
 use super::{
-    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, startup_line, summary,
-    sweep_rows, target_lines, verdict_figures,
+    engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio, settings_line,
+    startup_line, summary, sweep_rows, target_lines, verdict_figures,
 };
 use crate::error::Result;
 
@@ -222,6 +222,21 @@ fn details(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</ul>\n");
+    if r.models.iter().any(|m| m.pipeline.is_some()) {
+        h.push_str("<h2>Input pipeline (real images through the loader)</h2>\n<ul>");
+        for (i, m) in r.models.iter().enumerate() {
+            let Some(p) = &m.pipeline else { continue };
+            let _ = write!(
+                h,
+                "<li>{}{} on {}: {}</li>",
+                swatch(i),
+                esc(&m.name),
+                esc(&p.data),
+                esc(&pipeline_line(p))
+            );
+        }
+        h.push_str("</ul>\n");
+    }
     for (i, m) in r.models.iter().enumerate() {
         let Some(s) = &m.batch_sweep else { continue };
         let _ = write!(

@@ -9,8 +9,8 @@ use crate::target;
 use crate::units;
 
 use super::{
-    engine_cell, latencies, machine_line, ms, num, ratio, settings_line, summary, sweep_rows,
-    target_lines,
+    engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio, settings_line, summary,
+    sweep_rows, target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
@@ -99,6 +99,16 @@ pub fn render(r: &Report) -> String {
                 v("throughput")
             );
         }
+    }
+    for m in &r.models {
+        let Some(p) = &m.pipeline else { continue };
+        let _ = writeln!(
+            out,
+            "\n### Input pipeline: {}\n\n{}: {}.",
+            cell(&m.name),
+            cell(&p.data),
+            cell(&pipeline_line(p))
+        );
     }
     for m in &r.models {
         let Some(s) = &m.batch_sweep else { continue };

@@ -23,8 +23,8 @@ use crate::bench::result::Report;
 use crate::error::{Error, Result};
 
 pub(crate) use phrases::{
-    budget_label, engine_cell, latencies, machine_line, ms, num, plain, ratio, settings_line,
-    startup_line, sweep_rows, target_lines, verdict_figures,
+    budget_label, engine_cell, latencies, machine_line, ms, num, pipeline_line, plain, ratio,
+    settings_line, startup_line, sweep_rows, target_lines, verdict_figures,
 };
 
 pub use summary::{pareto_front, ratios};

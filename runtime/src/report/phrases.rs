@@ -188,6 +188,37 @@ pub(crate) fn startup_line(m: &ModelResult) -> String {
     )
 }
 
+/// One line of `--data` figures: loader alone, engine alone, end to end, stall.
+pub(crate) fn pipeline_line(p: &crate::bench::result::Pipeline) -> String {
+    let mut line = format!(
+        "loader {} images/s, engine {} images/s, end to end {} images/s ({:.0}% of the slower stage alone), \
+         engine stalled {:.1}% of the time waiting for data; batch {}, {} loader workers, pool {}",
+        num(p.loader_ips),
+        num(p.engine_ips),
+        num(p.end_to_end_ips),
+        p.efficiency * 100.0,
+        p.stall_fraction * 100.0,
+        p.batch,
+        p.workers,
+        units::bytes(p.pool_bytes)
+    );
+    if p.errors > 0 {
+        line.push_str(&format!(
+            "; {} unreadable images skipped (first: {})",
+            p.errors,
+            p.first_errors.first().map_or("", String::as_str)
+        ));
+    }
+    if let Some(t) = p.top1 {
+        line.push_str(&format!(
+            "; top-1 {:.1}% over {} labelled images",
+            t * 100.0,
+            p.top1_images
+        ));
+    }
+    line
+}
+
 /// `p90 latency` for `p90_latency`.
 pub(crate) fn budget_label(v: &Verdict) -> String {
     v.budget.replace('_', " ")

@@ -7,8 +7,8 @@ use crate::bench::result::{ModelResult, Report};
 use crate::units;
 
 use super::{
-    budget_label, engine_cell, latencies, machine_line, ms, num, ratio, settings_line,
-    startup_line, summary, sweep_rows, target_lines, verdict_figures,
+    budget_label, engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio,
+    settings_line, startup_line, summary, sweep_rows, target_lines, verdict_figures,
 };
 use crate::target;
 
@@ -155,6 +155,17 @@ pub fn render(r: &Report) -> String {
         .unwrap_or(0);
     for m in &r.models {
         let _ = writeln!(out, "  {:width$}  {}", m.name, startup_line(m));
+    }
+    for m in &r.models {
+        if let Some(p) = &m.pipeline {
+            let _ = writeln!(
+                out,
+                "\n{}: input pipeline ({}):\n  {}",
+                m.name,
+                p.data,
+                pipeline_line(p)
+            );
+        }
     }
     for m in &r.models {
         if let Some(s) = &m.batch_sweep {

@@ -1,0 +1,202 @@
+//! `--data`: the deployed input pipeline measured for real. The streaming loader decodes
+//! the user's images into its fixed pool of batch slots while the engine runs the
+//! previous batch; the engine's wait for each batch is the *stall*. Loader alone, engine
+//! alone and the two together run at the same batch, so the figures compare directly:
+//! a stall fraction near 0 means the input pipeline keeps up, near 1 that the engine
+//! idles waiting for data.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ndarray::{ArrayViewD, IxDyn};
+use serde::{Deserialize, Serialize};
+
+use super::result::Pipeline;
+use crate::data::decode::Target;
+use crate::data::loader::{Loader, LoaderConfig, Stop};
+use crate::data::{Source, source};
+use crate::engine::Session;
+use crate::error::{Error, Result};
+use crate::model::Layout;
+use crate::model::spec::Preprocess;
+
+/// Where the data comes from and how it becomes the model's input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataConfig {
+    /// Image folder, TFRecord file or folder of shards.
+    pub path: PathBuf,
+    /// Loader worker threads (0: all cores).
+    pub workers: usize,
+    pub layout: Layout,
+    pub preprocess: Preprocess,
+}
+
+/// An opened data source with the decode target of one model.
+pub struct Data {
+    source: Arc<dyn Source>,
+    target: Target,
+    workers: usize,
+}
+
+impl Data {
+    /// Open the source; `shape` is the model's batch-1 input (NCHW or NHWC per `layout`).
+    pub fn open(cfg: &DataConfig, shape: &[usize]) -> Result<Self> {
+        let (h, w, c) = match (cfg.layout, shape) {
+            (Layout::Nchw, [_, c, h, w]) | (Layout::Nhwc, [_, h, w, c]) => (*h, *w, *c),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "--data needs an image model; input shape {shape:?} is not one"
+                )));
+            }
+        };
+        if c != 3 {
+            return Err(Error::Invalid(format!(
+                "--data decodes RGB images; the model takes {c} channels"
+            )));
+        }
+        let src: Arc<dyn Source> = Arc::from(source::open(&cfg.path)?);
+        if src.is_empty() {
+            return Err(Error::Input {
+                path: cfg.path.clone(),
+                reason: "no images".into(),
+            });
+        }
+        let dim = |v: usize| {
+            u32::try_from(v).map_err(|_| Error::Invalid(format!("input size {v} too large")))
+        };
+        let mut target = Target::new(dim(h)?, dim(w)?, cfg.layout);
+        target.preprocess = cfg.preprocess.clone();
+        Ok(Self {
+            source: src,
+            target,
+            workers: cfg.workers,
+        })
+    }
+
+    fn loader(&self, batch: usize) -> Result<Loader> {
+        let mut cfg = LoaderConfig::new(self.target.clone(), batch);
+        cfg.workers = self.workers;
+        // Endless for measuring purposes: the caller stops when its minimums are met.
+        cfg.stop = Stop::Epochs(1_000_000);
+        Loader::new(Arc::clone(&self.source), cfg)
+    }
+
+    /// Measure loader alone, engine alone (`engine_ips`, measured by the caller on the
+    /// same session) and loader → engine; each timed part lasts at least `seconds` and
+    /// `batches` full batches.
+    pub fn measure(
+        &self,
+        session: &mut dyn Session,
+        batch: usize,
+        engine_ips: f64,
+        batches: u64,
+        seconds: f64,
+    ) -> Result<Pipeline> {
+        let enough =
+            |n: u64, start: Instant| n >= batches && start.elapsed().as_secs_f64() >= seconds;
+
+        // Loader alone.
+        let mut loader = self.loader(batch)?;
+        let pool_bytes = loader.pool_bytes() as u64;
+        let workers = loader.config().workers;
+        next_full(&mut loader, batch)?; // warm-up: buffers grow to the largest item
+        let start = Instant::now();
+        let (mut n, mut images) = (0u64, 0u64);
+        while !enough(n, start) {
+            images += next_full(&mut loader, batch)? as u64;
+            n += 1;
+        }
+        let loader_ips = images as f64 / start.elapsed().as_secs_f64();
+        drop(loader);
+
+        // Loader → engine.
+        let mut loader = self.loader(batch)?;
+        let shape = session.info().input_shape.clone();
+        next_full(&mut loader, batch)?;
+        let start = Instant::now();
+        let (mut n, mut images, mut wait, mut correct, mut labelled) =
+            (0u64, 0u64, 0f64, 0u64, 0u64);
+        while !enough(n, start) {
+            let t = Instant::now();
+            let mut partial = 0;
+            let b = loop {
+                match loader.next_batch() {
+                    Some(Ok(b)) if b.len == batch => break b,
+                    // A partial last batch: the session's shape is fixed.
+                    Some(Ok(_)) if partial < MAX_PARTIAL => partial += 1,
+                    Some(Ok(_)) | None => return Err(too_few()),
+                    Some(Err(e)) => return Err(e),
+                }
+            };
+            wait += t.elapsed().as_secs_f64();
+            let view = ArrayViewD::from_shape(IxDyn(&shape), b.images()).map_err(|e| {
+                Error::Invalid(format!("batch does not fit the model input {shape:?}: {e}"))
+            })?;
+            let out = session.run(view)?;
+            if let [rows, classes] = out.shape() {
+                let (rows, classes) = (*rows, *classes);
+                let scores = out.as_slice().unwrap_or(&[]);
+                for (r, &label) in b.labels().iter().enumerate().take(rows) {
+                    if label < 0 || scores.len() < (r + 1) * classes {
+                        continue;
+                    }
+                    let row = &scores[r * classes..(r + 1) * classes];
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map_or(0, |(i, _)| i);
+                    labelled += 1;
+                    correct += u64::from(best == label as usize);
+                }
+            }
+            images += b.len as u64;
+            n += 1;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let stats = loader.stats();
+        drop(loader);
+        let end_to_end_ips = images as f64 / wall;
+        Ok(Pipeline {
+            data: self.source.describe(),
+            batch,
+            workers,
+            pool_bytes,
+            loader_ips,
+            engine_ips,
+            end_to_end_ips,
+            efficiency: end_to_end_ips / loader_ips.min(engine_ips).max(1e-12),
+            stall_fraction: wait / wall,
+            images,
+            errors: stats.errors,
+            first_errors: stats.first_errors,
+            top1: (labelled > 0).then(|| correct as f64 / labelled as f64),
+            top1_images: labelled,
+        })
+    }
+}
+
+/// Partial batches in a row before giving up: more than an epoch's worth means the
+/// source has fewer readable images than one batch.
+const MAX_PARTIAL: usize = 3;
+
+fn too_few() -> Error {
+    Error::Invalid(
+        "the loader delivers no full batch: the data has fewer readable images than the batch size (use a smaller --batch)"
+            .into(),
+    )
+}
+
+/// The next full batch's length (skipping a partial last batch of an epoch).
+fn next_full(loader: &mut Loader, batch: usize) -> Result<usize> {
+    for _ in 0..=MAX_PARTIAL {
+        match loader.next_batch() {
+            Some(Ok(b)) if b.len == batch => return Ok(b.len),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Err(too_few())
+}
