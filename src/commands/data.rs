@@ -1,10 +1,208 @@
-//! `edgebench data`. Placeholder: being written.
+//! `edgebench data`: make a synthetic labelled image set (`synth`), pack any data set
+//! into TFRecord shards of `tf.train.Example` (`pack`), and describe and check a data set
+//! (`info`).
 
-use clap::Args;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use edgebench_runtime::data::synth::{SynthFormat, SynthOptions};
+use edgebench_runtime::data::{pack, source, synth};
+
+use super::{bytes, group};
 
 #[derive(Debug, Args)]
-pub struct DataArgs {}
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
 
-pub fn run(_args: DataArgs) -> anyhow::Result<()> {
-    anyhow::bail!("edgebench data is not implemented yet")
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write a labelled synthetic image set: DIR/class_00/img_00000.jpg, ... Each class
+    /// is a shape kind and colour family (circle, square, triangle, cross, ring, stripes,
+    /// diamond, crescent) of random size, position, rotation and colour on a smooth
+    /// noisy background; the same seed always writes the same bytes.
+    Synth(SynthArgs),
+    /// Write a data set (image folder or TFRecord) as TFRecord shards of tf.train.Example
+    /// (image/encoded, image/class/label, image/class/text, image/format, image/height,
+    /// image/width), readable by tf.data.TFRecordDataset. Unreadable items are skipped
+    /// and listed.
+    Pack(PackArgs),
+    /// Describe a data set (kind, items, classes) and read every item to check it (CRCs
+    /// of TFRecords, image headers); exits 1 when any item is bad.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output folder (created; existing files of the same names are replaced).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of classes (1–1000); one sub-folder each: class_00, class_01, ...
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Total number of images, spread evenly over the classes.
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// Width and height of each image in pixels (8–4096).
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// Random seed: the same seed writes identical files.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = Format::Jpg)]
+    pub format: Format,
+    /// JPEG quality (1–100); ignored for PNG.
+    #[arg(long, default_value_t = 90)]
+    pub quality: u8,
+    /// Worker threads (0: all cores). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// JPEG (.jpg).
+    Jpg,
+    /// PNG (.png).
+    Png,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Data set to pack: an image folder (class sub-folders or flat), a .tfrecord file or
+    /// a folder of TFRecord shards.
+    pub data: PathBuf,
+    /// Output file. With --shards N > 1 the shards are named OUT-00000-of-0000N.tfrecord
+    /// beside it.
+    #[arg(short, long, value_name = "OUT.tfrecord")]
+    pub out: PathBuf,
+    /// Number of shards; items are split into contiguous runs, in data set order.
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Data set: an image folder (class sub-folders or flat), a .tfrecord file or a
+    /// folder of TFRecord shards.
+    pub data: PathBuf,
+    /// Print at most this many bad items (all are counted).
+    #[arg(long, default_value_t = 20)]
+    pub show_bad: usize,
+}
+
+pub fn run(args: DataArgs) -> anyhow::Result<()> {
+    match args.command {
+        DataCommand::Synth(a) => run_synth(a),
+        DataCommand::Pack(a) => run_pack(a),
+        DataCommand::Info(a) => run_info(a),
+    }
+}
+
+/// A progress line on stderr at most once a second (nothing for short runs).
+fn progress(what: &'static str) -> impl Fn(usize, usize) + Sync {
+    let last = Mutex::new(Instant::now());
+    move |done, total| {
+        let Ok(mut last) = last.lock() else { return };
+        if last.elapsed() >= Duration::from_secs(1) || (done == total && total >= 5000) {
+            *last = Instant::now();
+            eprintln!("{what}: {done}/{total}");
+        }
+    }
+}
+
+fn run_synth(a: SynthArgs) -> anyhow::Result<()> {
+    let opts = SynthOptions {
+        out: a.out,
+        classes: a.classes,
+        count: a.count,
+        size: a.size,
+        seed: a.seed,
+        format: match a.format {
+            Format::Jpg => SynthFormat::Jpeg,
+            Format::Png => SynthFormat::Png,
+        },
+        quality: a.quality,
+        threads: a.threads,
+    };
+    let start = Instant::now();
+    let s = synth::generate(&opts, &progress("synth"))?;
+    println!(
+        "wrote {} images ({}, {} per image) in {} classes to {} in {:.1} s",
+        group(s.files as u64),
+        bytes(s.bytes),
+        bytes(s.bytes / s.files.max(1) as u64),
+        s.classes.len(),
+        opts.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_pack(a: PackArgs) -> anyhow::Result<()> {
+    let src = source::open(&a.data)?;
+    println!("{}", src.describe());
+    let p = progress("pack");
+    let s = pack::pack(src.as_ref(), &a.out, a.shards, &mut |d, t| p(d, t))?;
+    for (path, records, b) in &s.shards {
+        println!(
+            "{}: {} records, {}",
+            path.display(),
+            group(*records),
+            bytes(*b)
+        );
+    }
+    for reason in &s.skipped {
+        eprintln!("skipped: {reason}");
+    }
+    println!(
+        "packed {} records ({}) into {} shard{}; skipped {}",
+        group(s.records()),
+        bytes(s.bytes()),
+        s.shards.len(),
+        if s.shards.len() == 1 { "" } else { "s" },
+        s.skipped.len()
+    );
+    Ok(())
+}
+
+fn run_info(a: InfoArgs) -> anyhow::Result<()> {
+    let src = source::open(&a.data)?;
+    println!("{}", src.describe());
+    let classes = src.classes();
+    if !classes.is_empty() {
+        let shown: Vec<&str> = classes.iter().take(20).map(String::as_str).collect();
+        let more = classes.len().saturating_sub(shown.len());
+        let tail = if more > 0 {
+            format!(", … {more} more")
+        } else {
+            String::new()
+        };
+        println!("classes: {}{tail}", shown.join(", "));
+    }
+    let p = progress("check");
+    let r = pack::verify(src.as_ref(), &mut |d, t| p(d, t));
+    for b in r.bad.iter().take(a.show_bad) {
+        eprintln!("bad: {b}");
+    }
+    println!(
+        "items: {}, labelled: {}, bytes: {}, bad: {}",
+        group(r.items as u64),
+        group(r.labelled as u64),
+        bytes(r.bytes),
+        r.bad.len()
+    );
+    if !r.bad.is_empty() {
+        anyhow::bail!(
+            "{}: {} of {} items are unreadable",
+            a.data.display(),
+            r.bad.len(),
+            r.items
+        );
+    }
+    Ok(())
 }

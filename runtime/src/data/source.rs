@@ -220,3 +220,115 @@ impl Source for FolderSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path, bytes: &[u8]) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    #[test]
+    fn class_folders_sorted_labels_and_extensions() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        touch(&r.join("zebra/b.JPG"), b"z1");
+        touch(&r.join("zebra/a.png"), b"z0");
+        touch(&r.join("ant/sub/c.webp"), b"a1");
+        touch(&r.join("ant/notes.txt"), b"no");
+        touch(&r.join("ant/.hidden.jpg"), b"no");
+        touch(&r.join("empty_class/readme"), b"no");
+        touch(&r.join("ant/0.jpeg"), b"a0");
+        let src = open(r).unwrap();
+        assert_eq!(src.classes(), ["ant", "empty_class", "zebra"]);
+        assert_eq!(src.len(), 4);
+        let mut buf = Vec::with_capacity(16);
+        let got: Vec<(Vec<u8>, Option<u32>)> = (0..src.len())
+            .map(|i| {
+                src.read(i, &mut buf).unwrap();
+                (buf.clone(), src.label(i))
+            })
+            .collect();
+        let want: Vec<(Vec<u8>, Option<u32>)> = [("a0", 0), ("a1", 0), ("z0", 2), ("z1", 2)]
+            .iter()
+            .map(|(b, l)| (b.as_bytes().to_vec(), Some(*l)))
+            .collect();
+        assert_eq!(got, want);
+        assert!(src.name(1).ends_with("ant/sub/c.webp"), "{}", src.name(1));
+        assert!(
+            src.describe().contains("4 images in 3 classes"),
+            "{}",
+            src.describe()
+        );
+    }
+
+    #[test]
+    fn flat_folder_is_unlabelled_and_zero_byte_file_fails() {
+        let d = tempfile::tempdir().unwrap();
+        touch(&d.path().join("b.gif"), b"");
+        touch(&d.path().join("a.bmp"), b"x");
+        let src = open(d.path()).unwrap();
+        assert_eq!((src.len(), src.label(0), src.classes().len()), (2, None, 0));
+        let mut buf = Vec::new();
+        src.read(0, &mut buf).unwrap();
+        let e = src.read(1, &mut buf).unwrap_err().to_string();
+        assert!(e.contains("b.gif: empty file"), "{e}");
+    }
+
+    #[test]
+    fn empty_folder_and_missing_path_name_themselves() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("empty")).unwrap();
+        let e = open(&d.path().join("empty")).err().unwrap().to_string();
+        assert!(e.contains("empty: no images"), "{e}");
+        let e = open(&d.path().join("nope")).err().unwrap().to_string();
+        assert!(e.contains("nope"), "{e}");
+        touch(&d.path().join("one.jpg"), b"x");
+        let e = open(&d.path().join("one.jpg")).err().unwrap().to_string();
+        assert!(e.contains("one.jpg: a single image"), "{e}");
+    }
+
+    #[test]
+    fn shard_folders_in_name_order() {
+        use super::super::example::ImageExample;
+        use super::super::tfrecord::Writer;
+        let d = tempfile::tempdir().unwrap();
+        for (name, label) in [("t-00001-of-00002", 1), ("t-00000-of-00002", 0)] {
+            let mut w = Writer::new(Vec::new());
+            let ex = ImageExample {
+                encoded: name.as_bytes().to_vec(),
+                label: Some(label),
+                ..Default::default()
+            };
+            w.write(&ex.encode()).unwrap();
+            touch(&d.path().join(name), &w.into_inner().unwrap());
+        }
+        touch(&d.path().join("README.txt"), b"not a shard");
+        let src = open(d.path()).unwrap();
+        assert_eq!((src.len(), src.classes().len()), (2, 2));
+        let mut buf = Vec::new();
+        src.read(0, &mut buf).unwrap();
+        assert_eq!(buf, b"t-00000-of-00002");
+        assert_eq!(src.label(1), Some(1));
+    }
+
+    #[test]
+    fn shard_name_patterns() {
+        for n in [
+            "a.tfrecord",
+            "a.TFRecord",
+            "x.tfrecords",
+            "x.tfrec",
+            "train.tfrecord-00000-of-00004",
+            "train-00000-of-01024",
+            "t-00001-of-00004.tfrecord",
+        ] {
+            assert!(is_tfrecord_name(n), "{n}");
+        }
+        for n in ["a.jpg", "notes-of-x", "cost-of-3", "a.tfrecord.tmp"] {
+            assert!(!is_tfrecord_name(n), "{n}");
+        }
+    }
+}
