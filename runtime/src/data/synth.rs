@@ -265,12 +265,19 @@ pub fn generate(
             let (class, index) = (k % opts.classes, k / opts.classes);
             let mut rng = rng_for(opts.seed, class, index);
             let img = render(class, opts.size, &mut rng);
-            let data = encode(&img, opts.format, opts.quality)?;
             let path = opts
                 .out
                 .join(&classes[class])
                 .join(format!("img_{index:05}.{ext}"));
-            write_file(&path, &data)?;
+            let data = match encode(&img, opts.format, opts.quality)
+                .and_then(|data| write_file(&path, &data).map(|_| data))
+            {
+                Ok(data) => data,
+                Err(e) => {
+                    next.store(total, Ordering::Relaxed); // stop the other workers
+                    return Err(e);
+                }
+            };
             bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         }
