@@ -84,6 +84,28 @@ fn bench(c: &mut Criterion) {
     let target = Target::new(256, 256, Layout::Nchw);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
+    // One pass with the stage split, for the report (CPU time per image per stage).
+    for workers in [1, cores] {
+        let mut cfg = LoaderConfig::new(target.clone(), 16);
+        cfg.workers = workers;
+        let mut l = Loader::new(Arc::clone(&src), cfg).expect("loader");
+        let start = std::time::Instant::now();
+        while let Some(batch) = l.next_batch() {
+            batch.expect("batch");
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let t = l.stats().times;
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6 / t.images.max(1) as f64;
+        eprintln!(
+            "stream {workers}w: {:.0} images/s; per image: read {:.0} µs, decode {:.0} µs, resize {:.0} µs, normalize {:.0} µs",
+            t.images as f64 / wall,
+            us(t.read),
+            us(t.decode),
+            us(t.resize),
+            us(t.normalize)
+        );
+    }
+
     let mut g = c.benchmark_group("loader/jpeg256_q90");
     g.throughput(Throughput::Elements(count as u64));
     g.sample_size(10);
