@@ -5,7 +5,8 @@
 //! The images are written to a temporary folder and opened through
 //! `data::source::open`, so reads come from files as in real use. Environment:
 //! `EDGEBENCH_LOADER_BENCH_DIR=DIR` writes (and keeps) the images there instead,
-//! `EDGEBENCH_LOADER_BENCH_COUNT=N` sets how many (default 200).
+//! `EDGEBENCH_LOADER_BENCH_COUNT=N` sets how many (default 200),
+//! `EDGEBENCH_LOADER_BENCH_LAYOUT=nhwc` the output layout (default nchw).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -81,7 +82,11 @@ fn bench(c: &mut Criterion) {
         total as f64 / count as f64 / 1e3
     );
     let src: Arc<dyn Source> = Arc::from(source::open(&dir).expect("open bench images"));
-    let target = Target::new(256, 256, Layout::Nchw);
+    let layout = match std::env::var("EDGEBENCH_LOADER_BENCH_LAYOUT").as_deref() {
+        Ok("nhwc") => Layout::Nhwc,
+        _ => Layout::Nchw,
+    };
+    let target = Target::new(256, 256, layout);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     // One pass with the stage split, for the report (CPU time per image per stage).
