@@ -192,7 +192,7 @@ impl Loader {
         let batches_per_epoch = n.div_ceil(cfg.batch) as u64;
         let (total_batches, last_len) = match cfg.stop {
             _ if n == 0 => (0, 0),
-            Stop::Epochs(e) => (e * batches_per_epoch, cfg.batch),
+            Stop::Epochs(e) => (e.saturating_mul(batches_per_epoch), cfg.batch),
             Stop::Images(k) => {
                 let (full, rem) = (k / n as u64, (k % n as u64) as usize);
                 let extra = rem.div_ceil(cfg.batch) as u64;
@@ -201,7 +201,7 @@ impl Loader {
                 } else {
                     rem - (rem - 1) / cfg.batch * cfg.batch
                 };
-                (full * batches_per_epoch + extra, last)
+                (full.saturating_mul(batches_per_epoch).saturating_add(extra), last)
             }
         };
         let per = cfg.target.image_len();
