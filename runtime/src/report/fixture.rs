@@ -123,6 +123,7 @@ pub fn with_figures(name: &str, p90_ms: f64, rss_mib: u64, accuracy: Option<f64>
             share_of_peak: Some(macs as f64 * 2.0 * ips / 1e9 / 95.0),
         },
         accuracy,
+        pipeline: None,
         batch_sweep: None,
         verdicts: vec![],
         ratios: None,

@@ -104,6 +104,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pipeline_figures_appear_in_every_format() {
+        let mut r = fixture::report();
+        r.models[1].pipeline = Some(crate::bench::result::Pipeline {
+            data: "image folder synth: 400 images in 8 classes".into(),
+            batch: 4,
+            workers: 2,
+            pool_bytes: 5 * 4 * 3 * 256 * 256 * 4,
+            loader_ips: 3900.0,
+            engine_ips: 140.0,
+            end_to_end_ips: 131.0,
+            efficiency: 131.0 / 140.0,
+            stall_fraction: 0.031,
+            images: 524,
+            errors: 1,
+            first_errors: vec!["synth/class_01/bad.jpg: truncated JPEG".into()],
+            top1: Some(0.25),
+            top1_images: 524,
+        });
+        for f in [Format::Table, Format::Markdown, Format::Html] {
+            let text = render(&r, f).unwrap();
+            assert!(text.contains("stalled 3.1%"), "{f:?}: {text}");
+            assert!(text.contains("94% of the slower stage"), "{f:?}");
+            assert!(text.contains("bad.jpg"), "{f:?}");
+        }
+        let csv = render(&r, Format::Csv).unwrap();
+        let lean = csv.lines().nth(2).unwrap();
+        assert!(lean.ends_with(",3900,131,0.031"), "{lean}");
+    }
+
+    #[test]
     fn json_round_trips_and_names_the_schema() {
         let r = fixture::report();
         let text = render(&r, Format::Json).unwrap();

@@ -201,7 +201,10 @@ impl Loader {
                 } else {
                     rem - (rem - 1) / cfg.batch * cfg.batch
                 };
-                (full.saturating_mul(batches_per_epoch).saturating_add(extra), last)
+                (
+                    full.saturating_mul(batches_per_epoch).saturating_add(extra),
+                    last,
+                )
             }
         };
         let per = cfg.target.image_len();
