@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use edgebench_runtime::bench::result::{Report, SCHEMA_NAME, SCHEMA_VERSION, VerdictStatus};
-use edgebench_runtime::onnx::pb;
 
 /// Short, small runs: 32×32 inputs, a few queries.
 const FAST: &[&str] = &[
@@ -253,51 +252,7 @@ fn unwritable_report_paths_fail_before_measuring_and_leave_nothing() {
 fn onnx_with_free_spatial_dims_asks_for_an_input_shape() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dynamic.onnx");
-    let dim = |v: Option<i64>, p: &str| pb::Dimension {
-        dim_value: v,
-        dim_param: v.is_none().then(|| p.to_string()),
-        ..Default::default()
-    };
-    let vi = |name: &str| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            tensor_type: Some(pb::TypeProtoTensor {
-                elem_type: pb::data_type::FLOAT,
-                shape: Some(pb::TensorShapeProto {
-                    dim: vec![
-                        dim(None, "N"),
-                        dim(Some(3), ""),
-                        dim(None, "H"),
-                        dim(None, "W"),
-                    ],
-                }),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let model = pb::ModelProto {
-        ir_version: 7,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(pb::GraphProto {
-            name: "g".into(),
-            node: vec![pb::NodeProto {
-                input: vec!["x".into()],
-                output: vec!["y".into()],
-                name: "relu".into(),
-                op_type: "Relu".into(),
-                ..Default::default()
-            }],
-            input: vec![vi("x")],
-            output: vec![vi("y")],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    std::fs::write(&path, edgebench_runtime::onnx::encode_model(&model)).unwrap();
+    common::write_chain_model(&path, &[None, Some(3), None, None], &[("relu", "Relu")]);
     let p = path.to_str().unwrap();
     let err = fails(&strs(&with(&["bench", p], FAST)), 2);
     assert!(

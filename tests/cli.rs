@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use edgebench_runtime::onnx::pb;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
@@ -220,56 +219,11 @@ fn garbage_and_truncated_onnx_are_rejected_by_every_path() {
 fn unsupported_op_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("foobar.onnx");
-    let vi = |name: &str| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            tensor_type: Some(pb::TypeProtoTensor {
-                elem_type: pb::data_type::FLOAT,
-                shape: Some(pb::TensorShapeProto {
-                    dim: [1i64, 3, 8, 8]
-                        .iter()
-                        .map(|&d| pb::Dimension {
-                            dim_value: Some(d),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let model = pb::ModelProto {
-        ir_version: 7,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(pb::GraphProto {
-            name: "g".into(),
-            node: vec![
-                pb::NodeProto {
-                    input: vec!["x".into()],
-                    output: vec!["r".into()],
-                    name: "relu".into(),
-                    op_type: "Relu".into(),
-                    ..Default::default()
-                },
-                pb::NodeProto {
-                    input: vec!["r".into()],
-                    output: vec!["y".into()],
-                    name: "mystery".into(),
-                    op_type: "FooBar".into(),
-                    ..Default::default()
-                },
-            ],
-            input: vec![vi("x")],
-            output: vec![vi("y")],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    std::fs::write(&path, edgebench_runtime::onnx::encode_model(&model)).unwrap();
+    common::write_chain_model(
+        &path,
+        &[Some(1), Some(3), Some(8), Some(8)],
+        &[("relu", "Relu"), ("mystery", "FooBar")],
+    );
     let err = fails(&["inspect", path.to_str().unwrap()], 1);
     assert!(
         err.contains("FooBar") && err.contains("foobar.onnx"),

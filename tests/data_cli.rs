@@ -3,33 +3,9 @@
 //! bad input (corrupt shard, empty folder, bad flags) reported with its path.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn eb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args(args)
-        .output()
-        .expect("the edgebench binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = eb(args);
-    assert!(
-        out.status.success(),
-        "edgebench {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Run a command expected to fail with `code`; return its stderr.
-fn fails(args: &[&str], code: i32) -> String {
-    let out = eb(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "edgebench {args:?}: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    err
-}
+mod common;
+use common::{fails_stderr as fails, ok};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
