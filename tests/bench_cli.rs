@@ -299,7 +299,7 @@ fn data_runs_the_real_pipeline_and_bad_data_is_named() {
         "--classes",
         "3",
         "--count",
-        "24",
+        "26",
         "--size",
         "32",
     ]);
@@ -314,7 +314,12 @@ fn data_runs_the_real_pipeline_and_bad_data_is_named() {
     assert!(p.images >= 3 * 4 && p.errors == 0, "{p:?}");
     assert!(p.loader_ips > 0.0 && p.engine_ips > 0.0 && p.end_to_end_ips > 0.0);
     assert!((0.0..=1.0).contains(&p.stall_fraction), "{p:?}");
-    assert!(p.top1.is_some_and(|t| (0.0..=1.0).contains(&t)) && p.top1_images > 0);
+    // Top-1 over all 26 labelled images, the last partial batch (2 of 4) included.
+    assert!(
+        p.top1.is_some_and(|t| (0.0..=1.0).contains(&t)) && p.top1_images == 26,
+        "{p:?}"
+    );
+    assert_eq!(r.models[0].accuracy, p.top1);
     assert!(p.pool_bytes >= 4 * 3 * 32 * 32 * 4);
 
     let missing = dir.path().join("nowhere");

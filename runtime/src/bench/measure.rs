@@ -213,6 +213,7 @@ pub fn measure(
                 gflops,
                 share_of_peak: None,
             },
+            accuracy: pipeline.as_ref().and_then(|p| p.top1),
             pipeline,
             ..Default::default()
         });

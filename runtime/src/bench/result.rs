@@ -121,7 +121,7 @@ pub struct ModelResult {
     pub memory: Memory,
     /// Achieved compute.
     pub compute: Compute,
-    /// Top-1 accuracy in [0, 1] when labelled data was given.
+    /// Top-1 accuracy in [0, 1] over every labelled image of `--data`.
     pub accuracy: Option<f64>,
     /// `--batch auto`: every batch tried and the one chosen.
     pub batch_sweep: Option<BatchSweep>,
@@ -162,7 +162,8 @@ pub struct Pipeline {
     pub errors: u64,
     /// The first few skipped items, naming them.
     pub first_errors: Vec<String>,
-    /// Top-1 accuracy over the labelled images of the end-to-end run, when labelled.
+    /// Top-1 accuracy over every labelled image of the data (one untimed pass after the
+    /// timed runs), when the data is labelled and the model outputs `[N, classes]`.
     pub top1: Option<f64>,
     pub top1_images: u64,
 }
