@@ -51,6 +51,13 @@ pub struct LoaderArgs {
     /// Seed for shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training augmentation, in the same pass: random horizontal flip (probability ½).
+    #[arg(long)]
+    pub flip: bool,
+    /// Training augmentation: random crop of side between this fraction of the image and
+    /// the whole, then resize (1 = no cropping).
+    #[arg(long, default_value_t = 1.0, value_name = "FRACTION", value_parser = parse_crop)]
+    pub crop_min_scale: f64,
     /// Deliver batches as soon as ready instead of in order.
     #[arg(long)]
     pub as_ready: bool,
@@ -178,6 +185,8 @@ fn stream(args: &LoaderArgs, src: Arc<dyn Source>, target: Target) -> anyhow::Re
     };
     cfg.stop = args.images.map_or(Stop::Epochs(args.epochs), Stop::Images);
     cfg.augment.seed = args.seed;
+    cfg.augment.flip = args.flip;
+    cfg.augment.crop_min_scale = args.crop_min_scale;
     let start = Instant::now();
     let mut loader = Loader::new(src, cfg)?;
     let mut checksum = 0f64;
@@ -290,5 +299,12 @@ fn print_text(s: &Summary) {
         for e in &s.first_errors {
             println!("  {e}");
         }
+    }
+}
+
+fn parse_crop(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("invalid crop scale {s:?}: a fraction in (0, 1]")),
     }
 }
