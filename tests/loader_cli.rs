@@ -66,6 +66,23 @@ fn stream_and_naive_deliver_every_image() {
         "--shuffle",
     ]);
     assert!(text.contains("7 images"), "{text}");
+    let j = json(&[
+        "loader",
+        &set,
+        "--size",
+        "16x16",
+        "--flip",
+        "--crop-min-scale",
+        "0.5",
+        "--json",
+    ]);
+    assert_eq!(
+        (j["images"].as_u64(), j["errors"].as_u64()),
+        (Some(10), Some(0)),
+        "{j}"
+    );
+    let err = common::fails_stderr(&["loader", &set, "--crop-min-scale", "0"], 2);
+    assert!(err.contains("crop scale"), "{err}");
 }
 
 #[test]
