@@ -8,6 +8,7 @@
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
 //! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
 //! - [`tensor_io`]: `.npy` and image inputs for `edgebench run`;
+//! - [`train`]: the training engine's layer kernels (forward/backward, fast beside naive);
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`units`]: human-readable numbers for tables.
 
@@ -21,6 +22,7 @@ pub mod onnx;
 pub mod report;
 pub mod target;
 pub mod tensor_io;
+pub mod train;
 pub mod units;
 
 pub use error::{Error, Result};

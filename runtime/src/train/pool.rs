@@ -1,0 +1,163 @@
+//! Element-wise and pooling layers: ReLU, max-pool (keeps the argmax of every window
+//! for the backward pass) and global average pool, on NCHW `f32` tensors.
+
+use super::check_len;
+use crate::error::{Error, Result};
+
+/// `y = max(x, 0)`; `y` may be a copy target of the same length as `x`.
+pub fn relu_forward(x: &[f32], y: &mut [f32]) -> Result<()> {
+    check_len("relu output", y.len(), x.len())?;
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = v.max(0.0);
+    }
+    Ok(())
+}
+
+/// `dx = dy` where the forward *output* `y` was positive, 0 elsewhere.
+pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
+    check_len("relu dy", dy.len(), y.len())?;
+    check_len("relu dx", dx.len(), y.len())?;
+    for ((d, &g), &v) in dx.iter_mut().zip(dy).zip(y) {
+        *d = if v > 0.0 { g } else { 0.0 };
+    }
+    Ok(())
+}
+
+/// Shape of a max-pool: input `[n, c, h, w]`, square window `k`, `stride`, no padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Window size (k × k).
+    pub k: usize,
+    /// Step between windows.
+    pub stride: usize,
+}
+
+impl PoolShape {
+    /// Output `(height, width)`: `(h − k) / stride + 1`; an error when the window does
+    /// not fit or `k`/`stride` is 0.
+    pub fn output_hw(&self) -> Result<(usize, usize)> {
+        if self.k == 0 || self.stride == 0 || self.k > self.h || self.k > self.w {
+            return Err(Error::Shape {
+                what: "max-pool window".into(),
+                expected: format!("1 ≤ k ≤ {}×{} and stride ≥ 1", self.h, self.w),
+                got: format!("k {} stride {}", self.k, self.stride),
+            });
+        }
+        Ok((
+            (self.h - self.k) / self.stride + 1,
+            (self.w - self.k) / self.stride + 1,
+        ))
+    }
+
+    /// Elements of the output (and of the argmax buffer).
+    pub fn output_len(&self) -> Result<usize> {
+        let (oh, ow) = self.output_hw()?;
+        Ok(self.n * self.c * oh * ow)
+    }
+}
+
+/// Max-pool forward: writes `y` and, per output, the index of the chosen input element
+/// within its `h × w` plane (`argmax`, used by [`maxpool_backward`]).
+pub fn maxpool_forward(s: PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) -> Result<()> {
+    let (oh, ow) = s.output_hw()?;
+    let plane = s.h * s.w;
+    check_len("max-pool input", x.len(), s.n * s.c * plane)?;
+    check_len("max-pool output", y.len(), s.n * s.c * oh * ow)?;
+    check_len("max-pool argmax", argmax.len(), y.len())?;
+    if plane > u32::MAX as usize {
+        return Err(Error::Invalid(format!(
+            "max-pool plane of {plane} elements is too large"
+        )));
+    }
+    let out_plane = oh * ow;
+    for (p, xp) in x.chunks_exact(plane.max(1)).enumerate().take(s.n * s.c) {
+        let yp = &mut y[p * out_plane..(p + 1) * out_plane];
+        let ap = &mut argmax[p * out_plane..(p + 1) * out_plane];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut best, mut at) = (f32::NEG_INFINITY, oy * s.stride * s.w + ox * s.stride);
+                for ky in 0..s.k {
+                    let row = (oy * s.stride + ky) * s.w + ox * s.stride;
+                    for (kx, &v) in xp[row..row + s.k].iter().enumerate() {
+                        if v > best {
+                            best = v;
+                            at = row + kx;
+                        }
+                    }
+                }
+                yp[oy * ow + ox] = best;
+                ap[oy * ow + ox] = at as u32;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Max-pool backward: `dx` is zeroed, then each `dy` goes to its window's argmax
+/// (overlapping windows add up).
+pub fn maxpool_backward(s: PoolShape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
+    let (oh, ow) = s.output_hw()?;
+    let plane = s.h * s.w;
+    let out_plane = oh * ow;
+    check_len("max-pool dx", dx.len(), s.n * s.c * plane)?;
+    check_len("max-pool dy", dy.len(), s.n * s.c * out_plane)?;
+    check_len("max-pool argmax", argmax.len(), dy.len())?;
+    dx.fill(0.0);
+    if out_plane == 0 {
+        return Ok(());
+    }
+    for (p, (dyp, ap)) in dy
+        .chunks_exact(out_plane)
+        .zip(argmax.chunks_exact(out_plane))
+        .enumerate()
+    {
+        let dxp = &mut dx[p * plane..(p + 1) * plane];
+        for (&g, &i) in dyp.iter().zip(ap) {
+            let i = i as usize;
+            if i >= plane {
+                return Err(Error::Invalid(format!(
+                    "max-pool argmax {i} outside the {plane}-element plane"
+                )));
+            }
+            dxp[i] += g;
+        }
+    }
+    Ok(())
+}
+
+/// Global average pool: `x [n, c, h, w]` → `y [n, c]` (mean of each plane).
+pub fn gap_forward(n: usize, c: usize, hw: usize, x: &[f32], y: &mut [f32]) -> Result<()> {
+    check_len("global-average-pool input", x.len(), n * c * hw)?;
+    check_len("global-average-pool output", y.len(), n * c)?;
+    if hw == 0 {
+        y.fill(0.0);
+        return Ok(());
+    }
+    let inv = 1.0 / hw as f32;
+    for (o, plane) in y.iter_mut().zip(x.chunks_exact(hw)) {
+        *o = plane.iter().sum::<f32>() * inv;
+    }
+    Ok(())
+}
+
+/// Global average pool backward: every element of a plane gets `dy / (h·w)`.
+pub fn gap_backward(n: usize, c: usize, hw: usize, dy: &[f32], dx: &mut [f32]) -> Result<()> {
+    check_len("global-average-pool dy", dy.len(), n * c)?;
+    check_len("global-average-pool dx", dx.len(), n * c * hw)?;
+    if hw == 0 {
+        return Ok(());
+    }
+    let inv = 1.0 / hw as f32;
+    for (&g, plane) in dy.iter().zip(dx.chunks_exact_mut(hw)) {
+        plane.fill(g * inv);
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Shared test helpers, fast-vs-naive checks and finite-difference checks for dense,
+//! ReLU, pooling and the loss.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::dense::*;
+use super::pool::*;
+
+pub(super) fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub(super) fn rand_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Distinct values at least 0.1 apart and away from 0, shuffled: no kink (ReLU, max)
+/// lies within a finite-difference step of any of them.
+pub(super) fn spaced_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..len)
+        .map(|i| (i as f32 - len as f32 / 2.0) * 0.1 + 0.05)
+        .collect();
+    for i in (1..len).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+    v
+}
+
+pub(super) fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+/// `Σ a·b` in f64: the scalar "loss" whose gradient with respect to a layer's output is `b`.
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum()
+}
+
+/// Central finite differences of `loss` at `x` against the `analytic` gradient.
+pub(super) fn fd_check(
+    what: &str,
+    x: &[f32],
+    analytic: &[f32],
+    mut loss: impl FnMut(&[f32]) -> f64,
+) {
+    let eps = 1e-2f32;
+    let mut xp = x.to_vec();
+    let mut numeric = vec![0.0f32; x.len()];
+    for i in 0..x.len() {
+        xp[i] = x[i] + eps;
+        let up = loss(&xp);
+        xp[i] = x[i] - eps;
+        let down = loss(&xp);
+        xp[i] = x[i];
+        numeric[i] = ((up - down) / (2.0 * f64::from(eps))) as f32;
+    }
+    assert_close(what, analytic, &numeric, 2e-2);
+}
+
+const DENSE: DenseShape = DenseShape {
+    n: 2,
+    inputs: 5,
+    outputs: 3,
+};
+
+#[test]
+fn dense_fast_matches_naive() {
+    let mut r = rng(1);
+    let s = DenseShape {
+        n: 3,
+        inputs: 7,
+        outputs: 4,
+    };
+    let (x, w, b) = (
+        rand_vec(&mut r, 21),
+        rand_vec(&mut r, 28),
+        rand_vec(&mut r, 4),
+    );
+    let dy = rand_vec(&mut r, 12);
+    for bias in [None, Some(&b[..])] {
+        for threads in [1, 2] {
+            let (mut y1, mut y2) = (vec![0.0; 12], vec![0.0; 12]);
+            dense_forward(s, &x, &w, bias, &mut y1, threads).unwrap();
+            dense_forward_naive(s, &x, &w, bias, &mut y2).unwrap();
+            assert_close("dense y", &y1, &y2, 1e-5);
+            let mut g1 = (vec![9.0; 21], vec![9.0; 28], vec![9.0; 4]);
+            let mut g2 = (vec![0.0; 21], vec![0.0; 28], vec![0.0; 4]);
+            dense_backward(
+                s,
+                &x,
+                &w,
+                &dy,
+                &mut g1.0,
+                &mut g1.1,
+                Some(&mut g1.2),
+                threads,
+            )
+            .unwrap();
+            dense_backward_naive(s, &x, &w, &dy, &mut g2.0, &mut g2.1, Some(&mut g2.2)).unwrap();
+            assert_close("dense dx", &g1.0, &g2.0, 1e-5);
+            assert_close("dense dw", &g1.1, &g2.1, 1e-5);
+            assert_close("dense db", &g1.2, &g2.2, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn dense_gradients_match_finite_differences() {
+    let mut r = rng(2);
+    let s = DENSE;
+    let (x, w, b, dy) = (
+        rand_vec(&mut r, 10),
+        rand_vec(&mut r, 15),
+        rand_vec(&mut r, 3),
+        rand_vec(&mut r, 6),
+    );
+    let (mut dx, mut dw, mut db) = (vec![0.0; 10], vec![0.0; 15], vec![0.0; 3]);
+    dense_backward(s, &x, &w, &dy, &mut dx, &mut dw, Some(&mut db), 1).unwrap();
+    let mut y = vec![0.0; 6];
+    let mut f = |x: &[f32], w: &[f32], b: &[f32]| {
+        dense_forward(s, x, w, Some(b), &mut y, 1).unwrap();
+        dot(&y, &dy)
+    };
+    fd_check("dense dx", &x, &dx, |v| f(v, &w, &b));
+    fd_check("dense dw", &w, &dw, |v| f(&x, v, &b));
+    fd_check("dense db", &b, &db, |v| f(&x, &w, v));
+}
+
+#[test]
+fn dense_rejects_wrong_shapes() {
+    let mut y = vec![0.0; 6];
+    let err = dense_forward(DENSE, &[0.0; 9], &[0.0; 15], None, &mut y, 1).unwrap_err();
+    assert!(err.to_string().contains("dense input"), "{err}");
+}
+
+#[test]
+fn cross_entropy_gradient_and_bad_labels() {
+    let mut r = rng(3);
+    let logits = rand_vec(&mut r, 8);
+    let labels = [1usize, 3];
+    let mut d = vec![0.0; 8];
+    let loss = softmax_cross_entropy(&logits, &labels, 4, &mut d).unwrap();
+    assert!(loss > 0.0 && loss.is_finite());
+    let mut scratch = vec![0.0; 8];
+    fd_check("cross-entropy dlogits", &logits, &d, |z| {
+        f64::from(softmax_cross_entropy(z, &labels, 4, &mut scratch).unwrap())
+    });
+    // Uniform logits: loss ln(classes).
+    let l = softmax_cross_entropy(&[0.0; 4], &[2], 4, &mut [0.0; 4]).unwrap();
+    assert!((l - 4f32.ln()).abs() < 1e-6);
+    let err = softmax_cross_entropy(&logits, &[1, 4], 4, &mut d).unwrap_err();
+    assert!(err.to_string().contains("label 4 of sample 1"), "{err}");
+}
+
+#[test]
+fn relu_gradient() {
+    let mut r = rng(4);
+    let x = spaced_vec(&mut r, 20);
+    let dy = rand_vec(&mut r, 20);
+    let mut y = vec![0.0; 20];
+    relu_forward(&x, &mut y).unwrap();
+    let mut dx = vec![0.0; 20];
+    relu_backward(&y, &dy, &mut dx).unwrap();
+    let mut yy = vec![0.0; 20];
+    fd_check("relu dx", &x, &dx, |v| {
+        relu_forward(v, &mut yy).unwrap();
+        dot(&yy, &dy)
+    });
+}
+
+#[test]
+fn maxpool_and_gap_gradients() {
+    let mut r = rng(5);
+    for (k, stride) in [(2, 2), (3, 2), (3, 1)] {
+        let s = PoolShape {
+            n: 2,
+            c: 3,
+            h: 7,
+            w: 6,
+            k,
+            stride,
+        };
+        let len = 2 * 3 * 7 * 6;
+        let x = spaced_vec(&mut r, len);
+        let out = s.output_len().unwrap();
+        let dy = rand_vec(&mut r, out);
+        let (mut y, mut arg, mut dx) = (vec![0.0; out], vec![0u32; out], vec![0.0; len]);
+        maxpool_forward(s, &x, &mut y, &mut arg).unwrap();
+        maxpool_backward(s, &arg, &dy, &mut dx).unwrap();
+        fd_check("max-pool dx", &x, &dx, |v| {
+            maxpool_forward(s, v, &mut y, &mut arg).unwrap();
+            dot(&y, &dy)
+        });
+    }
+    let bad = PoolShape {
+        n: 1,
+        c: 1,
+        h: 2,
+        w: 2,
+        k: 3,
+        stride: 1,
+    };
+    assert!(bad.output_hw().is_err());
+
+    let x = rand_vec(&mut r, 2 * 3 * 5);
+    let dy = rand_vec(&mut r, 6);
+    let mut dx = vec![0.0; 30];
+    gap_backward(2, 3, 5, &dy, &mut dx).unwrap();
+    let mut y = vec![0.0; 6];
+    fd_check("global-average-pool dx", &x, &dx, |v| {
+        gap_forward(2, 3, 5, v, &mut y).unwrap();
+        dot(&y, &dy)
+    });
+}
