@@ -9,16 +9,22 @@
 //! naive reference beside it (`*_naive`: direct nested loops), and the tests check the
 //! two against each other and every backward pass against central finite differences.
 //!
+//! - [`conv`]: 2-D convolution (any kernel size, stride, padding, optional bias);
+//! - [`depthwise`]: depthwise 2-D convolution (one filter per channel; naive loops only);
 //! - [`pool`]: ReLU, max-pool (argmax kept for backward), global average pool;
 //! - [`dense`]: fully connected layer and fused softmax cross-entropy.
 //!
 //! Flatten needs no kernel: an NCHW tensor is already `[n, c·h·w]` in memory.
 
+pub mod conv;
 pub mod dense;
+pub mod depthwise;
 pub mod pool;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_conv;
 
 use crate::error::{Error, Result};
 
@@ -35,7 +41,6 @@ pub(crate) fn check_len(what: &str, got: usize, expected: usize) -> Result<()> {
     }
 }
 
-#[allow(dead_code)] // used by the convolution kernels (next)
 /// Checks that buffer `what` holds at least `expected` elements (workspaces).
 pub(crate) fn check_min_len(what: &str, got: usize, expected: usize) -> Result<()> {
     if got >= expected {

@@ -1,0 +1,343 @@
+//! 2-D convolution on NCHW `f32`: any kernel size, stride, symmetric zero padding and an
+//! optional bias; weights `[c_out, c_in, kh, kw]` as in ONNX `Conv`.
+//!
+//! The fast path lowers each image with im2col into a `[c_in·kh·kw, oh·ow]` workspace and
+//! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
+//! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
+
+use super::{Mat, check_len, check_min_len, matmul};
+use crate::error::{Error, Result};
+
+/// Shape of a convolution. Output size: `(h + 2·pad − kh) / stride + 1` (same for width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dShape {
+    /// Batch size.
+    pub n: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels (filters).
+    pub c_out: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Step between output positions, both axes.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub pad: usize,
+}
+
+impl Conv2dShape {
+    /// Output `(height, width)`; an error when the kernel does not fit the padded input
+    /// or the kernel or stride is 0.
+    pub fn output_hw(&self) -> Result<(usize, usize)> {
+        let (ph, pw) = (self.h + 2 * self.pad, self.w + 2 * self.pad);
+        if self.kh == 0 || self.kw == 0 || self.stride == 0 || self.kh > ph || self.kw > pw {
+            return Err(Error::Shape {
+                what: "convolution kernel".into(),
+                expected: format!(
+                    "a non-empty kernel within the padded input {ph}×{pw}, stride ≥ 1"
+                ),
+                got: format!("kernel {}×{} stride {}", self.kh, self.kw, self.stride),
+            });
+        }
+        Ok((
+            (ph - self.kh) / self.stride + 1,
+            (pw - self.kw) / self.stride + 1,
+        ))
+    }
+
+    /// Elements of the input `[n, c_in, h, w]`.
+    pub fn input_len(&self) -> usize {
+        self.n * self.c_in * self.h * self.w
+    }
+
+    /// Elements of the weights `[c_out, c_in, kh, kw]`.
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.c_in * self.kh * self.kw
+    }
+
+    /// Elements of the output `[n, c_out, oh, ow]`.
+    pub fn output_len(&self) -> Result<usize> {
+        let (oh, ow) = self.output_hw()?;
+        Ok(self.n * self.c_out * oh * ow)
+    }
+
+    /// Workspace elements [`conv2d_forward`] needs: one image's im2col matrix.
+    pub fn forward_workspace_len(&self) -> Result<usize> {
+        let (oh, ow) = self.output_hw()?;
+        Ok(self.c_in * self.kh * self.kw * oh * ow)
+    }
+
+    /// Workspace elements [`conv2d_backward`] needs: two im2col-sized matrices.
+    pub fn backward_workspace_len(&self) -> Result<usize> {
+        Ok(2 * self.forward_workspace_len()?)
+    }
+
+    /// Checks input, weights, optional bias and output lengths; returns `(oh, ow)`.
+    fn check(
+        &self,
+        x: usize,
+        w: usize,
+        b: Option<usize>,
+        y: usize,
+        names: [&str; 4],
+    ) -> Result<(usize, usize)> {
+        let (oh, ow) = self.output_hw()?;
+        check_len(names[0], x, self.input_len())?;
+        check_len(names[1], w, self.weight_len())?;
+        if let Some(b) = b {
+            check_len(names[2], b, self.c_out)?;
+        }
+        check_len(names[3], y, self.n * self.c_out * oh * ow)?;
+        Ok((oh, ow))
+    }
+}
+
+pub(crate) const FWD: [&str; 4] = ["conv input", "conv weight", "conv bias", "conv output"];
+pub(crate) const BWD: [&str; 4] = ["conv dx", "conv dw", "conv db", "conv dy"];
+
+/// Input coordinate of output position `o`, kernel tap `k`, or `None` in the padding.
+#[inline]
+pub(crate) fn src(o: usize, k: usize, s: &Conv2dShape, len: usize) -> Option<usize> {
+    (o * s.stride + k).checked_sub(s.pad).filter(|&i| i < len)
+}
+
+/// One image `[c_in, h, w]` into `col [c_in·kh·kw, oh·ow]`.
+fn im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32]) {
+    let ohw = oh * ow;
+    for ci in 0..s.c_in {
+        let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
+        for ky in 0..s.kh {
+            for kx in 0..s.kw {
+                let r = (ci * s.kh + ky) * s.kw + kx;
+                let row = &mut col[r * ohw..(r + 1) * ohw];
+                for oy in 0..oh {
+                    let out = &mut row[oy * ow..(oy + 1) * ow];
+                    let Some(iy) = src(oy, ky, s, s.h) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    for (ox, v) in out.iter_mut().enumerate() {
+                        *v = src(ox, kx, s, s.w).map_or(0.0, |ix| plane[iy * s.w + ix]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col [c_in·kh·kw, oh·ow]` back into one zeroed image `dx [c_in, h, w]`.
+fn col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32]) {
+    let ohw = oh * ow;
+    dx.fill(0.0);
+    for ci in 0..s.c_in {
+        let plane = &mut dx[ci * s.h * s.w..(ci + 1) * s.h * s.w];
+        for ky in 0..s.kh {
+            for kx in 0..s.kw {
+                let r = (ci * s.kh + ky) * s.kw + kx;
+                let row = &col[r * ohw..(r + 1) * ohw];
+                for oy in 0..oh {
+                    let Some(iy) = src(oy, ky, s, s.h) else {
+                        continue;
+                    };
+                    for (ox, &v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                        if let Some(ix) = src(ox, kx, s, s.w) {
+                            plane[iy * s.w + ix] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fast forward pass (im2col + GEMM): `y = conv(x, w) + b`.
+/// `workspace` needs [`Conv2dShape::forward_workspace_len`] elements (or more).
+pub fn conv2d_forward(
+    s: Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    workspace: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    let (oh, ow) = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
+    let col_len = s.forward_workspace_len()?;
+    check_min_len("conv workspace", workspace.len(), col_len)?;
+    let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
+    let col = &mut workspace[..col_len];
+    for i in 0..s.n {
+        let yi = &mut y[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
+        if let Some(b) = b {
+            for (plane, &bv) in yi.chunks_exact_mut(ohw.max(1)).zip(b) {
+                plane.fill(bv);
+            }
+        }
+        im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
+        let wm = Mat {
+            data: w,
+            transposed: false,
+        };
+        let cm = Mat {
+            data: col,
+            transposed: false,
+        };
+        matmul(s.c_out, ohw, k, yi, b.is_some(), wm, cm, threads)?;
+    }
+    Ok(())
+}
+
+/// Fast backward pass (im2col + GEMM): from `dy` writes `dx`, `dw` and, when given, `db`.
+/// `workspace` needs [`Conv2dShape::backward_workspace_len`] elements (or more).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward(
+    s: Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    workspace: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    let (oh, ow) = s.check(x.len(), w.len(), None, dy.len(), FWD)?;
+    s.check(
+        dx.len(),
+        dw.len(),
+        db.as_ref().map(|b| b.len()),
+        dy.len(),
+        BWD,
+    )?;
+    let col_len = s.forward_workspace_len()?;
+    check_min_len("conv workspace", workspace.len(), 2 * col_len)?;
+    let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
+    let (col, rest) = workspace.split_at_mut(col_len);
+    let dcol = &mut rest[..col_len];
+    if s.n == 0 {
+        dw.fill(0.0);
+    }
+    for i in 0..s.n {
+        let dyi = &dy[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
+        im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
+        let dym = Mat {
+            data: dyi,
+            transposed: false,
+        };
+        let colt = Mat {
+            data: col,
+            transposed: true,
+        };
+        matmul(s.c_out, k, ohw, dw, i > 0, dym, colt, threads)?;
+        let wt = Mat {
+            data: w,
+            transposed: true,
+        };
+        matmul(k, ohw, s.c_out, dcol, false, wt, dym, threads)?;
+        col2im(&s, oh, ow, dcol, &mut dx[i * in_img..(i + 1) * in_img]);
+    }
+    if let Some(db) = db {
+        db.fill(0.0);
+        for (p, plane) in dy.chunks_exact(ohw.max(1)).enumerate() {
+            db[p % s.c_out.max(1)] += plane.iter().sum::<f32>();
+        }
+    }
+    Ok(())
+}
+
+/// Reference forward pass: direct nested loops.
+pub fn conv2d_forward_naive(
+    s: Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) -> Result<()> {
+    let (oh, ow) = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
+    for i in 0..s.n {
+        for co in 0..s.c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b.map_or(0.0, |b| b[co]);
+                    for ci in 0..s.c_in {
+                        for ky in 0..s.kh {
+                            let Some(iy) = src(oy, ky, &s, s.h) else {
+                                continue;
+                            };
+                            for kx in 0..s.kw {
+                                let Some(ix) = src(ox, kx, &s, s.w) else {
+                                    continue;
+                                };
+                                acc += x[((i * s.c_in + ci) * s.h + iy) * s.w + ix]
+                                    * w[((co * s.c_in + ci) * s.kh + ky) * s.kw + kx];
+                            }
+                        }
+                    }
+                    y[((i * s.c_out + co) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reference backward pass: direct nested loops (same outputs as [`conv2d_backward`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_naive(
+    s: Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    dw: &mut [f32],
+    mut db: Option<&mut [f32]>,
+) -> Result<()> {
+    let (oh, ow) = s.check(x.len(), w.len(), None, dy.len(), FWD)?;
+    s.check(
+        dx.len(),
+        dw.len(),
+        db.as_ref().map(|b| b.len()),
+        dy.len(),
+        BWD,
+    )?;
+    dx.fill(0.0);
+    dw.fill(0.0);
+    if let Some(db) = db.as_deref_mut() {
+        db.fill(0.0);
+    }
+    for i in 0..s.n {
+        for co in 0..s.c_out {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((i * s.c_out + co) * oh + oy) * ow + ox];
+                    if let Some(db) = db.as_deref_mut() {
+                        db[co] += g;
+                    }
+                    for ci in 0..s.c_in {
+                        for ky in 0..s.kh {
+                            let Some(iy) = src(oy, ky, &s, s.h) else {
+                                continue;
+                            };
+                            for kx in 0..s.kw {
+                                let Some(ix) = src(ox, kx, &s, s.w) else {
+                                    continue;
+                                };
+                                let xi = ((i * s.c_in + ci) * s.h + iy) * s.w + ix;
+                                let wi = ((co * s.c_in + ci) * s.kh + ky) * s.kw + kx;
+                                dx[xi] += g * w[wi];
+                                dw[wi] += g * x[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
