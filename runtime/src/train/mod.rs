@@ -3,7 +3,8 @@
 //! Every kernel works on plain slices with an explicit shape struct and never allocates:
 //! the caller hands in outputs and workspaces (sized by the `*_workspace_len` functions),
 //! so that a trainer can lay every buffer out in one arena before the first step.
-//! Backward passes *overwrite* their gradient outputs (they do not accumulate).
+//! Backward passes *overwrite* their gradient outputs (they do not accumulate). The GEMM
+//! kernels take `threads`: 1 runs on the caller's thread, 0 on every rayon thread, n on n.
 //!
 //! Each fast kernel (convolution by im2col + the `gemm` crate, dense by `gemm`) has a
 //! naive reference beside it (`*_naive`: direct nested loops), and the tests check the
