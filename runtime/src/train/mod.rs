@@ -20,6 +20,7 @@
 pub mod conv;
 pub mod dense;
 pub mod depthwise;
+pub mod optim;
 pub mod pool;
 
 #[cfg(test)]
