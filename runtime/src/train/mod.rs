@@ -14,6 +14,8 @@
 //! - [`depthwise`]: depthwise 2-D convolution (one filter per channel; naive loops only);
 //! - [`pool`]: ReLU, max-pool (argmax kept for backward), global average pool;
 //! - [`dense`]: fully connected layer and fused softmax cross-entropy.
+//! - [`optim`]: SGD (momentum, Nesterov, weight decay), Adam, AdamW; gradient accumulation;
+//! - [`schedule`]: learning-rate schedules (constant, step, cosine, warm-up), parsed from specs.
 //!
 //! Flatten needs no kernel: an NCHW tensor is already `[n, c·h·w]` in memory.
 
@@ -22,6 +24,7 @@ pub mod dense;
 pub mod depthwise;
 pub mod optim;
 pub mod pool;
+pub mod schedule;
 
 #[cfg(test)]
 mod tests;
