@@ -23,6 +23,7 @@ pub mod conv;
 pub mod dense;
 pub mod depthwise;
 pub mod optim;
+pub mod plan;
 pub mod pool;
 pub mod schedule;
 

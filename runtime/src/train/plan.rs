@@ -1,0 +1,889 @@
+//! Training memory planner: every buffer a training step needs, in bytes, before any is
+//! allocated, and the largest micro-batch that fits a memory budget.
+//!
+//! [`plan`] walks the layers of a [`Spec`] (shapes from [`Spec::plan`]) and adds up, for a
+//! micro-batch of `n` images (all `f32` = 4 bytes unless said otherwise):
+//!
+//! - **parameters**: every layer's weights and biases, trainable or frozen;
+//! - **gradients**: one slot per *trainable* parameter: the whole layer for a fully
+//!   trainable layer, only the bias for [`Trainable::BiasOnly`], nothing for a frozen one;
+//! - **optimizer state**: `optimizer_state_factor ×` the gradient bytes (SGD 0, SGD with
+//!   momentum 1, Adam/AdamW 2; see [`Optimizer::state_factor`]); frozen parameters keep none;
+//! - **saved activations** (kept from forward to backward), per layer:
+//!   - conv / depthwise / dense: the layer *input* when its weights train (for `dW`);
+//!     bias-only or frozen layers need no input (`db = Σ dy`, `dx = Wᵀ·dy` need only `W`);
+//!   - a fused or standalone ReLU: its *output*, when a gradient flows through it;
+//!   - max-pool: the argmax (`u32`, 4 bytes per output element), when a gradient flows;
+//!   - global average pool, flatten: nothing (flatten's output is its input's memory);
+//!   - softmax as the last layer (or a last dense with softmax activation): fused into the
+//!     softmax cross-entropy loss, which keeps `n × classes` dlogits (the `loss` row);
+//!     a softmax elsewhere keeps its output;
+//!   - a tensor needed twice (a ReLU output that is also the next conv's input) is counted
+//!     once, on the first layer that needs it; the network input is never counted here
+//!     (it is the input batch, below);
+//! - **forward buffers**: the activations that are *not* saved go through two ping-pong
+//!   buffers, each as large as the largest such tensor (one when only one exists);
+//! - **activation gradients**: the same two ping-pong buffers for the gradients of the
+//!   activations during backward (each as large as the largest activation gradient);
+//! - **workspace**: one shared buffer for the largest per-layer need: a conv's im2col
+//!   ([`Conv2dShape::forward_workspace_len`], per image) or, when the conv runs backward
+//!   with `dW` or `dx`, [`Conv2dShape::backward_workspace_len`];
+//! - **input batch** `n × C × H × W` and **labels** `n × size_of::<usize>()`.
+//!
+//! A gradient *flows* through layer `i` when some trainable layer sits at or before `i`;
+//! layers before the first trainable one run forward only and save nothing (the
+//! TinyEngine/PockEngine partial update), and the first trainable layer computes no `dx`.
+//! With [`Trainable::BiasOnly`] every layer with parameters is trainable (bias only), so
+//! gradients flow back to the first layer with parameters but almost nothing is saved.
+//!
+//! [`fit`] finds the largest micro-batch `m ≤ effective` whose plan fits the budget, takes
+//! `steps = ⌈effective / m⌉` accumulation steps, then balances the micro-batch to
+//! `⌈effective / steps⌉ ≤ m` (same number of steps, less memory); when `steps` does not
+//! divide `effective` the last step is smaller ([`Fit::last_micro_batch`]). When not even
+//! one image fits, the error says what would: a smaller input (H×W halved), a partial
+//! update (`last:N`, `bias-only`) or an optimizer without state, with their figures.
+//!
+//! The plan describes the buffers a trainer lays out in one arena; the figures do not
+//! include the process itself (code, allocator slack, thread stacks).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::model::spec::{Activation, InputShape, Layer, Shape, Spec};
+use crate::train::conv::Conv2dShape;
+use crate::units;
+
+/// Bytes per `f32`.
+const F32: u64 = 4;
+
+/// Which parameters train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trainable {
+    /// Every layer with parameters (weights and biases).
+    All,
+    /// Only the last `N` layers with parameters (weights and biases); the rest are frozen.
+    LastLayers(usize),
+    /// Only the biases of every layer with parameters.
+    BiasOnly,
+}
+
+impl fmt::Display for Trainable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trainable::All => write!(f, "all"),
+            Trainable::LastLayers(n) => write!(f, "last:{n}"),
+            Trainable::BiasOnly => write!(f, "bias-only"),
+        }
+    }
+}
+
+impl FromStr for Trainable {
+    type Err = Error;
+
+    /// `all`, `last:N` (N ≥ 1) or `bias-only`.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim();
+        match t {
+            "all" => Ok(Trainable::All),
+            "bias-only" | "bias" => Ok(Trainable::BiasOnly),
+            _ => match t.strip_prefix("last:").map(|n| n.trim().parse::<usize>()) {
+                Some(Ok(n)) if n >= 1 => Ok(Trainable::LastLayers(n)),
+                _ => Err(Error::Invalid(format!(
+                    "trainable layers `{s}`: expected `all`, `last:N` (N ≥ 1) or `bias-only`"
+                ))),
+            },
+        }
+    }
+}
+
+/// Optimizers by the state they keep per trainable parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Plain SGD: no state.
+    Sgd,
+    /// SGD with (Nesterov) momentum: one velocity per parameter.
+    SgdMomentum,
+    /// Adam or AdamW: first and second moments.
+    Adam,
+}
+
+impl Optimizer {
+    /// State per trainable parameter, in multiples of the parameter's size.
+    pub fn state_factor(self) -> usize {
+        match self {
+            Optimizer::Sgd => 0,
+            Optimizer::SgdMomentum => 1,
+            Optimizer::Adam => 2,
+        }
+    }
+}
+
+/// How one layer's parameters train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerMode {
+    /// No parameters, or parameters that do not train.
+    Frozen,
+    /// Only the bias trains.
+    Bias,
+    /// Weights and bias train.
+    Full,
+}
+
+/// One row of a [`MemoryPlan`]: a spec layer (or the fused loss).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRow {
+    /// `conv_1`, `maxpool_2`, … (kind and 1-based position in the spec), or `loss`.
+    pub name: String,
+    /// Layer kind as in spec files (`softmax_cross_entropy` for the loss row).
+    pub kind: &'static str,
+    /// Output shape per image.
+    pub output: Shape,
+    /// Parameters (weights + bias).
+    pub params: u64,
+    /// How the parameters train.
+    pub mode: LayerMode,
+    /// Gradient bytes of this layer's parameters (0 when frozen).
+    pub gradient_bytes: u64,
+    /// Bytes this layer keeps from forward to backward for the whole micro-batch.
+    pub saved_bytes: u64,
+}
+
+/// Every buffer of one training step, in bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryPlan {
+    /// Model name.
+    pub model: String,
+    /// Input shape planned for.
+    pub input: InputShape,
+    /// Images per micro-batch.
+    pub micro_batch: usize,
+    /// Which parameters train.
+    pub trainable: Trainable,
+    /// Optimizer state per trainable parameter, in parameter sizes.
+    pub optimizer_state_factor: usize,
+    /// All parameters, trainable or not.
+    pub parameters: u64,
+    /// Gradients of the trainable parameters.
+    pub gradients: u64,
+    /// Optimizer state of the trainable parameters.
+    pub optimizer_state: u64,
+    /// Activations kept from forward to backward (the sum of the rows' `saved_bytes`).
+    pub saved_activations: u64,
+    /// Ping-pong buffers for the activations that are not saved.
+    pub forward_buffers: u64,
+    /// Ping-pong buffers for the activation gradients during backward.
+    pub activation_gradients: u64,
+    /// Shared per-layer workspace (im2col), the largest any layer needs.
+    pub workspace: u64,
+    /// The input batch.
+    pub input_batch: u64,
+    /// The labels (`usize` each).
+    pub labels: u64,
+    /// Per-layer rows, the loss last.
+    pub layers: Vec<LayerRow>,
+}
+
+impl MemoryPlan {
+    /// Sum of every buffer.
+    pub fn total(&self) -> u64 {
+        [
+            self.parameters,
+            self.gradients,
+            self.optimizer_state,
+            self.saved_activations,
+            self.forward_buffers,
+            self.activation_gradients,
+            self.workspace,
+            self.input_batch,
+            self.labels,
+        ]
+        .iter()
+        .fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// The breakdown as a text table (for `edgebench train --plan`).
+    pub fn to_table(&self) -> String {
+        let mut rows: Vec<[String; 7]> = vec![[
+            "layer".into(),
+            "kind".into(),
+            "output".into(),
+            "params".into(),
+            "trains".into(),
+            "gradients".into(),
+            "saved".into(),
+        ]];
+        for r in &self.layers {
+            rows.push([
+                r.name.clone(),
+                r.kind.to_string(),
+                r.output.to_string(),
+                if r.params == 0 {
+                    "-".into()
+                } else {
+                    units::thousands(r.params)
+                },
+                match (r.mode, r.params) {
+                    (_, 0) => "-".into(),
+                    (LayerMode::Frozen, _) => "frozen".into(),
+                    (LayerMode::Bias, _) => "bias".into(),
+                    (LayerMode::Full, _) => "yes".into(),
+                },
+                if r.gradient_bytes == 0 {
+                    "-".into()
+                } else {
+                    units::bytes(r.gradient_bytes)
+                },
+                if r.saved_bytes == 0 {
+                    "-".into()
+                } else {
+                    units::bytes(r.saved_bytes)
+                },
+            ]);
+        }
+        let mut widths = [0usize; 7];
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = format!(
+            "{} at {}, micro-batch {}, trainable: {}, optimizer state ×{}\n\n",
+            self.model, self.input, self.micro_batch, self.trainable, self.optimizer_state_factor
+        );
+        for (i, row) in rows.iter().enumerate() {
+            let mut line = String::new();
+            for (j, (cell, w)) in row.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(cell.chars().count());
+                if j == 0 || j == 1 || j == 4 {
+                    line.push_str(cell);
+                    line.push_str(&" ".repeat(pad));
+                } else {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(cell);
+                }
+                line.push_str("  ");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+            if i == 0 {
+                let len = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+                out.push_str(&"-".repeat(len));
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+        let items = [
+            ("parameters", self.parameters),
+            ("gradients", self.gradients),
+            ("optimizer state", self.optimizer_state),
+            ("saved activations", self.saved_activations),
+            ("forward buffers", self.forward_buffers),
+            ("activation gradients", self.activation_gradients),
+            ("workspace", self.workspace),
+            ("input batch", self.input_batch),
+            ("labels", self.labels),
+            ("total", self.total()),
+        ];
+        for (name, v) in items {
+            out.push_str(&format!("{name:<22}{:>12}\n", units::bytes(v)));
+        }
+        out
+    }
+}
+
+/// Bytes of `elems` f32 values for `n` images, saturating.
+fn f32_bytes(elems: usize, n: usize) -> u64 {
+    (elems as u64).saturating_mul(n as u64).saturating_mul(F32)
+}
+
+/// Bias elements of a layer with parameters (its output channels or units).
+fn bias_elems(layer: &Layer, output: Shape) -> u64 {
+    match (layer, output) {
+        (Layer::Conv { .. } | Layer::Depthwise { .. }, Shape::Chw(c, _, _)) => c as u64,
+        (Layer::Dense { units, .. }, _) => *units as u64,
+        _ => 0,
+    }
+}
+
+/// The memory plan of one training step; see the module docs for what is counted.
+pub fn plan(
+    spec: &Spec,
+    input: InputShape,
+    micro_batch: usize,
+    optimizer_state_factor: usize,
+    trainable: Trainable,
+) -> Result<MemoryPlan> {
+    if micro_batch == 0 {
+        return Err(Error::Invalid("the micro-batch must be at least 1".into()));
+    }
+    let planned = spec.plan(input)?;
+    let count = planned.len();
+    if count == 0 {
+        return Err(Error::Invalid(format!(
+            "{}: the spec has no layers",
+            spec.name
+        )));
+    }
+    let n = micro_batch;
+    let with_params: Vec<usize> = (0..count).filter(|&i| planned[i].params > 0).collect();
+    if with_params.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: the model has no parameters to train",
+            spec.name
+        )));
+    }
+    let mut mode = vec![LayerMode::Frozen; count];
+    match trainable {
+        Trainable::All => with_params.iter().for_each(|&i| mode[i] = LayerMode::Full),
+        Trainable::BiasOnly => with_params.iter().for_each(|&i| mode[i] = LayerMode::Bias),
+        Trainable::LastLayers(k) => {
+            if k == 0 || k > with_params.len() {
+                return Err(Error::Invalid(format!(
+                    "last:{k}: {} has {} layers with parameters (use last:1 to last:{})",
+                    spec.name,
+                    with_params.len(),
+                    with_params.len()
+                )));
+            }
+            for &i in &with_params[with_params.len() - k..] {
+                mode[i] = LayerMode::Full;
+            }
+        }
+    }
+    let first = mode
+        .iter()
+        .position(|&m| m != LayerMode::Frozen)
+        .unwrap_or(count);
+    let last = count - 1;
+
+    // Tensor t is the output of layer t - 1; tensor 0 is the input batch. A flatten's
+    // output shares its input's memory, so tensors resolve to a storage id.
+    let mut storage = vec![0usize; count + 1];
+    for t in 1..=count {
+        storage[t] = if matches!(planned[t - 1].layer, Layer::Flatten) {
+            storage[t - 1]
+        } else {
+            t
+        };
+    }
+    let elems = |t: usize| {
+        if t == 0 {
+            input.channels * input.height * input.width
+        } else {
+            planned[t - 1].output.elems()
+        }
+    };
+    let softmax_last = matches!(planned[last].layer, Layer::Softmax)
+        || planned[last].layer.activation() == Activation::Softmax;
+
+    let mut saved = vec![false; count + 1];
+    let mut rows = Vec::with_capacity(count + 1);
+    let mut fwd_transient: Vec<usize> = Vec::new();
+    let mut grads: Vec<usize> = Vec::new();
+    let mut workspace = 0usize;
+    let (mut parameters, mut gradients) = (0u64, 0u64);
+
+    for (i, pl) in planned.iter().enumerate() {
+        let flows = first <= i;
+        let dx = first < i;
+        let is_last = i == last;
+        let out_elems = pl.output.elems();
+        let mut need_input = false;
+        let mut need_output = false;
+        let mut extra = 0u64;
+        match &pl.layer {
+            Layer::Conv { kernel, stride, .. } | Layer::Depthwise { kernel, stride, .. } => {
+                need_input = mode[i] == LayerMode::Full;
+                if let (Layer::Conv { .. }, Shape::Chw(c, h, w), Shape::Chw(co, oh, ow)) =
+                    (&pl.layer, pl.input, pl.output)
+                {
+                    let p = pl.pads;
+                    let shape = Conv2dShape {
+                        n: 1,
+                        c_in: c,
+                        h,
+                        w,
+                        c_out: co,
+                        kh: *kernel,
+                        kw: *kernel,
+                        stride: *stride,
+                        pad: p[0],
+                    };
+                    let symmetric =
+                        p.iter().all(|&x| x == p[0]) && shape.output_hw().ok() == Some((oh, ow));
+                    let fwd = if symmetric {
+                        shape.forward_workspace_len()?
+                    } else {
+                        c * kernel * kernel * oh * ow
+                    };
+                    let backward = mode[i] == LayerMode::Full || dx;
+                    workspace = workspace.max(if backward { 2 * fwd } else { fwd });
+                }
+            }
+            Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,
+            Layer::Relu => need_output = flows,
+            Layer::Maxpool { .. } => {
+                if flows {
+                    extra = (out_elems as u64)
+                        .saturating_mul(n as u64)
+                        .saturating_mul(4);
+                }
+            }
+            Layer::GlobalAvgPool | Layer::Flatten => {}
+            Layer::Softmax => need_output = flows && !is_last,
+        }
+        let act = pl.layer.activation();
+        let has_pre_activation = matches!(
+            pl.layer,
+            Layer::Conv { .. } | Layer::Depthwise { .. } | Layer::Dense { .. }
+        ) && act != Activation::None;
+        match act {
+            Activation::Relu => need_output |= flows,
+            Activation::Softmax => need_output |= flows && !is_last,
+            Activation::None => {}
+        }
+        let mut saved_bytes = extra;
+        for (need, t) in [(need_input, i), (need_output, i + 1)] {
+            let s = storage[t];
+            if need && s != 0 && !saved[s] {
+                saved[s] = true;
+                saved_bytes = saved_bytes.saturating_add(f32_bytes(elems(s), n));
+            }
+        }
+        // Tensors that pass through forward, and gradients that pass through backward.
+        if has_pre_activation {
+            fwd_transient.push(out_elems);
+            if flows && !(is_last && act == Activation::Softmax) {
+                grads.push(out_elems);
+            }
+        }
+        if dx && !(is_last && matches!(pl.layer, Layer::Softmax)) {
+            grads.push(elems(i));
+        }
+        let bias = bias_elems(&pl.layer, pl.output);
+        let grad_elems = match mode[i] {
+            LayerMode::Frozen => 0,
+            LayerMode::Bias => bias,
+            LayerMode::Full => pl.params,
+        };
+        parameters = parameters.saturating_add(pl.params.saturating_mul(F32));
+        gradients = gradients.saturating_add(grad_elems.saturating_mul(F32));
+        rows.push(LayerRow {
+            name: format!("{}_{}", pl.layer.kind(), i + 1),
+            kind: pl.layer.kind(),
+            output: pl.output,
+            params: pl.params,
+            mode: mode[i],
+            gradient_bytes: grad_elems.saturating_mul(F32),
+            saved_bytes,
+        });
+    }
+    // Every output tensor that is not saved is a forward transient, except the final
+    // softmax output, which the fused loss never materialises.
+    for t in 1..=count {
+        let fused_out = t == count && softmax_last;
+        if storage[t] == t && !saved[t] && !fused_out {
+            fwd_transient.push(elems(t));
+        }
+    }
+    let classes = planned[last].output.elems();
+    rows.push(LayerRow {
+        name: "loss".into(),
+        kind: "softmax_cross_entropy",
+        output: Shape::Flat(classes),
+        params: 0,
+        mode: LayerMode::Frozen,
+        gradient_bytes: 0,
+        saved_bytes: f32_bytes(classes, n),
+    });
+    let ping_pong = |sizes: &[usize]| {
+        let max = sizes.iter().copied().max().unwrap_or(0);
+        let buffers = sizes.len().min(2);
+        f32_bytes(max, n).saturating_mul(buffers as u64)
+    };
+    let saved_activations = rows
+        .iter()
+        .fold(0u64, |a, r| a.saturating_add(r.saved_bytes));
+    let factor = optimizer_state_factor as u64;
+    Ok(MemoryPlan {
+        model: spec.name.clone(),
+        input,
+        micro_batch,
+        trainable,
+        optimizer_state_factor,
+        parameters,
+        gradients,
+        optimizer_state: gradients.saturating_mul(factor),
+        saved_activations,
+        forward_buffers: ping_pong(&fwd_transient),
+        activation_gradients: ping_pong(&grads),
+        workspace: f32_bytes(workspace, 1),
+        input_batch: f32_bytes(elems(0), n),
+        labels: (n as u64).saturating_mul(std::mem::size_of::<usize>() as u64),
+        layers: rows,
+    })
+}
+
+/// The micro-batch and accumulation steps that reach an effective batch within a budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    /// Images per micro-batch (balanced: `⌈effective / steps⌉`).
+    pub micro_batch: usize,
+    /// The largest micro-batch that fits the budget (≥ `micro_batch`).
+    pub max_micro_batch: usize,
+    /// Micro-batches accumulated per optimizer step.
+    pub accumulation_steps: usize,
+    /// Images in the last micro-batch: `micro_batch` when it divides the effective batch,
+    /// smaller otherwise.
+    pub last_micro_batch: usize,
+    /// The effective batch (images per optimizer step).
+    pub effective_batch: usize,
+    /// The budget, in bytes.
+    pub budget: u64,
+    /// The plan at `micro_batch`.
+    pub plan: MemoryPlan,
+}
+
+impl Fit {
+    /// Whether the last micro-batch is smaller than the others.
+    pub fn uneven(&self) -> bool {
+        self.last_micro_batch != self.micro_batch
+    }
+}
+
+/// Largest micro-batch in `1..=max` whose plan fits `budget`, with its plan.
+fn largest_fitting(
+    spec: &Spec,
+    input: InputShape,
+    budget: u64,
+    max: usize,
+    factor: usize,
+    trainable: Trainable,
+) -> Result<Option<(usize, MemoryPlan)>> {
+    let one = plan(spec, input, 1, factor, trainable)?;
+    if one.total() > budget {
+        return Ok(None);
+    }
+    // Plans grow monotonically with the micro-batch: binary search for the last fit.
+    let (mut lo, mut hi) = (1usize, max.max(1));
+    let mut best = one;
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let p = plan(spec, input, mid, factor, trainable)?;
+        if p.total() <= budget {
+            lo = mid;
+            best = p;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(Some((lo, best)))
+}
+
+/// The largest micro-batch ≤ `effective_batch` that fits `budget_bytes`, balanced over
+/// the accumulation steps; an [`Error::Invalid`] naming what would fit when nothing does.
+pub fn fit(
+    spec: &Spec,
+    input: InputShape,
+    budget_bytes: u64,
+    effective_batch: usize,
+    optimizer_state_factor: usize,
+    trainable: Trainable,
+) -> Result<Fit> {
+    if effective_batch == 0 {
+        return Err(Error::Invalid("the batch must be at least 1".into()));
+    }
+    let found = largest_fitting(
+        spec,
+        input,
+        budget_bytes,
+        effective_batch,
+        optimizer_state_factor,
+        trainable,
+    )?;
+    let Some((max_micro, _)) = found else {
+        return Err(nothing_fits(
+            spec,
+            input,
+            budget_bytes,
+            optimizer_state_factor,
+            trainable,
+        ));
+    };
+    let steps = effective_batch.div_ceil(max_micro);
+    let micro = effective_batch.div_ceil(steps);
+    let last_micro = effective_batch - micro * (steps - 1);
+    let plan = plan(spec, input, micro, optimizer_state_factor, trainable)?;
+    Ok(Fit {
+        micro_batch: micro,
+        max_micro_batch: max_micro,
+        accumulation_steps: steps,
+        last_micro_batch: last_micro,
+        effective_batch,
+        budget: budget_bytes,
+        plan,
+    })
+}
+
+/// The error for a budget that not even one image fits, with the alternatives that do.
+fn nothing_fits(
+    spec: &Spec,
+    input: InputShape,
+    budget: u64,
+    factor: usize,
+    trainable: Trainable,
+) -> Error {
+    let need = plan(spec, input, 1, factor, trainable)
+        .map(|p| units::bytes(p.total()))
+        .unwrap_or_else(|e| e.to_string());
+    let mut msg = format!(
+        "{} at {input} needs {need} to train one image (trainable: {trainable}, optimizer \
+         state ×{factor}), over the {} budget",
+        spec.name,
+        units::bytes(budget)
+    );
+    let mut options = Vec::new();
+    let describe = |what: String, input: InputShape, f: usize, t: Trainable| match largest_fitting(
+        spec,
+        input,
+        budget,
+        1 << 16,
+        f,
+        t,
+    ) {
+        Ok(Some((m, p))) => {
+            let one = plan(spec, input, 1, f, t).map(|p| p.total()).unwrap_or(0);
+            Some(format!(
+                "{what}: {} at micro-batch 1, up to micro-batch {m} ({})",
+                units::bytes(one),
+                units::bytes(p.total())
+            ))
+        }
+        _ => None,
+    };
+    // A smaller input: halve H×W until one image fits (or the layers stop chaining).
+    let mut smaller = input;
+    for _ in 0..16 {
+        smaller.height /= 2;
+        smaller.width /= 2;
+        if smaller.height == 0 || smaller.width == 0 || spec.plan(smaller).is_err() {
+            break;
+        }
+        if let Some(s) = describe(format!("input {smaller}"), smaller, factor, trainable) {
+            options.push(s);
+            break;
+        }
+    }
+    // A partial update: the most trainable `last:N` that fits, then bias-only.
+    let layers = spec
+        .plan(input)
+        .map(|p| p.iter().filter(|l| l.params > 0).count())
+        .unwrap_or(0);
+    let current = match trainable {
+        Trainable::All => layers,
+        Trainable::LastLayers(k) => k,
+        Trainable::BiasOnly => 0,
+    };
+    for k in (1..current.min(layers + 1)).rev() {
+        let t = Trainable::LastLayers(k);
+        if let Some(s) = describe(format!("--train-layers {t}"), input, factor, t) {
+            options.push(s);
+            break;
+        }
+    }
+    if trainable != Trainable::BiasOnly {
+        let t = Trainable::BiasOnly;
+        if let Some(s) = describe("--bias-only".into(), input, factor, t) {
+            options.push(s);
+        }
+    }
+    let plain_sgd = (factor > 0)
+        .then(|| describe("plain SGD (no optimizer state)".into(), input, 0, trainable))
+        .flatten();
+    options.extend(plain_sgd);
+    if options.is_empty() {
+        msg.push_str(
+            "; nothing smaller fits either (tried a smaller input, a partial update \
+             (last:N, bias-only) and plain SGD): raise the budget",
+        );
+    } else {
+        msg.push_str("; what would fit: ");
+        msg.push_str(&options.join("; "));
+    }
+    Error::Invalid(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::zoo;
+
+    fn lean() -> (Spec, InputShape) {
+        let spec = zoo::builtin("lean").unwrap();
+        let input: InputShape = "256x256x3".parse().unwrap();
+        (spec, input)
+    }
+
+    // Lean at 256x256x3, per image: conv_1 out 32x256x256 = 2,097,152; maxpool_2 out
+    // 32x128x128 = 524,288; conv_3 out 64x128x128 = 1,048,576; maxpool_4 out 64x64x64 =
+    // 262,144; conv_5 out 128x64x64 = 524,288; maxpool_6 out 128x32x32 = 131,072 (= flatten);
+    // dense 10. Params: 896 + 18,496 + 73,856 + 1,310,730 = 1,403,978; biases 32+64+128+10 =
+    // 234.
+
+    #[test]
+    fn lean_all_parameters_gradients_and_adam_state() {
+        let (spec, input) = lean();
+        let p = plan(&spec, input, 16, 2, Trainable::All).unwrap();
+        assert_eq!(p.parameters, 1_403_978 * 4); // 5,615,912
+        assert_eq!(p.gradients, p.parameters);
+        assert_eq!(p.optimizer_state, 2 * p.parameters);
+        // Saved per image: relu_1 out 2,097,152 + pool_2 out 524,288 + relu_3 out
+        // 1,048,576 + pool_4 out 262,144 + relu_5 out 524,288 + pool_6 out (dense input)
+        // 131,072 = 4,587,520 f32; argmax 524,288 + 262,144 + 131,072 = 917,504 u32;
+        // dlogits 10. Total 5,505,034 × 4 bytes × 16 images = 352,322,176.
+        assert_eq!(p.saved_activations, 5_505_034 * 4 * 16);
+        // Workspace: conv_5 im2col 64·9·64·64 = 2,359,296 vs conv_3 32·9·128·128 =
+        // 4,718,592 vs conv_1 3·9·256·256 = 1,769,472; backward doubles: 9,437,184 f32.
+        assert_eq!(p.workspace, 9_437_184 * 4);
+        // Gradients flow to 32x256x256 pre-activations: two buffers of 2,097,152 f32.
+        assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
+        // Forward transients are the conv pre-activations (largest 2,097,152) and logits.
+        assert_eq!(p.forward_buffers, 2 * 2_097_152 * 4 * 16);
+        assert_eq!(p.input_batch, 196_608 * 4 * 16);
+        assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
+        assert_eq!(p.layers.len(), 9);
+        let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
+        assert_eq!(sum, p.saved_activations);
+        let table = p.to_table();
+        assert!(
+            table.contains("conv_1") && table.contains("total"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn activations_grow_linearly_parameters_do_not() {
+        let (spec, input) = lean();
+        let p1 = plan(&spec, input, 1, 1, Trainable::All).unwrap();
+        let p8 = plan(&spec, input, 8, 1, Trainable::All).unwrap();
+        let p16 = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+        assert_eq!(p8.saved_activations, 8 * p1.saved_activations);
+        assert_eq!(p16.saved_activations, 16 * p1.saved_activations);
+        assert_eq!(p16.activation_gradients, 16 * p1.activation_gradients);
+        assert_eq!(p16.input_batch, 16 * p1.input_batch);
+        for p in [&p8, &p16] {
+            assert_eq!(p.parameters, p1.parameters);
+            assert_eq!(p.gradients, p1.gradients);
+            assert_eq!(p.optimizer_state, p1.optimizer_state);
+            assert_eq!(p.workspace, p1.workspace);
+        }
+        // Total is affine in the micro-batch: equal steps from 1 to 8 to 15... to 16.
+        assert_eq!(p16.total() - p8.total(), (p8.total() - p1.total()) / 7 * 8);
+    }
+
+    #[test]
+    fn last_layer_only_trains_the_dense_and_saves_no_conv_activations() {
+        let (spec, input) = lean();
+        let p = plan(&spec, input, 16, 1, Trainable::LastLayers(1)).unwrap();
+        // Dense 131,072·10 + 10 = 1,310,730 parameters.
+        assert_eq!(p.gradients, 1_310_730 * 4);
+        assert_eq!(p.optimizer_state, 1_310_730 * 4);
+        for r in &p.layers[..6] {
+            assert_eq!(r.gradient_bytes, 0, "{}", r.name);
+            assert_eq!(r.saved_bytes, 0, "{}", r.name);
+        }
+        // Saved: the dense input (pool_6 via flatten) 131,072 + dlogits 10, × 16 × 4.
+        assert_eq!(p.saved_activations, 131_082 * 4 * 16);
+        // No gradient below the first trainable layer: the dense computes no dx.
+        assert_eq!(p.activation_gradients, 0);
+        // Forward only for the convs: no backward workspace (conv_3 im2col 4,718,592).
+        assert_eq!(p.workspace, 4_718_592 * 4);
+        let all = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+        assert!(p.total() < all.total() / 2);
+    }
+
+    #[test]
+    fn bias_only_keeps_bias_gradients_and_flows_to_the_first_conv() {
+        let (spec, input) = lean();
+        let p = plan(&spec, input, 16, 2, Trainable::BiasOnly).unwrap();
+        assert_eq!(p.gradients, 234 * 4);
+        assert_eq!(p.optimizer_state, 2 * 234 * 4);
+        // Gradients still reach conv_1's pre-activation: relu outputs and argmaxes are
+        // saved (relu 4,194,304 f32 + argmax 917,504 u32 + dlogits 10 per image), but
+        // no conv or dense input (the first conv's input is the input batch anyway).
+        assert_eq!(
+            p.saved_activations,
+            (2_097_152 + 1_048_576 + 524_288 + 917_504 + 10) * 4 * 16
+        );
+        assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
+    }
+
+    #[test]
+    fn last_layers_out_of_range_is_an_error() {
+        let (spec, input) = lean();
+        let e = plan(&spec, input, 1, 0, Trainable::LastLayers(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("4 layers with parameters"), "{e}");
+        assert!(plan(&spec, input, 0, 0, Trainable::All).is_err());
+        assert_eq!(
+            "last:2".parse::<Trainable>().unwrap(),
+            Trainable::LastLayers(2)
+        );
+        assert_eq!(
+            "bias-only".parse::<Trainable>().unwrap(),
+            Trainable::BiasOnly
+        );
+        assert!("last:0".parse::<Trainable>().is_err());
+        assert_eq!(Optimizer::Adam.state_factor(), 2);
+    }
+
+    #[test]
+    fn fit_picks_the_largest_balanced_micro_batch() {
+        let (spec, input) = lean();
+        let p8 = plan(&spec, input, 8, 1, Trainable::All).unwrap();
+        let p9 = plan(&spec, input, 9, 1, Trainable::All).unwrap();
+        let p16 = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+        // Between plan(8) and plan(9): 8 images, 2 steps of 8.
+        let f = fit(&spec, input, p9.total() - 1, 16, 1, Trainable::All).unwrap();
+        assert_eq!(
+            (f.micro_batch, f.accumulation_steps, f.last_micro_batch),
+            (8, 2, 8)
+        );
+        assert!(!f.uneven());
+        assert_eq!(f.plan, p8);
+        // Anywhere below plan(16): up to 15 fit, but 2 steps of 8 need less memory.
+        let f = fit(&spec, input, p16.total() - 1, 16, 1, Trainable::All).unwrap();
+        assert_eq!(
+            (f.max_micro_batch, f.micro_batch, f.accumulation_steps),
+            (15, 8, 2)
+        );
+        // Effective 20 with 8 fitting: 3 steps of 7, 7, 6.
+        let f = fit(&spec, input, p9.total() - 1, 20, 1, Trainable::All).unwrap();
+        assert_eq!(
+            (f.micro_batch, f.accumulation_steps, f.last_micro_batch),
+            (7, 3, 6)
+        );
+        assert!(f.uneven());
+        // A big budget: the whole batch at once.
+        let f = fit(&spec, input, u64::MAX, 16, 1, Trainable::All).unwrap();
+        assert_eq!((f.micro_batch, f.accumulation_steps), (16, 1));
+    }
+
+    #[test]
+    fn impossible_budget_names_what_would_fit() {
+        let (spec, input) = lean();
+        let one = plan(&spec, input, 1, 2, Trainable::All).unwrap();
+        let e = fit(&spec, input, one.total() - 1, 16, 2, Trainable::All)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input 128x128x3"), "{e}");
+        assert!(e.contains("last:"), "{e}");
+        assert!(e.contains("bias-only"), "{e}");
+        let e = fit(&spec, input, 1024, 16, 2, Trainable::All)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raise the budget"), "{e}");
+    }
+}
