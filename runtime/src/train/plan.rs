@@ -23,8 +23,10 @@
 //!     (it is the input batch, below);
 //! - **forward buffers**: the activations that are *not* saved go through two ping-pong
 //!   buffers, each as large as the largest such tensor (one when only one exists);
-//! - **activation gradients**: the same two ping-pong buffers for the gradients of the
-//!   activations during backward (each as large as the largest activation gradient);
+//! - **activation gradients**: two ping-pong buffers for the gradients of the activations
+//!   during backward (each as large as the largest activation gradient). Forward buffers
+//!   and activation gradients never live at the same time, so they share one region and
+//!   the total counts only the larger of the two ([`MemoryPlan::scratch`]);
 //! - **workspace**: one shared buffer for the largest per-layer need: a conv's im2col
 //!   ([`Conv2dShape::forward_workspace_len`], per image) or, when the conv runs backward
 //!   with `dW` or `dx`, [`Conv2dShape::backward_workspace_len`];
@@ -185,15 +187,21 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
-    /// Sum of every buffer.
+    /// The region shared by the forward buffers and, once forward is done, the
+    /// activation gradients: the larger of the two.
+    pub fn scratch(&self) -> u64 {
+        self.forward_buffers.max(self.activation_gradients)
+    }
+
+    /// Sum of every buffer (forward buffers and activation gradients counted once, as
+    /// [`MemoryPlan::scratch`]).
     pub fn total(&self) -> u64 {
         [
             self.parameters,
             self.gradients,
             self.optimizer_state,
             self.saved_activations,
-            self.forward_buffers,
-            self.activation_gradients,
+            self.scratch(),
             self.workspace,
             self.input_batch,
             self.labels,
@@ -280,6 +288,7 @@ impl MemoryPlan {
             ("saved activations", self.saved_activations),
             ("forward buffers", self.forward_buffers),
             ("activation gradients", self.activation_gradients),
+            ("  shared, counted once", self.scratch()),
             ("workspace", self.workspace),
             ("input batch", self.input_batch),
             ("labels", self.labels),
@@ -752,6 +761,13 @@ mod tests {
         assert_eq!(p.forward_buffers, 2 * 2_097_152 * 4 * 16);
         assert_eq!(p.input_batch, 196_608 * 4 * 16);
         assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
+        // Total: 5,615,912 × 4 (params, grads, Adam) + 352,322,176 saved + 268,435,456
+        // scratch + 37,748,736 workspace + 12,582,912 input + labels = 693,552,928 + labels.
+        assert_eq!(p.scratch(), 268_435_456);
+        assert_eq!(
+            p.total(),
+            693_552_928 + 16 * std::mem::size_of::<usize>() as u64
+        );
         assert_eq!(p.layers.len(), 9);
         let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
         assert_eq!(sum, p.saved_activations);
