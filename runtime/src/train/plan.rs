@@ -902,4 +902,40 @@ mod tests {
             .to_string();
         assert!(e.contains("raise the budget"), "{e}");
     }
+
+    #[test]
+    fn a_tensor_saved_twice_is_counted_once() {
+        let text = r#"
+name = "tiny"
+input = "8x8x2"
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+[[layers]]
+type = "relu"
+[[layers]]
+type = "conv"
+filters = 6
+kernel = 3
+[[layers]]
+type = "global_avg_pool"
+[[layers]]
+type = "dense"
+units = 3
+"#;
+        let file = crate::model::spec::SpecFile::parse(text, "tiny.toml").unwrap();
+        let spec = Spec::resolve(file, &zoo::builtin).unwrap();
+        let p = plan(&spec, spec.input, 1, 0, Trainable::All).unwrap();
+        // relu_2 keeps its output 4x8x8 = 256, which is also conv_3's input: counted on
+        // relu_2 only. dense_5 keeps its input (6), the loss its dlogits (3).
+        let saved: Vec<u64> = p.layers.iter().map(|r| r.saved_bytes).collect();
+        assert_eq!(saved, vec![0, 256 * 4, 0, 0, 6 * 4, 3 * 4]);
+        // Largest activation gradient: conv_3's output 6x8x8 = 384 (gap's dx); the largest
+        // unsaved forward tensor is the same 384.
+        assert_eq!(p.activation_gradients, 2 * 384 * 4);
+        assert_eq!(p.forward_buffers, 2 * 384 * 4);
+        // Workspace: conv_3 im2col 4·9·8·8 = 2,304, doubled for backward.
+        assert_eq!(p.workspace, 2 * 2_304 * 4);
+    }
 }
