@@ -1,0 +1,217 @@
+//! Tests of the memory planner (`plan.rs`).
+use super::*;
+use crate::model::zoo;
+
+fn lean() -> (Spec, InputShape) {
+    let spec = zoo::builtin("lean").unwrap();
+    let input: InputShape = "256x256x3".parse().unwrap();
+    (spec, input)
+}
+
+// Lean at 256x256x3, per image: conv_1 out 32x256x256 = 2,097,152; maxpool_2 out
+// 32x128x128 = 524,288; conv_3 out 64x128x128 = 1,048,576; maxpool_4 out 64x64x64 =
+// 262,144; conv_5 out 128x64x64 = 524,288; maxpool_6 out 128x32x32 = 131,072 (= flatten);
+// dense 10. Params: 896 + 18,496 + 73,856 + 1,310,730 = 1,403,978; biases 32+64+128+10 =
+// 234.
+
+#[test]
+fn lean_all_parameters_gradients_and_adam_state() {
+    let (spec, input) = lean();
+    let p = plan(&spec, input, 16, 2, Trainable::All).unwrap();
+    assert_eq!(p.parameters, 1_403_978 * 4); // 5,615,912
+    assert_eq!(p.gradients, p.parameters);
+    assert_eq!(p.optimizer_state, 2 * p.parameters);
+    // Saved per image: relu_1 out 2,097,152 + pool_2 out 524,288 + relu_3 out
+    // 1,048,576 + pool_4 out 262,144 + relu_5 out 524,288 + pool_6 out (dense input)
+    // 131,072 = 4,587,520 f32; argmax 524,288 + 262,144 + 131,072 = 917,504 u32;
+    // dlogits 10. Total 5,505,034 × 4 bytes × 16 images = 352,322,176.
+    assert_eq!(p.saved_activations, 5_505_034 * 4 * 16);
+    // Workspace: conv_5 im2col 64·9·64·64 = 2,359,296 vs conv_3 32·9·128·128 =
+    // 4,718,592 vs conv_1 3·9·256·256 = 1,769,472; backward doubles: 9,437,184 f32.
+    assert_eq!(p.workspace, 9_437_184 * 4);
+    // Gradients flow to 32x256x256 pre-activations: two buffers of 2,097,152 f32.
+    assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
+    // Forward transients are the conv pre-activations (largest 2,097,152) and logits.
+    assert_eq!(p.forward_buffers, 2 * 2_097_152 * 4 * 16);
+    assert_eq!(p.input_batch, 196_608 * 4 * 16);
+    assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
+    // Total: 5,615,912 × 4 (params, grads, Adam) + 352,322,176 saved + 268,435,456
+    // scratch + 37,748,736 workspace + 12,582,912 input + labels = 693,552,928 + labels.
+    assert_eq!(p.scratch(), 268_435_456);
+    assert_eq!(
+        p.total(),
+        693_552_928 + 16 * std::mem::size_of::<usize>() as u64
+    );
+    assert_eq!(p.layers.len(), 9);
+    let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
+    assert_eq!(sum, p.saved_activations);
+    let table = p.to_table();
+    assert!(
+        table.contains("conv_1") && table.contains("total"),
+        "{table}"
+    );
+}
+
+#[test]
+fn activations_grow_linearly_parameters_do_not() {
+    let (spec, input) = lean();
+    let p1 = plan(&spec, input, 1, 1, Trainable::All).unwrap();
+    let p8 = plan(&spec, input, 8, 1, Trainable::All).unwrap();
+    let p16 = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+    assert_eq!(p8.saved_activations, 8 * p1.saved_activations);
+    assert_eq!(p16.saved_activations, 16 * p1.saved_activations);
+    assert_eq!(p16.activation_gradients, 16 * p1.activation_gradients);
+    assert_eq!(p16.input_batch, 16 * p1.input_batch);
+    for p in [&p8, &p16] {
+        assert_eq!(p.parameters, p1.parameters);
+        assert_eq!(p.gradients, p1.gradients);
+        assert_eq!(p.optimizer_state, p1.optimizer_state);
+        assert_eq!(p.workspace, p1.workspace);
+    }
+    // Total is affine in the micro-batch: equal steps from 1 to 8 to 15... to 16.
+    assert_eq!(p16.total() - p8.total(), (p8.total() - p1.total()) / 7 * 8);
+}
+
+#[test]
+fn last_layer_only_trains_the_dense_and_saves_no_conv_activations() {
+    let (spec, input) = lean();
+    let p = plan(&spec, input, 16, 1, Trainable::LastLayers(1)).unwrap();
+    // Dense 131,072·10 + 10 = 1,310,730 parameters.
+    assert_eq!(p.gradients, 1_310_730 * 4);
+    assert_eq!(p.optimizer_state, 1_310_730 * 4);
+    for r in &p.layers[..6] {
+        assert_eq!(r.gradient_bytes, 0, "{}", r.name);
+        assert_eq!(r.saved_bytes, 0, "{}", r.name);
+    }
+    // Saved: the dense input (pool_6 via flatten) 131,072 + dlogits 10, × 16 × 4.
+    assert_eq!(p.saved_activations, 131_082 * 4 * 16);
+    // No gradient below the first trainable layer: the dense computes no dx.
+    assert_eq!(p.activation_gradients, 0);
+    // Forward only for the convs: no backward workspace (conv_3 im2col 4,718,592).
+    assert_eq!(p.workspace, 4_718_592 * 4);
+    let all = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+    assert!(p.total() < all.total() / 2);
+}
+
+#[test]
+fn bias_only_keeps_bias_gradients_and_flows_to_the_first_conv() {
+    let (spec, input) = lean();
+    let p = plan(&spec, input, 16, 2, Trainable::BiasOnly).unwrap();
+    assert_eq!(p.gradients, 234 * 4);
+    assert_eq!(p.optimizer_state, 2 * 234 * 4);
+    // Gradients still reach conv_1's pre-activation: relu outputs and argmaxes are
+    // saved (relu 4,194,304 f32 + argmax 917,504 u32 + dlogits 10 per image), but
+    // no conv or dense input (the first conv's input is the input batch anyway).
+    assert_eq!(
+        p.saved_activations,
+        (2_097_152 + 1_048_576 + 524_288 + 917_504 + 10) * 4 * 16
+    );
+    assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
+}
+
+#[test]
+fn last_layers_out_of_range_is_an_error() {
+    let (spec, input) = lean();
+    let e = plan(&spec, input, 1, 0, Trainable::LastLayers(5))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("4 layers with parameters"), "{e}");
+    assert!(plan(&spec, input, 0, 0, Trainable::All).is_err());
+    assert_eq!(
+        "last:2".parse::<Trainable>().unwrap(),
+        Trainable::LastLayers(2)
+    );
+    assert_eq!(
+        "bias-only".parse::<Trainable>().unwrap(),
+        Trainable::BiasOnly
+    );
+    assert!("last:0".parse::<Trainable>().is_err());
+    assert_eq!(
+        super::super::optim::OptimizerConfig::adam().state_per_param(),
+        2
+    );
+}
+
+#[test]
+fn fit_picks_the_largest_balanced_micro_batch() {
+    let (spec, input) = lean();
+    let p8 = plan(&spec, input, 8, 1, Trainable::All).unwrap();
+    let p9 = plan(&spec, input, 9, 1, Trainable::All).unwrap();
+    let p16 = plan(&spec, input, 16, 1, Trainable::All).unwrap();
+    // Between plan(8) and plan(9): 8 images, 2 steps of 8.
+    let f = fit(&spec, input, p9.total() - 1, 16, 1, Trainable::All).unwrap();
+    assert_eq!(
+        (f.micro_batch, f.accumulation_steps, f.last_micro_batch),
+        (8, 2, 8)
+    );
+    assert!(!f.uneven());
+    assert_eq!(f.plan, p8);
+    // Anywhere below plan(16): up to 15 fit, but 2 steps of 8 need less memory.
+    let f = fit(&spec, input, p16.total() - 1, 16, 1, Trainable::All).unwrap();
+    assert_eq!(
+        (f.max_micro_batch, f.micro_batch, f.accumulation_steps),
+        (15, 8, 2)
+    );
+    // Effective 20 with 8 fitting: 3 steps of 7, 7, 6.
+    let f = fit(&spec, input, p9.total() - 1, 20, 1, Trainable::All).unwrap();
+    assert_eq!(
+        (f.micro_batch, f.accumulation_steps, f.last_micro_batch),
+        (7, 3, 6)
+    );
+    assert!(f.uneven());
+    // A big budget: the whole batch at once.
+    let f = fit(&spec, input, u64::MAX, 16, 1, Trainable::All).unwrap();
+    assert_eq!((f.micro_batch, f.accumulation_steps), (16, 1));
+}
+
+#[test]
+fn impossible_budget_names_what_would_fit() {
+    let (spec, input) = lean();
+    let one = plan(&spec, input, 1, 2, Trainable::All).unwrap();
+    let e = fit(&spec, input, one.total() - 1, 16, 2, Trainable::All)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("input 128x128x3"), "{e}");
+    assert!(e.contains("last:"), "{e}");
+    assert!(e.contains("bias-only"), "{e}");
+    let e = fit(&spec, input, 1024, 16, 2, Trainable::All)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("raise the budget"), "{e}");
+}
+
+#[test]
+fn a_tensor_saved_twice_is_counted_once() {
+    let text = r#"
+name = "tiny"
+input = "8x8x2"
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+[[layers]]
+type = "relu"
+[[layers]]
+type = "conv"
+filters = 6
+kernel = 3
+[[layers]]
+type = "global_avg_pool"
+[[layers]]
+type = "dense"
+units = 3
+"#;
+    let file = crate::model::spec::SpecFile::parse(text, "tiny.toml").unwrap();
+    let spec = Spec::resolve(file, &zoo::builtin).unwrap();
+    let p = plan(&spec, spec.input, 1, 0, Trainable::All).unwrap();
+    // relu_2 keeps its output 4x8x8 = 256, which is also conv_3's input: counted on
+    // relu_2 only. dense_5 keeps its input (6), the loss its dlogits (3).
+    let saved: Vec<u64> = p.layers.iter().map(|r| r.saved_bytes).collect();
+    assert_eq!(saved, vec![0, 256 * 4, 0, 0, 6 * 4, 3 * 4]);
+    // Largest activation gradient: conv_3's output 6x8x8 = 384 (gap's dx); the largest
+    // unsaved forward tensor is the same 384.
+    assert_eq!(p.activation_gradients, 2 * 384 * 4);
+    assert_eq!(p.forward_buffers, 2 * 384 * 4);
+    // Workspace: conv_3 im2col 4·9·8·8 = 2,304, doubled for backward.
+    assert_eq!(p.workspace, 2 * 2_304 * 4);
+}
