@@ -10,8 +10,8 @@ use crate::units;
 
 use super::plots::{self, PALETTE};
 use super::{
-    engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio, settings_line,
-    startup_line, summary, sweep_rows, target_lines, verdict_figures,
+    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
+    settings_line, startup_line, summary, sweep_rows, target_lines, verdict_figures,
 };
 use crate::error::Result;
 
@@ -147,14 +147,10 @@ fn models_table(h: &mut String, r: &Report) {
             units::bytes(m.memory.peak_rss_bytes),
             units::bytes(m.memory.growth_bytes),
             num(m.compute.gflops),
-            m.compute
-                .share_of_peak
-                .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+            peak_share(m.compute.share_of_peak),
         );
         if accuracy {
-            let a = m
-                .accuracy
-                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0));
+            let a = accuracy_pct(m.accuracy);
             let _ = write!(h, "<td>{a}</td>");
         }
         h.push_str("</tr>\n");

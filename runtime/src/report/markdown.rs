@@ -9,8 +9,8 @@ use crate::target;
 use crate::units;
 
 use super::{
-    engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio, settings_line, summary,
-    sweep_rows, target_lines,
+    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
+    settings_line, summary, sweep_rows, target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
@@ -56,14 +56,10 @@ pub fn render(r: &Report) -> String {
             units::count(m.macs_per_image),
             units::bytes(m.memory.peak_rss_bytes),
             num(m.compute.gflops),
-            m.compute
-                .share_of_peak
-                .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+            peak_share(m.compute.share_of_peak),
         );
         if accuracy {
-            let a = m
-                .accuracy
-                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0));
+            let a = accuracy_pct(m.accuracy);
             let _ = write!(out, " {a} |");
         }
         if multi {

@@ -23,8 +23,9 @@ use crate::bench::result::Report;
 use crate::error::{Error, Result};
 
 pub(crate) use phrases::{
-    budget_label, engine_cell, latencies, machine_line, ms, num, pipeline_line, plain, ratio,
-    settings_line, startup_line, sweep_rows, target_lines, verdict_figures,
+    accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
+    pipeline_line, plain, ratio, settings_line, startup_line, sweep_rows, target_lines,
+    verdict_figures,
 };
 
 pub use summary::{pareto_front, ratios};

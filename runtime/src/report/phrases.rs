@@ -188,6 +188,16 @@ pub(crate) fn startup_line(m: &ModelResult) -> String {
     )
 }
 
+/// A share of the GEMM peak as a whole percentage (`84%`), `-` when unknown.
+pub(crate) fn peak_share(share: Option<f64>) -> String {
+    share.map_or("-".into(), |s| format!("{:.0}%", s * 100.0))
+}
+
+/// A top-1 accuracy as a percentage with one decimal (`93.4%`), `-` when unknown.
+pub(crate) fn accuracy_pct(accuracy: Option<f64>) -> String {
+    accuracy.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+}
+
 /// One line of `--data` figures: loader alone, engine alone, end to end, stall.
 pub(crate) fn pipeline_line(p: &crate::bench::result::Pipeline) -> String {
     let mut line = format!(

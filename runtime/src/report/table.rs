@@ -7,8 +7,9 @@ use crate::bench::result::{ModelResult, Report};
 use crate::units;
 
 use super::{
-    budget_label, engine_cell, latencies, machine_line, ms, num, pipeline_line, ratio,
-    settings_line, startup_line, summary, sweep_rows, target_lines, verdict_figures,
+    accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
+    pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows, target_lines,
+    verdict_figures,
 };
 use crate::target;
 
@@ -242,15 +243,10 @@ fn model_row(r: &Report, i: usize, m: &ModelResult, show_accuracy: bool) -> Vec<
         } else {
             "-".into()
         },
-        m.compute
-            .share_of_peak
-            .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+        peak_share(m.compute.share_of_peak),
     ];
     if show_accuracy {
-        row.push(
-            m.accuracy
-                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
-        );
+        row.push(accuracy_pct(m.accuracy));
     }
     row
 }
