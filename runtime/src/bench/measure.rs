@@ -188,7 +188,7 @@ pub fn measure(
                 queries: offline.len() as u64,
                 images,
                 duration_s,
-                throughput_ips: images as f64 / duration_s.max(1e-12),
+                throughput_ips: super::stats::throughput_ips(&offline, batch),
                 batch_latency_ms: st,
             }
         });

@@ -197,8 +197,7 @@ impl Runner {
     pub fn pipeline(&mut self, batches: u64, seconds: f64) -> Result<super::result::Pipeline> {
         let batch = self.batch(Scenario::Offline);
         let engine_ms = self.run(Scenario::Offline, batches, seconds, 0.0)?;
-        let engine_ips =
-            (engine_ms.len() * batch) as f64 / (engine_ms.iter().sum::<f64>() / 1e3).max(1e-12);
+        let engine_ips = super::stats::throughput_ips(&engine_ms, batch);
         let Some(data) = &self.data else {
             return Err(Error::Invalid(
                 "no --data for the end-to-end scenario".into(),

@@ -17,6 +17,13 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
+/// Images per second of queries of `batch` images that took `latencies_ms` in all
+/// (time spent inside the queries, not wall time around them).
+pub fn throughput_ips(latencies_ms: &[f64], batch: usize) -> f64 {
+    let seconds = latencies_ms.iter().sum::<f64>() / 1e3;
+    (latencies_ms.len() * batch) as f64 / seconds.max(1e-12)
+}
+
 impl LatencyStats {
     /// Statistics of `samples`; `None` for an empty sample or one with a non-finite value.
     pub fn from_samples(samples: &[f64]) -> Option<Self> {
@@ -77,6 +84,13 @@ mod tests {
         let v: Vec<f64> = (0..=100).rev().map(f64::from).collect();
         let s = LatencyStats::from_samples(&v).unwrap();
         assert_eq!((s.median, s.p90, s.p95, s.p99), (50.0, 90.0, 95.0, 99.0));
+    }
+
+    #[test]
+    fn throughput_of_batches() {
+        // Four batches of 8 in 10 ms each: 32 images in 40 ms.
+        assert!(close(throughput_ips(&[10.0; 4], 8), 800.0, 1e-9));
+        assert_eq!(throughput_ips(&[], 8), 0.0);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn sweep(
         let ms = w.run(Scenario::Offline, 2, seconds, 0.0)?;
         let mem = w.memory()?;
         w.finish()?;
-        let ips = (ms.len() * b) as f64 / (ms.iter().sum::<f64>() / 1e3).max(1e-12);
+        let ips = super::stats::throughput_ips(&ms, b);
         let fits = memory_budget.is_none_or(|m| mem.peak_rss_bytes <= m);
         let best = points.iter().map(|p| p.throughput_ips).fold(0.0, f64::max);
         points.push(SweepPoint {
