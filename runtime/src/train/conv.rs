@@ -96,6 +96,18 @@ impl Conv2dShape {
         check_len(names[3], y, self.n * self.c_out * oh * ow)?;
         Ok((oh, ow))
     }
+
+    /// Checks a backward pass's buffers: the forward ones (`x`, `w`, `dy` as the output)
+    /// and the gradients (`dx`, `dw`, `db`); returns `(oh, ow)`.
+    fn check_backward(
+        &self,
+        [x, w, dy, dx, dw]: [usize; 5],
+        db: Option<usize>,
+    ) -> Result<(usize, usize)> {
+        let hw = self.check(x, w, None, dy, FWD)?;
+        self.check(dx, dw, db, dy, BWD)?;
+        Ok(hw)
+    }
 }
 
 pub(crate) const FWD: [&str; 4] = ["conv input", "conv weight", "conv bias", "conv output"];
@@ -207,13 +219,9 @@ pub fn conv2d_backward(
     workspace: &mut [f32],
     threads: usize,
 ) -> Result<()> {
-    let (oh, ow) = s.check(x.len(), w.len(), None, dy.len(), FWD)?;
-    s.check(
-        dx.len(),
-        dw.len(),
+    let (oh, ow) = s.check_backward(
+        [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
-        dy.len(),
-        BWD,
     )?;
     let col_len = s.forward_workspace_len()?;
     check_min_len("conv workspace", workspace.len(), 2 * col_len)?;
@@ -298,13 +306,9 @@ pub fn conv2d_backward_naive(
     dw: &mut [f32],
     mut db: Option<&mut [f32]>,
 ) -> Result<()> {
-    let (oh, ow) = s.check(x.len(), w.len(), None, dy.len(), FWD)?;
-    s.check(
-        dx.len(),
-        dw.len(),
+    let (oh, ow) = s.check_backward(
+        [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
-        dy.len(),
-        BWD,
     )?;
     dx.fill(0.0);
     dw.fill(0.0);

@@ -32,6 +32,13 @@ impl DenseShape {
         }
         check_len(names[3], y, self.n * self.outputs)
     }
+
+    /// Checks a backward pass's buffers: the forward ones (`x`, `w`, `dy` as the output)
+    /// and the gradients (`dx`, `dw`, `db`).
+    fn check_backward(&self, [x, w, dy, dx, dw]: [usize; 5], db: Option<usize>) -> Result<()> {
+        self.check(x, w, None, dy, FWD)?;
+        self.check(dx, dw, db, dy, BWD)
+    }
 }
 
 const FWD: [&str; 4] = ["dense input", "dense weight", "dense bias", "dense output"];
@@ -76,13 +83,9 @@ pub fn dense_backward(
     db: Option<&mut [f32]>,
     threads: usize,
 ) -> Result<()> {
-    s.check(x.len(), w.len(), None, dy.len(), FWD)?;
-    s.check(
-        dx.len(),
-        dw.len(),
+    s.check_backward(
+        [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
-        dy.len(),
-        BWD,
     )?;
     let dya = Mat {
         data: dy,
@@ -144,13 +147,9 @@ pub fn dense_backward_naive(
     dw: &mut [f32],
     mut db: Option<&mut [f32]>,
 ) -> Result<()> {
-    s.check(x.len(), w.len(), None, dy.len(), FWD)?;
-    s.check(
-        dx.len(),
-        dw.len(),
+    s.check_backward(
+        [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
-        dy.len(),
-        BWD,
     )?;
     dx.fill(0.0);
     dw.fill(0.0);
