@@ -36,6 +36,9 @@ pub fn sweep(
         let mut shape = cfg.single_shape.clone();
         shape[0] = b;
         cfg.offline_shape = Some(shape);
+        // The sweep times the engine alone: opening `--data` (for TFRecord, a read of
+        // every shard) in each batch's worker would be wasted.
+        cfg.data = None;
         let mut w = Worker::spawn(exe, &cfg)?;
         w.run(Scenario::Offline, 1, 0.0, 0.0)?;
         let ms = w.run(Scenario::Offline, 2, seconds, 0.0)?;
