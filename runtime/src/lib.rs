@@ -7,7 +7,7 @@
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
 //! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
-//! - [`tensor_io`]: `.npy` and image inputs for `edgebench run`;
+//! - [`tensor_io`]: image and seeded random inputs for `edgebench run`;
 //! - [`train`]: the training engine's layer kernels (forward/backward, fast beside naive);
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`units`]: human-readable numbers for tables.

@@ -1,11 +1,10 @@
-//! Tensor inputs and outputs for `edgebench run`: `.npy` files (read and written), and
-//! images decoded, resized and normalised into the NCHW f32 tensor a model expects.
+//! Tensor inputs for `edgebench run`: images decoded, resized and normalised into the
+//! NCHW f32 tensor a model expects, and seeded random tensors. `.npy` files are read and
+//! written by [`crate::data::npy`].
 
-use std::io::BufReader;
 use std::path::Path;
 
 use ndarray::{Array4, ArrayD, IxDyn};
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
 use crate::error::{Error, Result};
 use crate::model::spec::Preprocess;
@@ -13,38 +12,6 @@ use crate::model::spec::Preprocess;
 /// Largest image (in pixels) `load_image` will decode; larger headers are refused
 /// before any pixel buffer is allocated.
 pub const MAX_IMAGE_PIXELS: u64 = 64 * 1024 * 1024;
-
-/// Read a `.npy` file of f32 (f64 is converted) as a dynamic-rank array.
-pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
-    let open = || -> Result<BufReader<std::fs::File>> {
-        Ok(BufReader::new(
-            std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
-        ))
-    };
-    let bad = |e: ndarray_npy::ReadNpyError| Error::Input {
-        path: path.to_path_buf(),
-        reason: format!("not a usable .npy file: {e}"),
-    };
-    match ArrayD::<f32>::read_npy(open()?) {
-        Ok(a) => Ok(a),
-        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => ArrayD::<f64>::read_npy(open()?)
-            .map(|a| a.mapv(|v| v as f32))
-            .map_err(|_| Error::Input {
-                path: path.to_path_buf(),
-                reason: "unsupported .npy dtype (expected float32 or float64)".into(),
-            }),
-        Err(e) => Err(bad(e)),
-    }
-}
-
-/// Write an f32 array as `.npy`, atomically.
-pub fn write_npy(path: &Path, a: &ArrayD<f32>) -> Result<()> {
-    crate::fsutil::write_atomic_with(path, |f| {
-        let mut w = std::io::BufWriter::new(f);
-        a.write_npy(&mut w).map_err(std::io::Error::other)?;
-        std::io::Write::flush(&mut w)
-    })
-}
 
 /// Decode an image file, resize it to `height`×`width`, convert to `channels` (1 or 3),
 /// and normalise it with `pre` into a `[1, C, H, W]` tensor.
@@ -148,26 +115,6 @@ pub fn seeded_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn npy_roundtrip_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.npy");
-        let a = seeded_input(&[1, 3, 4, 5], 3);
-        write_npy(&p, &a).unwrap();
-        assert_eq!(read_npy(&p).unwrap(), a);
-        let g = dir.path().join("g.npy");
-        std::fs::write(&g, b"garbage").unwrap();
-        let e = read_npy(&g).unwrap_err().to_string();
-        assert!(
-            e.contains("g.npy") && e.contains("not a usable .npy"),
-            "{e}"
-        );
-        let e = read_npy(&dir.path().join("missing.npy"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("missing.npy"), "{e}");
-    }
 
     #[test]
     fn image_is_resized_and_normalised() {

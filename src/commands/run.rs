@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use edgebench_runtime::Error;
+use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
 use edgebench_runtime::model::{self, Layout};
 use edgebench_runtime::tensor_io;
@@ -20,7 +21,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let is_npy = args.input.to_ascii_lowercase().ends_with(".npy");
     let npy = if is_npy {
-        Some(tensor_io::read_npy(Path::new(&args.input))?)
+        Some(npy::read_npy(Path::new(&args.input))?)
     } else {
         None
     };
@@ -60,7 +61,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         lat.push(first_ms);
     }
     if let Some(out) = &args.output {
-        tensor_io::write_npy(out, &output)?;
+        npy::write_npy(out, &output)?;
     }
     let info = session.info().clone();
     let stats = Stats::of(&lat);

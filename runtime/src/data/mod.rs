@@ -1,6 +1,7 @@
 //! Input data: sources of encoded images (image folders, TFRecord shards of
 //! `tf.train.Example`, synthetic sets), decoding and preprocessing, the streaming loader
-//! with its fixed pool of batch slots, and the naive one-image-at-a-time baseline.
+//! with its fixed pool of batch slots, the naive one-image-at-a-time baseline, and `.npy`
+//! arrays ([`npy`]).
 //!
 //! Everything downstream of a source sees only the [`Source`] trait: a fixed list of
 //! items, each with encoded bytes that can be read into a caller's reusable buffer and an
@@ -39,6 +40,7 @@ pub mod example;
 pub mod loader;
 pub mod memsource;
 pub mod naive;
+pub mod npy;
 pub mod pack;
 pub mod source;
 pub mod synth;
