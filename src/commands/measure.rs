@@ -11,7 +11,7 @@ use edgebench_runtime::Error;
 use edgebench_runtime::bench::measure::{self, Job, Plan};
 use edgebench_runtime::bench::pipeline::DataConfig;
 use edgebench_runtime::bench::result::{
-    Compute, Machine, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings, TargetBudget,
+    Compute, Machine, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings, TargetBudget, TegrastatsStatus,
 };
 use edgebench_runtime::bench::runner::RunnerConfig;
 use edgebench_runtime::bench::{hw, sweep};
@@ -88,6 +88,11 @@ pub struct MeasureArgs {
     /// Measure the GEMM peak again instead of using the cached one.
     #[arg(long)]
     pub remeasure_peak: bool,
+    /// On a Jetson, sample `tegrastats` every MS milliseconds during the timed runs for
+    /// power per rail, GPU/EMC load, RAM, temperatures and energy per inference (0: off).
+    /// The executable is `$EDGEBENCH_TEGRASTATS`, else `tegrastats` on PATH.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub tegrastats_interval: u64,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -141,6 +146,18 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     };
 
     let (target, detected_board) = resolve_target(args.target.as_deref())?;
+    if !args.quiet {
+        // Said even with `--json -`: it goes to stderr, and it changes the verdicts.
+        match (&detected_board, &target) {
+            (Some(b), Some((t, how))) if how.starts_with("detected") => {
+                eprintln!("detected {b}: using target {} for the verdicts", t.name)
+            }
+            (Some(b), None) => {
+                eprintln!("detected {b}: no built-in target matches it; give --target for verdicts")
+            }
+            _ => {}
+        }
+    }
     let mut budget = target.as_ref().map(|(t, how)| t.budget(how));
     if let Some(m) = args.memory_budget {
         let b = budget.get_or_insert_with(|| TargetBudget {
@@ -151,7 +168,10 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         });
         b.memory_bytes = Some(m);
     }
-    if let Some(b) = &budget {
+    if let Some(b) = budget
+        .as_ref()
+        .filter(|b| !b.chosen_by.starts_with("detected"))
+    {
         say(&format!("target: {} ({})", b.name, b.chosen_by));
     }
 
@@ -182,7 +202,7 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     }
 
     let mut machine: Machine = hw::machine();
-    machine.board = detected_board;
+    machine.board = detected_board.clone();
     if hw::cached_peak().is_none() || args.remeasure_peak {
         say("measuring this machine's fp32 GEMM peak (once; cached, see `edgebench hw`) …");
     }
@@ -220,8 +240,12 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         sweeps.resize(jobs.len(), None);
     }
 
+    let (sampler, tegrastats) = start_tegrastats(args.tegrastats_interval, &detected_board);
+    if sampler.is_some() || detected_board.is_some() {
+        say(&format!("tegrastats: {}", tegrastats.note));
+    }
     let bar = progress_bar(quiet, 1);
-    let mut results = measure::measure(&exe, &jobs, &plan, &mut |step| {
+    let mut results = measure::measure_with_power(&exe, &jobs, &plan, sampler, &mut |step| {
         bar.set_length(step.total);
         bar.set_position(step.done);
         bar.set_message(format!("{}: {}", step.model, step.phase));
@@ -274,6 +298,7 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         target: budget,
         pareto: report::pareto_front(&results),
         models: results,
+        tegrastats: Some(tegrastats),
     };
     drop(prepared);
 
@@ -341,6 +366,50 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
 
 /// A target and how it was chosen.
 type Chosen = Option<(target::Target, String)>;
+
+/// Start `tegrastats` for the timed runs when it is there and wanted; the status line
+/// every report carries either way.
+fn start_tegrastats(
+    interval_ms: u64,
+    board: &Option<String>,
+) -> (Option<target::Sampler>, TegrastatsStatus) {
+    let off = |note: String| TegrastatsStatus {
+        available: false,
+        path: None,
+        interval_ms,
+        note,
+    };
+    if interval_ms == 0 {
+        return (None, off("off (--tegrastats-interval 0)".into()));
+    }
+    let found = match target::Tegrastats::locate() {
+        Ok(t) => t,
+        Err(why) => {
+            let note = match board {
+                // A Jetson without tegrastats on PATH (a container, say): say what is missing.
+                Some(_) => format!("not available ({why})"),
+                None if std::env::var_os(target::tegrastats_sampler::ENV_PATH).is_some() => {
+                    format!("not available ({why})")
+                }
+                None => "not available (not a Jetson)".into(),
+            };
+            return (None, off(note));
+        }
+    };
+    let path = found.path().display().to_string();
+    match found.spawn(Duration::from_millis(interval_ms)) {
+        Ok(s) => (
+            Some(s),
+            TegrastatsStatus {
+                available: true,
+                path: Some(path.clone()),
+                interval_ms,
+                note: format!("sampled every {interval_ms} ms by {path}"),
+            },
+        ),
+        Err(e) => (None, off(format!("not available ({e})"))),
+    }
+}
 
 /// Per-node times of one model on the engine its measurement ran on.
 fn profile_nodes(

@@ -1,13 +1,19 @@
 //! Measuring several models under the same conditions: one worker process per model
 //! (its own memory), warm-up, then SingleStream and Offline in interleaved rounds
 //! (A B A B …) so that drift of a shared machine hits every model alike.
+//!
+//! On a Jetson a `tegrastats` [`Sampler`] can run alongside: every timed run is a time
+//! window of its model and scenario, and each model gets the samples that arrived in
+//! its own windows ([`PowerSummary`], with energy per inference per scenario).
 
 use std::path::Path;
+use std::time::Instant;
 
-use super::result::{LatencyStats, ModelResult, Offline, SingleStream};
+use super::result::{Energy, LatencyStats, ModelResult, Offline, PowerSummary, SingleStream};
 use super::runner::{RunnerConfig, Scenario};
 use super::worker::Worker;
 use crate::error::{Error, Result};
+use crate::target::{Recording, Sampler};
 
 /// How long and how often to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +105,19 @@ pub fn measure(
     plan: &Plan,
     progress: &mut dyn FnMut(&Step),
 ) -> Result<Vec<ModelResult>> {
+    measure_with_power(exe, jobs, plan, None, progress)
+}
+
+/// [`measure`], with a running `tegrastats` sampler whose samples during each model's
+/// timed runs become that model's [`ModelResult::power`]. The sampler is stopped when
+/// the timed runs end.
+pub fn measure_with_power(
+    exe: &Path,
+    jobs: &[Job],
+    plan: &Plan,
+    sampler: Option<Sampler>,
+    progress: &mut dyn FnMut(&Step),
+) -> Result<Vec<ModelResult>> {
     plan.validate()?;
     let scenarios: Vec<Scenario> = [
         (plan.single_stream, Scenario::SingleStream),
@@ -142,6 +161,8 @@ pub fn measure(
     let per_round_s = plan.min_duration_s / rounds as f64;
     let per_round_max = plan.max_duration_s / rounds as f64;
     let mut samples: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; jobs.len()];
+    // Time windows of each model's timed runs, per scenario (for tegrastats samples).
+    let mut windows: Vec<[Vec<(Instant, Instant)>; 2]> = vec![[Vec::new(), Vec::new()]; jobs.len()];
     for &s in &scenarios {
         let phase = match s {
             Scenario::SingleStream => "single-stream",
@@ -150,11 +171,14 @@ pub fn measure(
         for _ in 0..rounds {
             for (i, (job, w)) in jobs.iter().zip(&mut workers).enumerate() {
                 tick(&job.cfg.name, phase, &mut done);
+                let t0 = Instant::now();
                 let ms = w.run(s, per_round_q, per_round_s, per_round_max)?;
+                windows[i][s as usize].push((t0, Instant::now()));
                 samples[i][s as usize].extend(ms);
             }
         }
     }
+    let recording = sampler.map(Sampler::finish);
     let mut pipelines = Vec::with_capacity(jobs.len());
     for (job, w) in jobs.iter().zip(&mut workers) {
         pipelines.push(match job.cfg.data {
@@ -166,8 +190,12 @@ pub fn measure(
         });
     }
     let mut results = Vec::with_capacity(jobs.len());
-    for (((job, w), [single, offline]), pipeline) in
-        jobs.iter().zip(workers).zip(samples).zip(pipelines)
+    for ((((job, w), [single, offline]), pipeline), win) in jobs
+        .iter()
+        .zip(workers)
+        .zip(samples)
+        .zip(pipelines)
+        .zip(windows)
     {
         tick(&job.cfg.name, "memory", &mut done);
         let mut w = w;
@@ -197,6 +225,9 @@ pub fn measure(
             (None, Some(s)) => job.macs_per_image as f64 * 2.0 / (s.latency_ms.median / 1e3) / 1e9,
             _ => 0.0,
         };
+        let power = recording
+            .as_ref()
+            .map(|rec| power_of(rec, &win, &single_stream, &offline));
         results.push(ModelResult {
             name: job.cfg.name.clone(),
             source: job.source.clone(),
@@ -215,8 +246,53 @@ pub fn measure(
             },
             accuracy: pipeline.as_ref().and_then(|p| p.top1),
             pipeline,
+            power,
             ..Default::default()
         });
     }
     Ok(results)
+}
+
+/// One model's power figures: the samples in its windows, and energy per inference per
+/// scenario (the scenario's own average power when a sample fell in it, else the
+/// model's).
+fn power_of(
+    rec: &Recording,
+    windows: &[Vec<(Instant, Instant)>; 2],
+    single: &Option<SingleStream>,
+    offline: &Option<Offline>,
+) -> PowerSummary {
+    let mut p = rec.between(&windows.concat());
+    let scenarios = [
+        (
+            "single_stream",
+            &windows[Scenario::SingleStream as usize],
+            single.as_ref().map(|s| (s.duration_s, s.latency_ms.count)),
+        ),
+        (
+            "offline",
+            &windows[Scenario::Offline as usize],
+            offline.as_ref().map(|o| (o.duration_s, o.images)),
+        ),
+    ];
+    for (name, win, measured) in scenarios {
+        let Some((duration_s, inferences)) = measured else {
+            continue;
+        };
+        let own = rec.between(win);
+        let Some(avg) = own.total_avg_mw.or(p.total_avg_mw) else {
+            continue;
+        };
+        if inferences == 0 {
+            continue;
+        }
+        p.energy.push(Energy {
+            scenario: name.into(),
+            avg_power_mw: avg,
+            duration_s,
+            inferences,
+            mj_per_inference: avg * duration_s / inferences as f64,
+        });
+    }
+    p
 }

@@ -38,6 +38,25 @@ pub struct Report {
     /// Indices into `models` of the Pareto front (latency × memory, and accuracy when
     /// every model has one), in the order of `models`.
     pub pareto: Vec<usize>,
+    /// Whether power was sampled with `tegrastats`, and how (absent in reports written
+    /// before this field existed).
+    #[serde(default)]
+    pub tegrastats: Option<TegrastatsStatus>,
+}
+
+/// How power, loads and temperatures were sampled: `tegrastats` in the background on a
+/// Jetson, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TegrastatsStatus {
+    /// Whether `tegrastats` ran during the timed runs.
+    pub available: bool,
+    /// The executable that ran.
+    pub path: Option<String>,
+    /// Its `--interval`, ms.
+    pub interval_ms: u64,
+    /// One line for reports: `sampled every 100 ms by /usr/bin/tegrastats`, or
+    /// `not available (not a Jetson)`.
+    pub note: String,
 }
 
 /// Where the figures were measured.
@@ -134,6 +153,95 @@ pub struct ModelResult {
     /// `--data`: the real input pipeline (loader → engine) against each alone.
     #[serde(default)]
     pub pipeline: Option<Pipeline>,
+    /// Power, GPU/EMC load, RAM and temperatures from `tegrastats` during this model's
+    /// timed runs (on a Jetson), with energy per inference.
+    #[serde(default)]
+    pub power: Option<PowerSummary>,
+}
+
+/// What `tegrastats` reported during a set of timed runs: power per rail, the total
+/// input power, loads, memory and temperatures, and energy per inference.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PowerSummary {
+    /// tegrastats lines that fell within the timed runs.
+    pub samples: u64,
+    /// Sampling interval, ms.
+    pub interval_ms: u64,
+    /// Where the total comes from: `VDD_IN`, `POM_5V_IN`, or `sum of rails` on boards
+    /// without an input rail (AGX Orin, Thor).
+    pub total_source: String,
+    /// Total input power, average and peak over the samples, mW.
+    pub total_avg_mw: Option<f64>,
+    pub total_peak_mw: Option<f64>,
+    /// Every rail, in the order tegrastats prints them.
+    pub rails: Vec<RailPower>,
+    /// GR3D (integrated GPU) load, percent.
+    pub gpu_load_pct: Option<AvgPeak>,
+    /// External memory controller load, percent.
+    pub emc_load_pct: Option<AvgPeak>,
+    /// RAM in use (whole board, CPU and GPU share it), MiB, and the board's total.
+    pub ram_used_mib: Option<AvgPeak>,
+    pub ram_total_mib: Option<u64>,
+    /// Highest reading per temperature sensor, °C.
+    pub temperatures: Vec<SensorMax>,
+    /// The hottest sensor and its reading (PMIC's fixed 100 °C placeholder and
+    /// powered-down sensors below -40 °C are left out).
+    pub max_temp_c: Option<f64>,
+    pub max_temp_sensor: Option<String>,
+    /// Energy per inference per scenario.
+    pub energy: Vec<Energy>,
+    /// Lines tegrastats printed that could not be parsed, and the first reason.
+    pub unparsed_lines: u64,
+    pub first_unparsed: Option<String>,
+    /// Why some figure is missing (e.g. no sample fell within the timed runs).
+    pub note: String,
+}
+
+/// Average and peak of a sampled figure.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct AvgPeak {
+    pub avg: f64,
+    pub peak: f64,
+}
+
+/// One power rail: average and peak of its current reading, mW.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RailPower {
+    pub name: String,
+    pub avg_mw: f64,
+    pub peak_mw: f64,
+}
+
+/// The highest reading of one temperature sensor, °C.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SensorMax {
+    pub sensor: String,
+    pub max_c: f64,
+}
+
+/// Energy per inference of one scenario: average total input power over the scenario's
+/// timed runs × their measured time ÷ the images inferred.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Energy {
+    /// `single_stream` or `offline`.
+    pub scenario: String,
+    /// Average total input power during the scenario, mW.
+    pub avg_power_mw: f64,
+    /// Measured time (sum of the timed queries' latencies), s.
+    pub duration_s: f64,
+    /// Images inferred in that time.
+    pub inferences: u64,
+    /// `avg_power_mw × duration_s / inferences`, mJ.
+    pub mj_per_inference: f64,
+}
+
+impl PowerSummary {
+    /// Energy per item (inference, training step, ...), mJ: the average total input
+    /// power × `seconds` ÷ `items`. `None` without a total or items.
+    pub fn energy_per_item_mj(&self, seconds: f64, items: u64) -> Option<f64> {
+        let p = self.total_avg_mw?;
+        (items > 0 && seconds.is_finite() && seconds >= 0.0).then(|| p * seconds / items as f64)
+    }
 }
 
 /// End-to-end figures of `--data`: the streaming loader feeding the engine, measured

@@ -128,6 +128,7 @@ pub fn with_figures(name: &str, p90_ms: f64, rss_mib: u64, accuracy: Option<f64>
         verdicts: vec![],
         ratios: None,
         profile: None,
+        power: None,
     }
 }
 
@@ -218,5 +219,6 @@ pub fn report() -> Report {
         target: Some(budget),
         pareto: super::summary::pareto_front(&models),
         models,
+        tegrastats: None,
     }
 }

@@ -1,6 +1,13 @@
 //! Which Jetson board this is: `/proc/device-tree/model` names the board, and
 //! `/etc/nv_tegra_release` gives the L4T release. The mapping is a pure function
-//! ([`detect_board`]) so it is tested with fixture strings.
+//! ([`detect_board`]) so it is tested with fixture strings; [`detect_in`] reads the two
+//! files under any root, and `$EDGEBENCH_SYSROOT` points [`detect`] (hence every
+//! command) at a fixture root instead of `/`.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable: a directory used instead of `/` to read the board's files.
+pub const SYSROOT_ENV: &str = "EDGEBENCH_SYSROOT";
 
 /// Device-tree model substrings (lower case) → built-in target, most specific first
 /// ("orin nano" must win over "nano").
@@ -73,10 +80,25 @@ fn l4t_release(line: &str) -> Option<String> {
     })
 }
 
-/// Detect the board this process runs on; `None` off a Jetson.
+/// Detect the board this process runs on (under `$EDGEBENCH_SYSROOT` when set); `None`
+/// off a Jetson.
 pub fn detect() -> Option<(String, Option<String>)> {
-    let model = std::fs::read_to_string("/proc/device-tree/model").ok();
-    let release = std::fs::read_to_string("/etc/nv_tegra_release").ok();
+    let root = std::env::var_os(SYSROOT_ENV)
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    detect_in(&root)
+}
+
+/// Detect the board from `root/proc/device-tree/model` and `root/etc/nv_tegra_release`
+/// (unreadable files count as absent; the device-tree file may be binary-padded).
+pub fn detect_in(root: &Path) -> Option<(String, Option<String>)> {
+    let read = |rel: &str| {
+        std::fs::read(root.join(rel))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let model = read("proc/device-tree/model");
+    let release = read("etc/nv_tegra_release");
     detect_board(model.as_deref(), release.as_deref())
 }
 
@@ -152,5 +174,37 @@ mod tests {
         );
         assert_eq!(detect_board(None, None), None);
         assert_eq!(detect_board(Some("\0"), Some("garbage")), None);
+    }
+
+    #[test]
+    fn reads_a_fixture_root() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(detect_in(root.path()), None);
+        std::fs::create_dir_all(root.path().join("proc/device-tree")).unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("proc/device-tree/model"),
+            b"NVIDIA Jetson Orin Nano Developer Kit\0",
+        )
+        .unwrap();
+        std::fs::write(root.path().join("etc/nv_tegra_release"), R36).unwrap();
+        assert_eq!(
+            detect_in(root.path()),
+            Some((
+                "NVIDIA Jetson Orin Nano Developer Kit (L4T R36.3.0)".into(),
+                Some("jetson-orin-nano".into())
+            ))
+        );
+        // Bytes that are not UTF-8 do not stop detection.
+        std::fs::write(
+            root.path().join("proc/device-tree/model"),
+            b"NVIDIA Jetson Nano Developer Kit\xff\0",
+        )
+        .unwrap();
+        let (board, _) = detect_in(root.path()).unwrap();
+        assert!(
+            board.starts_with("NVIDIA Jetson Nano Developer Kit"),
+            "{board}"
+        );
     }
 }

@@ -1,11 +1,15 @@
 //! Jetson boards and their budgets (`targets/*.toml`), the verdicts of a model against
-//! them ([`verdicts`]), and detection of the board edgebench runs on ([`detect`]).
+//! them ([`verdicts`]), detection of the board edgebench runs on ([`detect`]), and
+//! `tegrastats`: its line parser ([`tegrastats::parse_line`]) and the background
+//! sampler that reports power, loads and temperatures ([`Tegrastats`]).
 //!
 //! The built-in targets are compiled in from the repository's `targets/` folder; any
 //! other `.toml` file in the same format can be given by path. Unknown keys are
 //! rejected, naming the key and the file, so a typo cannot silently drop a budget.
 
 mod detect;
+pub mod tegrastats;
+pub mod tegrastats_sampler;
 mod verdict;
 
 use std::path::Path;
@@ -15,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::bench::result::TargetBudget;
 use crate::error::{Error, Result};
 
-pub use detect::{detect, detect_board};
+pub use detect::{SYSROOT_ENV, detect, detect_board, detect_in};
+pub use tegrastats_sampler::{Recording, Sampler, Tegrastats};
 pub use verdict::{describe, verdicts};
 
 /// Bytes in one MiB: budgets are written in MiB, reports carry bytes.
