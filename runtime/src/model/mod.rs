@@ -1,8 +1,10 @@
-//! Models: specs of sequential CNNs, the built-in zoo, the ONNX writer, and the analysis
+//! Models: specs of sequential CNNs, the built-in zoo, the ONNX writer and weight reader
+//! ([`onnx_read`], for fine-tuning from a file), and the analysis
 //! of any ONNX file. [`prepare`] turns a user's MODEL argument into an ONNX file an
 //! engine can load, with the input shape and preprocessing it expects.
 
 pub mod analysis;
+pub mod onnx_read;
 pub mod onnx_write;
 pub mod spec;
 pub mod zoo;

@@ -51,7 +51,7 @@ impl Weights {
 }
 
 /// ONNX weight shape of a layer, or `None` when it has no parameters.
-fn weight_shape(pl: &PlannedLayer) -> Option<(Vec<usize>, usize)> {
+pub(crate) fn weight_shape(pl: &PlannedLayer) -> Option<(Vec<usize>, usize)> {
     let in_c = match pl.input {
         super::spec::Shape::Chw(c, _, _) => c,
         super::spec::Shape::Flat(n) => n,
