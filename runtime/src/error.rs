@@ -67,6 +67,16 @@ pub enum Error {
     /// A command-line or API argument is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// Training produced a NaN or infinite loss (nothing was updated by that step).
+    #[error("training diverged at step {step} (micro-batch {micro_step}): the loss is {loss}")]
+    Diverged {
+        step: u64,
+        micro_step: u64,
+        loss: f32,
+    },
+    /// A training checkpoint that cannot be used (corrupt, truncated, another model).
+    #[error("{}: checkpoint {reason}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
 }
 
 impl Error {

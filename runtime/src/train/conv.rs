@@ -179,10 +179,33 @@ pub fn conv2d_forward(
     workspace: &mut [f32],
     threads: usize,
 ) -> Result<()> {
-    let (oh, ow) = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
-    let col_len = s.forward_workspace_len()?;
-    check_min_len("conv workspace", workspace.len(), col_len)?;
+    let hw = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
+    conv2d_forward_hw(s, hw, x, w, b, y, workspace, threads)
+}
+
+/// [`conv2d_forward`] with the output size given: `(oh, ow)` may exceed what the
+/// symmetric `pad` gives, for Keras' `same` padding whose extra row and column are at the
+/// end (`pad` is then the top/left pad; positions past the input read zeros).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_hw(
+    s: Conv2dShape,
+    (oh, ow): (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    workspace: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
+    check_len(FWD[0], x.len(), s.input_len())?;
+    check_len(FWD[1], w.len(), s.weight_len())?;
+    if let Some(b) = b {
+        check_len(FWD[2], b.len(), s.c_out)?;
+    }
+    check_len(FWD[3], y.len(), s.n * s.c_out * ohw)?;
+    let col_len = k * ohw;
+    check_min_len("conv workspace", workspace.len(), col_len)?;
     let col = &mut workspace[..col_len];
     for i in 0..s.n {
         let yi = &mut y[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
@@ -219,42 +242,116 @@ pub fn conv2d_backward(
     workspace: &mut [f32],
     threads: usize,
 ) -> Result<()> {
-    let (oh, ow) = s.check_backward(
+    let hw = s.check_backward(
         [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
     )?;
-    let col_len = s.forward_workspace_len()?;
-    check_min_len("conv workspace", workspace.len(), 2 * col_len)?;
+    let grads = Grads {
+        dx: Some(dx),
+        dw: Some(dw),
+        db,
+        accumulate: false,
+    };
+    conv2d_backward_hw(s, hw, x, w, dy, grads, workspace, threads)
+}
+
+/// The gradients a backward pass writes; `None` skips one (a frozen weight, the first
+/// layer's input). `dx` is always overwritten; `dw` and `db` are added to when
+/// `accumulate` (gradient accumulation across micro-batches), overwritten otherwise.
+#[derive(Debug)]
+pub struct Grads<'a> {
+    /// Gradient of the input.
+    pub dx: Option<&'a mut [f32]>,
+    /// Gradient of the weights.
+    pub dw: Option<&'a mut [f32]>,
+    /// Gradient of the bias.
+    pub db: Option<&'a mut [f32]>,
+    /// Add to `dw`/`db` instead of overwriting them.
+    pub accumulate: bool,
+}
+
+/// Adds (or writes) `db[c] = Σ dy` over every image and position of channel `c`.
+pub(crate) fn bias_grad(dy: &[f32], channels: usize, plane: usize, db: &mut [f32], add: bool) {
+    if !add {
+        db.fill(0.0);
+    }
+    for (p, pl) in dy.chunks_exact(plane.max(1)).enumerate() {
+        db[p % channels.max(1)] += pl.iter().sum::<f32>();
+    }
+}
+
+/// [`conv2d_backward`] with the output size given (see [`conv2d_forward_hw`]) and only
+/// the gradients asked for (see [`Grads`]). `x` is read only when `dw` is asked for (it
+/// may be empty otherwise); `workspace` needs one im2col matrix (`c_in·kh·kw × oh·ow`)
+/// for each of `dw` and `dx` asked for.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_hw(
+    s: Conv2dShape,
+    (oh, ow): (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: Grads<'_>,
+    workspace: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
-    let (col, rest) = workspace.split_at_mut(col_len);
-    let dcol = &mut rest[..col_len];
-    if s.n == 0 {
+    check_len(FWD[1], w.len(), s.weight_len())?;
+    check_len(BWD[3], dy.len(), s.n * s.c_out * ohw)?;
+    let Grads {
+        mut dx,
+        mut dw,
+        db,
+        accumulate,
+    } = g;
+    if dw.is_some() {
+        check_len(FWD[0], x.len(), s.input_len())?;
+    }
+    if let Some(dx) = &dx {
+        check_len(BWD[0], dx.len(), s.input_len())?;
+    }
+    if let Some(dw) = &dw {
+        check_len(BWD[1], dw.len(), s.weight_len())?;
+    }
+    if let Some(db) = &db {
+        check_len(BWD[2], db.len(), s.c_out)?;
+    }
+    let col_len = k * ohw;
+    let (col_dw, col_dx) = (
+        if dw.is_some() { col_len } else { 0 },
+        if dx.is_some() { col_len } else { 0 },
+    );
+    check_min_len("conv workspace", workspace.len(), col_dw + col_dx)?;
+    let (col, rest) = workspace.split_at_mut(col_dw);
+    let dcol = &mut rest[..col_dx];
+    if let (0, Some(dw), false) = (s.n, dw.as_deref_mut(), accumulate) {
         dw.fill(0.0);
     }
     for i in 0..s.n {
         let dyi = &dy[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
-        im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
         let dym = Mat {
             data: dyi,
             transposed: false,
         };
-        let colt = Mat {
-            data: col,
-            transposed: true,
-        };
-        matmul(s.c_out, k, ohw, dw, i > 0, dym, colt, threads)?;
-        let wt = Mat {
-            data: w,
-            transposed: true,
-        };
-        matmul(k, ohw, s.c_out, dcol, false, wt, dym, threads)?;
-        col2im(&s, oh, ow, dcol, &mut dx[i * in_img..(i + 1) * in_img]);
+        if let Some(dw) = dw.as_deref_mut() {
+            im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
+            let colt = Mat {
+                data: col,
+                transposed: true,
+            };
+            matmul(s.c_out, k, ohw, dw, accumulate || i > 0, dym, colt, threads)?;
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            let wt = Mat {
+                data: w,
+                transposed: true,
+            };
+            matmul(k, ohw, s.c_out, dcol, false, wt, dym, threads)?;
+            col2im(&s, oh, ow, dcol, &mut dx[i * in_img..(i + 1) * in_img]);
+        }
     }
     if let Some(db) = db {
-        db.fill(0.0);
-        for (p, plane) in dy.chunks_exact(ohw.max(1)).enumerate() {
-            db[p % s.c_out.max(1)] += plane.iter().sum::<f32>();
-        }
+        bias_grad(dy, s.c_out, ohw, db, accumulate);
     }
     Ok(())
 }

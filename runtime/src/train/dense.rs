@@ -2,6 +2,7 @@
 //! `transB = 1`) and fused softmax cross-entropy, with naive references for the dense
 //! layer.
 
+use super::conv::Grads;
 use super::{Mat, check_len, matmul};
 use crate::error::{Error, Result};
 
@@ -87,26 +88,57 @@ pub fn dense_backward(
         [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
     )?;
+    let grads = Grads {
+        dx: Some(dx),
+        dw: Some(dw),
+        db,
+        accumulate: false,
+    };
+    dense_backward_into(s, x, w, dy, grads, threads)
+}
+
+/// [`dense_backward`] writing only the gradients asked for (see [`Grads`]: `dw`/`db`
+/// added to when accumulating). `x` is read only when `dw` is asked for.
+pub fn dense_backward_into(
+    s: DenseShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: Grads<'_>,
+    threads: usize,
+) -> Result<()> {
+    check_len(FWD[1], w.len(), s.outputs * s.inputs)?;
+    check_len(BWD[3], dy.len(), s.n * s.outputs)?;
     let dya = Mat {
         data: dy,
         transposed: false,
     };
-    let dyt = Mat {
-        data: dy,
-        transposed: true,
-    };
-    let wm = Mat {
-        data: w,
-        transposed: false,
-    };
-    let xm = Mat {
-        data: x,
-        transposed: false,
-    };
-    matmul(s.n, s.inputs, s.outputs, dx, false, dya, wm, threads)?;
-    matmul(s.outputs, s.inputs, s.n, dw, false, dyt, xm, threads)?;
-    if let Some(db) = db {
-        db.fill(0.0);
+    if let Some(dx) = g.dx {
+        check_len(BWD[0], dx.len(), s.n * s.inputs)?;
+        let wm = Mat {
+            data: w,
+            transposed: false,
+        };
+        matmul(s.n, s.inputs, s.outputs, dx, false, dya, wm, threads)?;
+    }
+    if let Some(dw) = g.dw {
+        check_len(FWD[0], x.len(), s.n * s.inputs)?;
+        check_len(BWD[1], dw.len(), s.outputs * s.inputs)?;
+        let dyt = Mat {
+            data: dy,
+            transposed: true,
+        };
+        let xm = Mat {
+            data: x,
+            transposed: false,
+        };
+        matmul(s.outputs, s.inputs, s.n, dw, g.accumulate, dyt, xm, threads)?;
+    }
+    if let Some(db) = g.db {
+        check_len(BWD[2], db.len(), s.outputs)?;
+        if !g.accumulate {
+            db.fill(0.0);
+        }
         for row in dy.chunks_exact(s.outputs.max(1)) {
             for (d, g) in db.iter_mut().zip(row) {
                 *d += g;

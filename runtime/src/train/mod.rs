@@ -16,16 +16,23 @@
 //! - [`dense`]: fully connected layer and fused softmax cross-entropy.
 //! - [`optim`]: SGD (momentum, Nesterov, weight decay), Adam, AdamW; gradient accumulation;
 //! - [`schedule`]: learning-rate schedules (constant, step, cosine, warm-up), parsed from specs.
+//! - [`plan`]: the memory planner; [`arena`]: the one allocation its buffers live in;
+//! - [`trainer`]: the training loop on those buffers (forward, loss, backward, accumulation,
+//!   optimizer); [`checkpoint`]: its versioned, checksummed checkpoint files.
 //!
 //! Flatten needs no kernel: an NCHW tensor is already `[n, c·h·w]` in memory.
 
+pub mod arena;
+pub mod checkpoint;
 pub mod conv;
 pub mod dense;
 pub mod depthwise;
+pub(crate) mod layers;
 pub mod optim;
 pub mod plan;
 pub mod pool;
 pub mod schedule;
+pub mod trainer;
 
 #[cfg(test)]
 mod tests;

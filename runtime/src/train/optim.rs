@@ -229,68 +229,92 @@ impl Optimizer {
     /// One update of `params` from `grads` with learning rate `lr`. Allocates nothing.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) -> Result<()> {
         check_len("optimizer parameters", params.len(), self.param_count)?;
-        check_len("optimizer gradients", grads.len(), self.param_count)?;
-        if !lr.is_finite() {
-            return Err(Error::Invalid(format!("learning rate {lr} is not finite")));
-        }
+        update(
+            &self.config,
+            self.steps + 1,
+            params,
+            grads,
+            &mut self.state,
+            lr,
+        )?;
         self.steps += 1;
-        let n = self.param_count;
-        match self.config {
-            OptimizerConfig::Sgd {
-                momentum,
-                nesterov,
-                weight_decay: wd,
-            } => {
-                if momentum == 0.0 {
-                    for (p, &g) in params.iter_mut().zip(grads) {
-                        let d = g + wd * *p;
-                        *p -= lr * d;
-                    }
-                } else {
-                    for ((p, &g), b) in params.iter_mut().zip(grads).zip(&mut self.state) {
-                        let d = g + wd * *p;
-                        *b = momentum * *b + d;
-                        let dir = if nesterov { d + momentum * *b } else { *b };
-                        *p -= lr * dir;
-                    }
-                }
-            }
-            OptimizerConfig::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            }
-            | OptimizerConfig::AdamW {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-            } => {
-                let decoupled = matches!(self.config, OptimizerConfig::AdamW { .. });
-                // Bias corrections in f64, as PyTorch computes them in Python floats.
-                let t = i32::try_from(self.steps).unwrap_or(i32::MAX);
-                let bc1 = 1.0 - f64::from(beta1).powi(t);
-                let bc2_sqrt = (1.0 - f64::from(beta2).powi(t)).sqrt();
-                let step_size = (f64::from(lr) / bc1) as f32;
-                let bc2_sqrt = bc2_sqrt as f32;
-                let (m, v) = self.state.split_at_mut(n);
-                for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-                    let g = if decoupled {
-                        *p *= 1.0 - lr * weight_decay;
-                        g
-                    } else {
-                        g + weight_decay * *p
-                    };
-                    *m = beta1 * *m + (1.0 - beta1) * g;
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    let denom = v.sqrt() / bc2_sqrt + eps;
-                    *p -= step_size * *m / denom;
-                }
-            }
-        }
         Ok(())
     }
+}
+
+/// One update of `params` from `grads` with learning rate `lr`, on caller-owned `state`
+/// ([`OptimizerConfig::state_per_param`] × the parameters: SGD momentum, Adam `m` then
+/// `v`); `t` is the 1-based number of this step (Adam's bias correction). This is
+/// [`Optimizer::step`] for a trainer that keeps the state in its own arena.
+pub fn update(
+    config: &OptimizerConfig,
+    t: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    state: &mut [f32],
+    lr: f32,
+) -> Result<()> {
+    let n = params.len();
+    check_len("optimizer gradients", grads.len(), n)?;
+    check_len("optimizer state", state.len(), config.state_per_param() * n)?;
+    if !lr.is_finite() {
+        return Err(Error::Invalid(format!("learning rate {lr} is not finite")));
+    }
+    match *config {
+        OptimizerConfig::Sgd {
+            momentum,
+            nesterov,
+            weight_decay: wd,
+        } => {
+            if momentum == 0.0 {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    let d = g + wd * *p;
+                    *p -= lr * d;
+                }
+            } else {
+                for ((p, &g), b) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+                    let d = g + wd * *p;
+                    *b = momentum * *b + d;
+                    let dir = if nesterov { d + momentum * *b } else { *b };
+                    *p -= lr * dir;
+                }
+            }
+        }
+        OptimizerConfig::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        }
+        | OptimizerConfig::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
+            let decoupled = matches!(config, OptimizerConfig::AdamW { .. });
+            // Bias corrections in f64, as PyTorch computes them in Python floats.
+            let t = i32::try_from(t).unwrap_or(i32::MAX);
+            let bc1 = 1.0 - f64::from(beta1).powi(t);
+            let bc2_sqrt = (1.0 - f64::from(beta2).powi(t)).sqrt();
+            let step_size = (f64::from(lr) / bc1) as f32;
+            let bc2_sqrt = bc2_sqrt as f32;
+            let (m, v) = state.split_at_mut(n);
+            for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+                let g = if decoupled {
+                    *p *= 1.0 - lr * weight_decay;
+                    g
+                } else {
+                    g + weight_decay * *p
+                };
+                *m = beta1 * *m + (1.0 - beta1) * g;
+                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *p -= step_size * *m / denom;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Accumulates micro-batch gradients into the gradient of the whole batch.

@@ -28,8 +28,8 @@
 //!   and activation gradients never live at the same time, so they share one region and
 //!   the total counts only the larger of the two ([`MemoryPlan::scratch`]);
 //! - **workspace**: one shared buffer for the largest per-layer need: a conv's im2col
-//!   ([`Conv2dShape::forward_workspace_len`], per image) or, when the conv runs backward
-//!   with `dW` or `dx`, [`Conv2dShape::backward_workspace_len`];
+//!   ([`Conv2dShape::forward_workspace_len`], per image) or, when the conv runs backward,
+//!   one such matrix for `dW` and one for `dx` (each only when computed);
 //! - **input batch** `n × C × H × W` and **labels** `n × size_of::<usize>()`.
 //!
 //! A gradient *flows* through layer `i` when some trainable layer sits at or before `i`;
@@ -404,8 +404,9 @@ pub fn plan(
                     } else {
                         c * kernel * kernel * oh * ow
                     };
-                    let backward = mode[i] == LayerMode::Full || dx;
-                    workspace = workspace.max(if backward { 2 * fwd } else { fwd });
+                    // Backward needs one im2col matrix for dW and one for dx.
+                    let cols = usize::from(mode[i] == LayerMode::Full) + usize::from(dx);
+                    workspace = workspace.max(fwd).max(cols * fwd);
                 }
             }
             Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,

@@ -67,11 +67,23 @@ impl PoolShape {
 /// Max-pool forward: writes `y` and, per output, the index of the chosen input element
 /// within its `h × w` plane (`argmax`, used by [`maxpool_backward`]).
 pub fn maxpool_forward(s: PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32]) -> Result<()> {
+    maxpool_forward_opt(s, x, y, Some(argmax))
+}
+
+/// [`maxpool_forward`] with the argmax optional (a forward-only pass keeps none).
+pub fn maxpool_forward_opt(
+    s: PoolShape,
+    x: &[f32],
+    y: &mut [f32],
+    mut argmax: Option<&mut [u32]>,
+) -> Result<()> {
     let (oh, ow) = s.output_hw()?;
     let plane = s.h * s.w;
     check_len("max-pool input", x.len(), s.n * s.c * plane)?;
     check_len("max-pool output", y.len(), s.n * s.c * oh * ow)?;
-    check_len("max-pool argmax", argmax.len(), y.len())?;
+    if let Some(a) = argmax.as_deref() {
+        check_len("max-pool argmax", a.len(), y.len())?;
+    }
     if plane > u32::MAX as usize {
         return Err(Error::Invalid(format!(
             "max-pool plane of {plane} elements is too large"
@@ -80,7 +92,9 @@ pub fn maxpool_forward(s: PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32
     let out_plane = oh * ow;
     for (p, xp) in x.chunks_exact(plane.max(1)).enumerate().take(s.n * s.c) {
         let yp = &mut y[p * out_plane..(p + 1) * out_plane];
-        let ap = &mut argmax[p * out_plane..(p + 1) * out_plane];
+        let mut ap = argmax
+            .as_deref_mut()
+            .map(|a| &mut a[p * out_plane..(p + 1) * out_plane]);
         for oy in 0..oh {
             for ox in 0..ow {
                 let (mut best, mut at) = (f32::NEG_INFINITY, oy * s.stride * s.w + ox * s.stride);
@@ -94,7 +108,9 @@ pub fn maxpool_forward(s: PoolShape, x: &[f32], y: &mut [f32], argmax: &mut [u32
                     }
                 }
                 yp[oy * ow + ox] = best;
-                ap[oy * ow + ox] = at as u32;
+                if let Some(ap) = ap.as_deref_mut() {
+                    ap[oy * ow + ox] = at as u32;
+                }
             }
         }
     }

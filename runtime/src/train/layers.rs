@@ -1,0 +1,456 @@
+//! The trainer's layer program: a [`Spec`] lowered to kernel calls on arena regions.
+//!
+//! [`Program::build`] turns the spec's layers into ops (a conv/depthwise/dense with a
+//! fused activation becomes two ops: the layer, then its ReLU; a flatten becomes nothing,
+//! its output is its input's memory; a final softmax is fused into the loss) and places
+//! every buffer the memory plan ([`super::plan`]) lists in one [`ArenaLayout`]:
+//!
+//! - parameters, frozen segments first, then the trainable ones, so that the trainable
+//!   parameters, their gradients and the optimizer state are three contiguous slices
+//!   (one optimizer call updates them all);
+//! - a region per *saved* tensor (a trained layer's input, a ReLU output a gradient
+//!   flows through), the max-pool argmaxes, the loss's `dlogits`;
+//! - one scratch region shared by two forward ping-pong buffers (the tensors not saved)
+//!   and, once forward is done, two activation-gradient ping-pong buffers;
+//! - the largest per-layer workspace (im2col), the input batch and the labels.
+//!
+//! Every region is sized for the full micro-batch; a smaller batch uses a prefix.
+
+use std::ops::Range;
+
+use super::arena::{ArenaLayout, Region};
+use super::conv::Conv2dShape;
+use super::plan::{LayerMode, MemoryPlan};
+use super::pool::PoolShape;
+use crate::error::{Error, Result};
+use crate::model::spec::{Activation, InputShape, Layer, PlannedLayer, Shape, Spec};
+
+/// What an op computes (shapes per image: `n = 1`, set per call).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    /// 2-D convolution; `hw` is the output size (asymmetric `same` padding allowed).
+    Conv { s: Conv2dShape, hw: (usize, usize) },
+    /// Depthwise convolution (multiplier 1).
+    Depthwise { s: Conv2dShape, hw: (usize, usize) },
+    /// Fully connected layer.
+    Dense { inputs: usize, outputs: usize },
+    /// ReLU (standalone or fused into the layer before).
+    Relu,
+    /// Max-pool without padding.
+    MaxPool { s: PoolShape },
+    /// Global average pool over `hw` positions of `c` channels.
+    Gap { c: usize, hw: usize },
+}
+
+/// One kernel call in the forward pass (and its backward).
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub kind: Kind,
+    /// Input and output tensor ids.
+    pub input: usize,
+    pub output: usize,
+    /// Index into [`Program::params`] for layers with parameters.
+    pub params: Option<usize>,
+    /// Whether it runs in the backward pass (a trainable layer sits at or before it).
+    pub backward: bool,
+    /// Whether its backward writes the input gradient.
+    pub dx: bool,
+    /// Max-pool argmax (`u32`) when it runs backward.
+    pub argmax: Region,
+}
+
+/// Where a tensor lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Home {
+    /// Its own region (the input batch, or kept from forward to backward).
+    Saved(Region),
+    /// Forward ping-pong buffer 0 or 1 (dead once the next op has read it).
+    Transient(usize),
+}
+
+/// An activation tensor: elements per image and where it lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tensor {
+    pub elems: usize,
+    pub home: Home,
+}
+
+/// Parameters of one spec layer, as element ranges of the parameter region.
+#[derive(Debug, Clone)]
+pub(crate) struct ParamSlot {
+    /// Spec layer index.
+    pub layer: usize,
+    /// ONNX weight shape.
+    pub weight_shape: Vec<usize>,
+    pub weight: Range<usize>,
+    pub bias: Range<usize>,
+    pub mode: LayerMode,
+}
+
+/// The lowered model with its arena layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Program {
+    pub ops: Vec<Op>,
+    pub tensors: Vec<Tensor>,
+    pub params: Vec<ParamSlot>,
+    /// Spec layers (for `Weights`, which has one entry per layer).
+    pub layers: usize,
+    /// Tensor holding the logits.
+    pub logits: usize,
+    pub classes: usize,
+    /// The spec ends in a softmax (fused into the loss; `predict` applies it).
+    pub softmax: bool,
+    /// Elements per input image.
+    pub input_elems: usize,
+    /// Micro-batch capacity.
+    pub batch: usize,
+    /// Total parameter elements; the trainable ones are `trainable_start..param_len`.
+    pub param_len: usize,
+    pub trainable_start: usize,
+    pub params_r: Region,
+    pub grads_r: Region,
+    pub state_r: Region,
+    pub fwd: [Region; 2],
+    pub grad: [Region; 2],
+    pub dlogits: Region,
+    pub workspace: Region,
+    pub labels: Region,
+    pub arena_bytes: usize,
+}
+
+/// Prefix of `r` holding `elems` values of 4 bytes.
+pub(crate) fn prefix(r: Region, elems: usize) -> Region {
+    Region {
+        offset: r.offset,
+        bytes: (elems * 4).min(r.bytes),
+    }
+}
+
+fn unsupported(spec: &Spec, i: usize, layer: &Layer, what: &str) -> Error {
+    Error::Spec {
+        source_name: spec.name.clone(),
+        reason: format!(
+            "layer {} ({}): the trainer does not support {what}",
+            i + 1,
+            layer.kind()
+        ),
+    }
+}
+
+impl Program {
+    /// Lowers `spec` at `input` for micro-batches of up to `plan.micro_batch` images,
+    /// with the layer modes of `plan` and `state_per_param` optimizer floats per
+    /// trainable parameter.
+    pub fn build(
+        spec: &Spec,
+        input: InputShape,
+        plan: &MemoryPlan,
+        state_per_param: usize,
+    ) -> Result<Program> {
+        let planned = spec.plan(input)?;
+        let n = plan.micro_batch;
+        let modes: Vec<LayerMode> = plan.layers.iter().map(|r| r.mode).collect();
+        let first = modes
+            .iter()
+            .position(|&m| m != LayerMode::Frozen)
+            .unwrap_or(planned.len());
+        let input_elems = input.channels * input.height * input.width;
+        let mut tensors = vec![Tensor {
+            elems: input_elems,
+            home: Home::Transient(0),
+        }];
+        let mut ops: Vec<Op> = Vec::new();
+        let mut slots: Vec<ParamSlot> = Vec::new();
+        let mut cur = 0usize;
+        let last = planned.len() - 1;
+        let mut softmax = false;
+        for (i, pl) in planned.iter().enumerate() {
+            let backward = i >= first;
+            let mut push = |kind: Kind, params: Option<usize>, dx: bool, elems: usize| {
+                tensors.push(Tensor {
+                    elems,
+                    home: Home::Transient(0),
+                });
+                ops.push(Op {
+                    kind,
+                    input: cur,
+                    output: tensors.len() - 1,
+                    params,
+                    backward,
+                    dx,
+                    argmax: Region::EMPTY,
+                });
+                cur = tensors.len() - 1;
+            };
+            let out = pl.output.elems();
+            match &pl.layer {
+                Layer::Conv { .. } | Layer::Depthwise { .. } | Layer::Dense { .. } => {
+                    let kind = param_kind(spec, i, pl)?;
+                    slots.push(param_slot(i, pl, modes[i])?);
+                    push(kind, Some(slots.len() - 1), i > first, out);
+                    match pl.layer.activation() {
+                        Activation::None => {}
+                        Activation::Relu => push(Kind::Relu, None, backward, out),
+                        Activation::Softmax if i == last => softmax = true,
+                        Activation::Softmax => {
+                            return Err(unsupported(
+                                spec,
+                                i,
+                                &pl.layer,
+                                "a softmax before the last layer",
+                            ));
+                        }
+                    }
+                }
+                Layer::Relu => push(Kind::Relu, None, backward, out),
+                Layer::Maxpool { size, stride, .. } => {
+                    let (Shape::Chw(c, h, w), Shape::Chw(_, oh, ow)) = (pl.input, pl.output) else {
+                        return Err(unsupported(spec, i, &pl.layer, "a flat input"));
+                    };
+                    let s = PoolShape {
+                        n: 1,
+                        c,
+                        h,
+                        w,
+                        k: *size,
+                        stride: stride.unwrap_or(*size),
+                    };
+                    if pl.pads != [0; 4] || s.output_hw().ok() != Some((oh, ow)) {
+                        return Err(unsupported(spec, i, &pl.layer, "padded max-pooling"));
+                    }
+                    push(Kind::MaxPool { s }, None, backward, out);
+                }
+                Layer::GlobalAvgPool => {
+                    let Shape::Chw(c, h, w) = pl.input else {
+                        return Err(unsupported(spec, i, &pl.layer, "a flat input"));
+                    };
+                    push(Kind::Gap { c, hw: h * w }, None, backward, out);
+                }
+                Layer::Flatten => {}
+                Layer::Softmax if i == last => softmax = true,
+                Layer::Softmax => {
+                    return Err(unsupported(
+                        spec,
+                        i,
+                        &pl.layer,
+                        "a softmax before the last layer",
+                    ));
+                }
+            }
+        }
+        let logits = cur;
+        let classes = tensors[logits].elems;
+        // Saved tensors: a fully trained layer's input, the output of a ReLU that runs
+        // backward (the same tensor may be both: counted once).
+        let mut saved = vec![false; tensors.len()];
+        saved[0] = true;
+        for op in &ops {
+            match op.kind {
+                Kind::Relu if op.backward => saved[op.output] = true,
+                _ => {}
+            }
+            if let Some(p) = op.params
+                && slots[p].mode == LayerMode::Full
+            {
+                saved[op.input] = true;
+            }
+        }
+        let mut layout = ArenaLayout::default();
+        // Parameters: frozen segments first, then trainable ones.
+        let mut segments: Vec<(bool, usize, bool)> = Vec::new(); // (trains, slot, is_bias)
+        for (k, s) in slots.iter().enumerate() {
+            segments.push((s.mode == LayerMode::Full, k, false));
+            segments.push((s.mode != LayerMode::Frozen, k, true));
+        }
+        segments.sort_by_key(|&(t, k, b)| (t, k, b));
+        let mut off = 0usize;
+        let mut trainable_start = None;
+        for &(trains, k, is_bias) in &segments {
+            if trains && trainable_start.is_none() {
+                trainable_start = Some(off);
+            }
+            let s = &mut slots[k];
+            let len = if is_bias {
+                s.bias.len()
+            } else {
+                s.weight.len()
+            };
+            let r = off..off + len;
+            if is_bias {
+                s.bias = r
+            } else {
+                s.weight = r
+            }
+            off += len;
+        }
+        let param_len = off;
+        let trainable_start = trainable_start.unwrap_or(param_len);
+        let trainable = param_len - trainable_start;
+        let params_r = layout.push::<f32>(param_len);
+        let grads_r = layout.push::<f32>(trainable);
+        let state_r = layout.push::<f32>(trainable * state_per_param);
+        for (t, tensor) in tensors.iter_mut().enumerate() {
+            if saved[t] {
+                tensor.home = Home::Saved(layout.push::<f32>(tensor.elems * n));
+            }
+        }
+        let dlogits = layout.push::<f32>(classes * n);
+        // Forward ping-pong: an output goes to the buffer its input is not in.
+        let (mut fwd_max, mut fwd_used) = (0usize, 0usize);
+        for op in &ops {
+            if saved[op.output] {
+                continue;
+            }
+            let b = match tensors[op.input].home {
+                Home::Transient(b) if !saved[op.input] => 1 - b,
+                _ => 0,
+            };
+            tensors[op.output].home = Home::Transient(b);
+            fwd_max = fwd_max.max(tensors[op.output].elems);
+            fwd_used = fwd_used.max(b + 1);
+        }
+        let (mut grad_max, mut grad_count, mut ws) = (0usize, 0usize, 0usize);
+        for op in ops.iter_mut() {
+            if op.backward && op.dx {
+                grad_max = grad_max.max(tensors[op.input].elems);
+                grad_count += 1;
+            }
+            match op.kind {
+                Kind::Conv { s, hw } => {
+                    let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
+                    let full = op.params.is_some_and(|p| slots[p].mode == LayerMode::Full);
+                    let bwd = if op.backward {
+                        col * (usize::from(full) + usize::from(op.dx))
+                    } else {
+                        0
+                    };
+                    ws = ws.max(col).max(bwd);
+                }
+                Kind::MaxPool { s } if op.backward => {
+                    let (oh, ow) = s.output_hw()?;
+                    op.argmax = layout.push::<u32>(s.c * oh * ow * n);
+                }
+                _ => {}
+            }
+        }
+        let fwd_bytes = (fwd_max * n * 4).next_multiple_of(super::arena::ALIGN);
+        let grad_bytes = (grad_max * n * 4).next_multiple_of(super::arena::ALIGN);
+        let scratch_bytes = (fwd_bytes * fwd_used).max(grad_bytes * grad_count.min(2));
+        let scratch = layout.push::<u8>(scratch_bytes);
+        let fwd = [
+            scratch.sub(0, fwd_max * n * 4),
+            scratch.sub(fwd_bytes, fwd_max * n * 4),
+        ];
+        let grad = [
+            scratch.sub(0, grad_max * n * 4),
+            scratch.sub(grad_bytes, grad_max * n * 4),
+        ];
+        let workspace = layout.push::<f32>(ws);
+        let labels = layout.push::<usize>(n);
+        Ok(Program {
+            ops,
+            tensors,
+            params: slots,
+            layers: planned.len(),
+            logits,
+            classes,
+            softmax,
+            input_elems,
+            batch: n,
+            param_len,
+            trainable_start,
+            params_r,
+            grads_r,
+            state_r,
+            fwd,
+            grad,
+            dlogits,
+            workspace,
+            labels,
+            arena_bytes: layout.bytes(),
+        })
+    }
+
+    /// The region of tensor `t` for `n` images.
+    pub fn tensor(&self, t: usize, n: usize) -> Region {
+        let tensor = &self.tensors[t];
+        match tensor.home {
+            Home::Saved(r) => prefix(r, tensor.elems * n),
+            Home::Transient(b) => prefix(self.fwd[b], tensor.elems * n),
+        }
+    }
+}
+
+/// The op of a conv, depthwise or dense layer.
+fn param_kind(spec: &Spec, i: usize, pl: &PlannedLayer) -> Result<Kind> {
+    match (&pl.layer, pl.input, pl.output) {
+        (
+            Layer::Conv { kernel, stride, .. } | Layer::Depthwise { kernel, stride, .. },
+            Shape::Chw(c, h, w),
+            Shape::Chw(co, oh, ow),
+        ) => {
+            let [top, left, bottom, right] = pl.pads;
+            if top != left || bottom < top || right < left || bottom > top + 1 {
+                return Err(unsupported(spec, i, &pl.layer, "this padding"));
+            }
+            let s = Conv2dShape {
+                n: 1,
+                c_in: c,
+                h,
+                w,
+                c_out: co,
+                kh: *kernel,
+                kw: *kernel,
+                stride: *stride,
+                pad: top,
+            };
+            if let Layer::Depthwise { multiplier, .. } = pl.layer {
+                if multiplier != 1 {
+                    return Err(unsupported(
+                        spec,
+                        i,
+                        &pl.layer,
+                        "a depth multiplier above 1",
+                    ));
+                }
+                return Ok(Kind::Depthwise { s, hw: (oh, ow) });
+            }
+            Ok(Kind::Conv { s, hw: (oh, ow) })
+        }
+        (Layer::Dense { units, .. }, Shape::Flat(inputs), _) => Ok(Kind::Dense {
+            inputs,
+            outputs: *units,
+        }),
+        (layer, ..) => Err(unsupported(spec, i, layer, "these shapes")),
+    }
+}
+
+/// Weight shape and lengths of a layer with parameters (ranges set by the caller).
+fn param_slot(i: usize, pl: &PlannedLayer, mode: LayerMode) -> Result<ParamSlot> {
+    let in_c = pl.input.elems()
+        / match pl.input {
+            Shape::Chw(_, h, w) => (h * w).max(1),
+            Shape::Flat(_) => 1,
+        };
+    let (shape, bias) = match (&pl.layer, pl.output) {
+        (
+            Layer::Conv {
+                filters, kernel, ..
+            },
+            _,
+        ) => (vec![*filters, in_c, *kernel, *kernel], *filters),
+        (Layer::Depthwise { kernel, .. }, _) => (vec![in_c, 1, *kernel, *kernel], in_c),
+        (Layer::Dense { units, .. }, _) => (vec![*units, in_c], *units),
+        _ => {
+            return Err(Error::Invalid(format!("layer {} has no parameters", i + 1)));
+        }
+    };
+    let w: usize = shape.iter().product();
+    Ok(ParamSlot {
+        layer: i,
+        weight_shape: shape,
+        weight: 0..w,
+        bias: 0..bias,
+        mode,
+    })
+}

@@ -1,0 +1,576 @@
+//! The trainer: a model spec, its memory plan and one arena, stepping micro-batches.
+//!
+//! [`Trainer::new`] plans the memory ([`super::plan::plan`]), lowers the spec
+//! ([`super::layers::Program`]), allocates the one arena that holds every buffer the plan
+//! lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
+//! workspace, input batch, labels) and He-initialises the parameters from the seed.
+//! After that nothing is allocated: [`Trainer::step`] copies the micro-batch into the
+//! arena, runs forward, the fused softmax cross-entropy, backward and, at the end of an
+//! accumulation, the optimizer.
+//!
+//! **Gradient accumulation.** Each [`Trainer::step`] takes one micro-batch (1 to
+//! `micro_batch` images). Backward *adds* the per-sample gradient sums into the gradient
+//! buffer; after `accumulation_steps` micro-batches the sum is divided by the number of
+//! samples seen (the mean over the whole effective batch, equal to one large batch up to
+//! float rounding, also when the last micro-batch is smaller) and the optimizer updates
+//! the parameters with the schedule's rate for that optimizer step. [`Trainer::flush`]
+//! applies a partial accumulation (the end of an epoch). The reported loss is the mean
+//! over the micro-batch.
+//!
+//! **Partial update.** Frozen layers keep no gradients and no optimizer state; layers
+//! before the first trainable one run forward only and save nothing.
+
+use std::path::Path;
+
+use super::arena::{Arena, Region};
+use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_hw};
+use super::dense::{DenseShape, dense_backward_into, dense_forward};
+use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use super::layers::{Kind, Op, Program, prefix};
+use super::optim::{OptimizerConfig, update};
+use super::plan::{LayerMode, MemoryPlan, Trainable, plan};
+use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
+use super::pool::{relu_backward, relu_forward};
+use super::schedule::Schedule;
+use crate::error::{Error, Result};
+use crate::model::onnx_write::{LayerParams, Weights, he_init};
+use crate::model::spec::{InputShape, Spec};
+
+/// How to train: batch, trainable set, optimizer, schedule, threads and seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerConfig {
+    /// Largest number of images per [`Trainer::step`] (the arena is sized for it).
+    pub micro_batch: usize,
+    /// Micro-batches accumulated per optimizer update (1 = update every step).
+    pub accumulation_steps: usize,
+    /// Which parameters train.
+    pub trainable: Trainable,
+    /// Optimizer hyper-parameters.
+    pub optimizer: OptimizerConfig,
+    /// Learning rate per optimizer step.
+    pub schedule: Schedule,
+    /// GEMM threads: 1 runs on the caller's thread, 0 on every rayon thread, n on n.
+    pub threads: usize,
+    /// Seed of the He initialisation.
+    pub seed: u64,
+}
+
+impl TrainerConfig {
+    /// SGD with momentum 0.9 at a constant rate 0.01, every layer trained, one thread.
+    pub fn new(micro_batch: usize) -> Self {
+        TrainerConfig {
+            micro_batch,
+            accumulation_steps: 1,
+            trainable: Trainable::All,
+            optimizer: OptimizerConfig::sgd(0.9),
+            schedule: Schedule::Constant { lr: 0.01 },
+            threads: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// What one [`Trainer::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Mean softmax cross-entropy over the micro-batch.
+    pub loss: f32,
+    /// Images whose arg-max logit is their label.
+    pub correct: usize,
+    /// Images in the micro-batch.
+    pub samples: usize,
+    /// The learning rate applied, when this step ended an accumulation (an update).
+    pub lr: Option<f32>,
+    /// Optimizer updates done so far (after this step).
+    pub updates: u64,
+}
+
+/// A model being trained; see the module docs.
+#[derive(Debug)]
+pub struct Trainer {
+    pub(crate) spec: Spec,
+    pub(crate) input: InputShape,
+    pub(crate) cfg: TrainerConfig,
+    pub(crate) plan: MemoryPlan,
+    pub(crate) prog: Program,
+    pub(crate) arena: Arena,
+    /// Optimizer updates done.
+    pub(crate) updates: u64,
+    /// Micro-batches stepped in total.
+    pub(crate) micro_steps: u64,
+    /// Micro-batches and samples in the current accumulation.
+    pub(crate) pending: usize,
+    pub(crate) pending_samples: u64,
+}
+
+impl Trainer {
+    /// Plans, lowers and allocates; parameters He-initialised from `cfg.seed`.
+    pub fn new(spec: &Spec, input: InputShape, cfg: TrainerConfig) -> Result<Trainer> {
+        cfg.optimizer.validate()?;
+        if cfg.accumulation_steps == 0 {
+            return Err(Error::Invalid(
+                "accumulation steps must be at least 1".into(),
+            ));
+        }
+        let factor = cfg.optimizer.state_per_param();
+        let plan = plan(spec, input, cfg.micro_batch, factor, cfg.trainable)?;
+        let prog = Program::build(spec, input, &plan, factor)?;
+        let arena = Arena::new(&{
+            let mut l = super::arena::ArenaLayout::default();
+            l.push::<u8>(prog.arena_bytes);
+            l
+        })?;
+        let mut t = Trainer {
+            spec: spec.clone(),
+            input,
+            cfg,
+            plan,
+            prog,
+            arena,
+            updates: 0,
+            micro_steps: 0,
+            pending: 0,
+            pending_samples: 0,
+        };
+        let w = he_init(spec, input, t.cfg.seed)?;
+        t.set_weights(&w)?;
+        Ok(t)
+    }
+
+    /// The memory plan the arena was laid out from.
+    pub fn plan(&self) -> &MemoryPlan {
+        &self.plan
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.cfg
+    }
+
+    /// The model spec.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The input shape trained at.
+    pub fn input(&self) -> InputShape {
+        self.input
+    }
+
+    /// Output classes (logits per image).
+    pub fn classes(&self) -> usize {
+        self.prog.classes
+    }
+
+    /// Bytes of the one arena (the plan's total plus 64-byte alignment padding).
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.bytes()
+    }
+
+    /// Optimizer updates done (the schedule's position).
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Micro-batches stepped in total.
+    pub fn micro_steps(&self) -> u64 {
+        self.micro_steps
+    }
+
+    /// Micro-batches accumulated since the last update.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Checks a batch and copies it into the arena; returns its size.
+    fn load(&mut self, x: &[f32], labels: Option<&[usize]>, n: usize) -> Result<()> {
+        let cap = self.prog.batch;
+        if n == 0 || n > cap {
+            return Err(Error::Shape {
+                what: "training batch".into(),
+                expected: format!("1 to {cap} images (the micro-batch)"),
+                got: format!("{n} images"),
+            });
+        }
+        let elems = self.prog.input_elems;
+        if x.len() != n * elems {
+            return Err(Error::Shape {
+                what: "training batch".into(),
+                expected: format!("{n}×{} = {} values", self.input, n * elems),
+                got: format!("{} values", x.len()),
+            });
+        }
+        let classes = self.prog.classes;
+        if let Some(labels) = labels
+            && let Some((i, &l)) = labels.iter().enumerate().find(|&(_, &l)| l >= classes)
+        {
+            return Err(Error::Invalid(format!(
+                "label {l} of sample {i} is outside the model's {classes} classes"
+            )));
+        }
+        let input = self.prog.tensor(0, n);
+        let lab = Region {
+            offset: self.prog.labels.offset,
+            bytes: n * std::mem::size_of::<usize>(),
+        };
+        let [xi, li] = self.arena.views([input, lab])?;
+        xi.as_mut::<f32>().copy_from_slice(x);
+        if let Some(labels) = labels {
+            li.as_mut::<usize>().copy_from_slice(labels);
+        }
+        Ok(())
+    }
+
+    /// One micro-batch: forward, loss, backward, and the optimizer update when this
+    /// micro-batch completes an accumulation. `x` is `n × C × H × W` (NCHW, `n` ≤ the
+    /// micro-batch), `labels` has `n` class indices. A NaN or infinite loss stops with
+    /// [`Error::Diverged`] naming the step, before any gradient or parameter changes.
+    pub fn step(&mut self, x: &[f32], labels: &[usize]) -> Result<StepStats> {
+        let n = labels.len();
+        self.load(x, Some(labels), n)?;
+        self.forward(n, true)?;
+        let (loss, correct) = self.loss(n)?;
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                step: self.updates + 1,
+                micro_step: self.micro_steps + 1,
+                loss,
+            });
+        }
+        self.backward(n)?;
+        self.micro_steps += 1;
+        self.pending += 1;
+        self.pending_samples += n as u64;
+        let lr = if self.pending >= self.cfg.accumulation_steps {
+            self.flush()?
+        } else {
+            None
+        };
+        Ok(StepStats {
+            loss,
+            correct,
+            samples: n,
+            lr,
+            updates: self.updates,
+        })
+    }
+
+    /// Applies the accumulated gradients (mean over the samples since the last update)
+    /// with the scheduled rate; returns that rate, or `None` when nothing was pending.
+    pub fn flush(&mut self) -> Result<Option<f32>> {
+        if self.pending == 0 {
+            return Ok(None);
+        }
+        let lr = self.cfg.schedule.lr(self.updates);
+        let inv = 1.0 / self.pending_samples as f32;
+        let p = &self.prog;
+        let params = Region {
+            offset: p.params_r.offset + p.trainable_start * 4,
+            bytes: (p.param_len - p.trainable_start) * 4,
+        };
+        let [params, grads, state] = self.arena.views([params, p.grads_r, p.state_r])?;
+        let grads = grads.as_mut::<f32>();
+        grads.iter_mut().for_each(|g| *g *= inv);
+        update(
+            &self.cfg.optimizer,
+            self.updates + 1,
+            params.as_mut(),
+            grads,
+            state.as_mut(),
+            lr,
+        )?;
+        self.updates += 1;
+        self.pending = 0;
+        self.pending_samples = 0;
+        Ok(Some(lr))
+    }
+
+    /// Forward pass and loss on a batch without touching gradients (validation):
+    /// mean loss and the number of correct arg-max predictions.
+    pub fn evaluate(&mut self, x: &[f32], labels: &[usize]) -> Result<(f32, usize)> {
+        let n = labels.len();
+        self.load(x, Some(labels), n)?;
+        self.forward(n, false)?;
+        self.loss(n)
+    }
+
+    /// The model's outputs for `n` images (`x.len() / (C·H·W)`): probabilities when the
+    /// spec ends in a softmax (as the exported ONNX model), logits otherwise; `n × classes`.
+    pub fn predict(&mut self, x: &[f32]) -> Result<&[f32]> {
+        let n = x.len() / self.prog.input_elems.max(1);
+        self.load(x, None, n)?;
+        self.forward(n, false)?;
+        let c = self.prog.classes;
+        let logits = self.prog.tensor(self.prog.logits, n);
+        let out = prefix(self.prog.dlogits, n * c);
+        let [l, o] = self.arena.views([logits, out])?;
+        let (l, o) = (l.as_mut::<f32>(), o.as_mut::<f32>());
+        if self.prog.softmax {
+            for (row, orow) in l.chunks_exact(c).zip(o.chunks_exact_mut(c)) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for (d, &z) in orow.iter_mut().zip(row) {
+                    *d = (z - max).exp();
+                    sum += *d;
+                }
+                orow.iter_mut().for_each(|d| *d /= sum);
+            }
+        } else {
+            o.copy_from_slice(l);
+        }
+        Ok(&*self.arena.slice::<f32>(out)?)
+    }
+
+    /// Softmax cross-entropy on the logits: mean loss, correct count; writes `dlogits`
+    /// as the per-sample gradient *sum* (`softmax − onehot`, not divided by `n`).
+    fn loss(&mut self, n: usize) -> Result<(f32, usize)> {
+        let c = self.prog.classes;
+        let logits = self.prog.tensor(self.prog.logits, n);
+        let d = prefix(self.prog.dlogits, n * c);
+        let lab = Region {
+            offset: self.prog.labels.offset,
+            bytes: n * std::mem::size_of::<usize>(),
+        };
+        let [l, d, lab] = self.arena.views([logits, d, lab])?;
+        let (l, d, lab) = (l.as_mut::<f32>(), d.as_mut::<f32>(), lab.as_mut::<usize>());
+        let loss = super::dense::softmax_cross_entropy(l, lab, c, d)?;
+        let scale = n as f32;
+        d.iter_mut().for_each(|v| *v *= scale);
+        let correct = l
+            .chunks_exact(c)
+            .zip(lab.iter())
+            .filter(|&(row, &label)| argmax(row) == label)
+            .count();
+        Ok((loss, correct))
+    }
+
+    /// Runs every op forward for `n` images (`train`: keep the max-pool argmaxes).
+    fn forward(&mut self, n: usize, train: bool) -> Result<()> {
+        let threads = self.cfg.threads;
+        for op in &self.prog.ops {
+            let x = self.prog.tensor(op.input, n);
+            let y = self.prog.tensor(op.output, n);
+            let arg = if train { op.argmax } else { Region::EMPTY };
+            let [x, y, prm, ws, arg] =
+                self.arena
+                    .views([x, y, self.prog.params_r, self.prog.workspace, arg])?;
+            let (x, y, prm) = (x.as_mut::<f32>(), y.as_mut::<f32>(), prm.as_mut::<f32>());
+            let (w, b) = param_slices(&self.prog, op, prm);
+            match op.kind {
+                Kind::Conv { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    conv2d_forward_hw(s, hw, x, w, Some(b), y, ws.as_mut(), threads)?;
+                }
+                Kind::Depthwise { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    depthwise_forward_hw(s, hw, x, w, Some(b), y)?;
+                }
+                Kind::Dense { inputs, outputs } => {
+                    let s = DenseShape { n, inputs, outputs };
+                    dense_forward(s, x, w, Some(b), y, threads)?;
+                }
+                Kind::Relu => relu_forward(x, y)?,
+                Kind::MaxPool { s } => {
+                    let a = arg.as_mut::<u32>();
+                    let a = (!a.is_empty()).then(|| &mut a[..y.len()]);
+                    maxpool_forward_opt(super::pool::PoolShape { n, ..s }, x, y, a)?;
+                }
+                Kind::Gap { c, hw } => gap_forward(n, c, hw, x, y)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the ops backward from `dlogits`, adding parameter gradients.
+    fn backward(&mut self, n: usize) -> Result<()> {
+        let threads = self.cfg.threads;
+        let accumulate = self.pending > 0;
+        let mut dy_r = prefix(self.prog.dlogits, n * self.prog.classes);
+        let mut dy_buf: Option<usize> = None;
+        for op in self.prog.ops.iter().rev().filter(|op| op.backward) {
+            let out_elems = self.prog.tensors[op.output].elems * n;
+            let in_elems = self.prog.tensors[op.input].elems * n;
+            let b = dy_buf.map_or(0, |b| 1 - b);
+            let dx_r = if op.dx {
+                prefix(self.prog.grad[b], in_elems)
+            } else {
+                Region::EMPTY
+            };
+            let dy = prefix(dy_r, out_elems);
+            let needs_x = op
+                .params
+                .is_some_and(|p| self.prog.params[p].mode == LayerMode::Full);
+            let x_r = if needs_x {
+                self.prog.tensor(op.input, n)
+            } else {
+                Region::EMPTY
+            };
+            let y_r = if matches!(op.kind, Kind::Relu) {
+                self.prog.tensor(op.output, n)
+            } else {
+                Region::EMPTY
+            };
+            let p = &self.prog;
+            let arg = prefix(op.argmax, out_elems);
+            let [x, y, dy, dx, prm, grd, ws, arg] =
+                self.arena
+                    .views([x_r, y_r, dy, dx_r, p.params_r, p.grads_r, p.workspace, arg])?;
+            let (x, y, dy) = (x.as_mut::<f32>(), y.as_mut::<f32>(), dy.as_mut::<f32>());
+            let dx = dx.as_mut::<f32>();
+            let prm = prm.as_mut::<f32>();
+            let (w, _) = param_slices(p, op, prm);
+            let (dw, db) = grad_slices(p, op, grd.as_mut());
+            let g = Grads {
+                dx: op.dx.then_some(dx),
+                dw,
+                db,
+                accumulate,
+            };
+            match op.kind {
+                Kind::Conv { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), threads)?;
+                }
+                Kind::Depthwise { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    depthwise_backward_hw(s, hw, x, w, dy, g)?;
+                }
+                Kind::Dense { inputs, outputs } => {
+                    let s = DenseShape { n, inputs, outputs };
+                    dense_backward_into(s, x, w, dy, g, threads)?;
+                }
+                Kind::Relu => relu_backward(y, dy, dx)?,
+                Kind::MaxPool { s } => {
+                    let s = super::pool::PoolShape { n, ..s };
+                    maxpool_backward(s, arg.as_mut(), dy, dx)?;
+                }
+                Kind::Gap { c, hw } => gap_backward(n, c, hw, dy, dx)?,
+            }
+            if op.dx {
+                dy_r = self.prog.grad[b];
+                dy_buf = Some(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters, one entry per spec layer (for ONNX export and checkpoints).
+    pub fn weights(&mut self) -> Result<Weights> {
+        let prm = self.arena.slice::<f32>(self.prog.params_r)?;
+        let mut layers = vec![None; self.prog.layers];
+        for s in &self.prog.params {
+            layers[s.layer] = Some(LayerParams {
+                weight_shape: s.weight_shape.clone(),
+                weight: prm[s.weight.clone()].to_vec(),
+                bias: prm[s.bias.clone()].to_vec(),
+            });
+        }
+        Ok(Weights { layers })
+    }
+
+    /// Replaces the parameters (an `--init` model, a checkpoint); every shape must match
+    /// this spec, else an error naming the first layer that differs. Optimizer state and
+    /// accumulated gradients are left as they are.
+    pub fn set_weights(&mut self, weights: &Weights) -> Result<()> {
+        if weights.layers.len() != self.prog.layers {
+            return Err(Error::Invalid(format!(
+                "weights for {} layers, but {} has {}",
+                weights.layers.len(),
+                self.spec.name,
+                self.prog.layers
+            )));
+        }
+        for s in &self.prog.params {
+            let name = format!(
+                "layer {} ({})",
+                s.layer + 1,
+                self.spec.layers[s.layer].kind()
+            );
+            let Some(lp) = &weights.layers[s.layer] else {
+                return Err(Error::Invalid(format!("{name}: weights missing")));
+            };
+            if lp.weight_shape != s.weight_shape
+                || lp.weight.len() != s.weight.len()
+                || lp.bias.len() != s.bias.len()
+            {
+                return Err(Error::Shape {
+                    what: format!("{} {name} weights", self.spec.name),
+                    expected: format!("{:?} + bias {}", s.weight_shape, s.bias.len()),
+                    got: format!("{:?} + bias {}", lp.weight_shape, lp.bias.len()),
+                });
+            }
+        }
+        let prm = self.arena.slice::<f32>(self.prog.params_r)?;
+        for s in &self.prog.params {
+            if let Some(lp) = &weights.layers[s.layer] {
+                prm[s.weight.clone()].copy_from_slice(&lp.weight);
+                prm[s.bias.clone()].copy_from_slice(&lp.bias);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint atomically; see [`super::checkpoint`].
+    pub fn save_checkpoint(
+        &mut self,
+        path: &Path,
+        progress: &super::checkpoint::Progress,
+    ) -> Result<()> {
+        super::checkpoint::save(self, path, progress)
+    }
+
+    /// Restores a checkpoint written by a trainer of the same model; returns the
+    /// caller's progress (epoch, position, RNG state) stored in it.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<super::checkpoint::Progress> {
+        super::checkpoint::load(self, path)
+    }
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Weight and bias of an op's layer (empty for ops without parameters).
+fn param_slices<'a>(p: &Program, op: &Op, prm: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    match op.params {
+        Some(k) => {
+            let s = &p.params[k];
+            (&prm[s.weight.clone()], &prm[s.bias.clone()])
+        }
+        None => (&[], &[]),
+    }
+}
+
+/// Gradient slices of an op's trainable weight and bias.
+#[allow(clippy::type_complexity)]
+fn grad_slices<'a>(
+    p: &Program,
+    op: &Op,
+    grads: &'a mut [f32],
+) -> (Option<&'a mut [f32]>, Option<&'a mut [f32]>) {
+    let Some(k) = op.params else {
+        return (None, None);
+    };
+    let s = &p.params[k];
+    let t0 = p.trainable_start;
+    match s.mode {
+        LayerMode::Frozen => (None, None),
+        LayerMode::Bias => (None, Some(&mut grads[s.bias.start - t0..s.bias.end - t0])),
+        LayerMode::Full => {
+            // Trainable segments are laid out weight then bias, adjacent.
+            let (w0, b0) = (s.weight.start - t0, s.bias.start - t0);
+            let (a, rest) = grads[w0..].split_at_mut(b0 - w0);
+            (
+                Some(&mut a[..s.weight.len()]),
+                Some(&mut rest[..s.bias.len()]),
+            )
+        }
+    }
+}
