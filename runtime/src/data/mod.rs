@@ -40,7 +40,6 @@ pub mod example;
 pub mod loader;
 pub mod memsource;
 pub mod naive;
-mod normalize;
 pub mod npy;
 pub mod pack;
 pub mod source;
