@@ -6,7 +6,7 @@ use crate::bench::result::{ModelResult, Report, VerdictStatus};
 /// The header, in order. Verdict columns hold `fits 12.3%` (headroom), `over 34.0%`
 /// (excess; shortfall for throughput), `no_budget`, `not_measured`, or nothing without
 /// a target.
-pub const HEADER: [&str; 39] = [
+pub const HEADER: [&str; 50] = [
     "model",
     "source",
     "engine",
@@ -46,6 +46,17 @@ pub const HEADER: [&str; 39] = [
     "loader_ips",
     "end_to_end_ips",
     "stall_fraction",
+    "tegrastats_samples",
+    "power_source",
+    "power_avg_mw",
+    "power_peak_mw",
+    "gpu_load_avg_pct",
+    "gpu_load_peak_pct",
+    "emc_load_avg_pct",
+    "ram_used_peak_mib",
+    "max_temp_c",
+    "energy_single_stream_mj",
+    "energy_offline_mj",
 ];
 
 /// Render every model as one CSV row under [`HEADER`].
@@ -73,6 +84,7 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
     let lat = m.single_stream.as_ref().map(|s| s.latency_ms);
     let l = |g: fn(&crate::bench::result::LatencyStats) -> f64| opt(lat.as_ref().map(g));
     let ratios = m.ratios.unwrap_or_default();
+    let pw = m.power.as_ref();
     let verdict = |name: &str| {
         m.verdicts
             .iter()
@@ -135,6 +147,17 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
         opt(m.pipeline.as_ref().map(|p| p.loader_ips)),
         opt(m.pipeline.as_ref().map(|p| p.end_to_end_ips)),
         opt(m.pipeline.as_ref().map(|p| p.stall_fraction)),
+        pw.map(|p| p.samples.to_string()).unwrap_or_default(),
+        pw.map(|p| p.total_source.clone()).unwrap_or_default(),
+        opt(pw.and_then(|p| p.total_avg_mw)),
+        opt(pw.and_then(|p| p.total_peak_mw)),
+        opt(pw.and_then(|p| p.gpu_load_pct).map(|g| g.avg)),
+        opt(pw.and_then(|p| p.gpu_load_pct).map(|g| g.peak)),
+        opt(pw.and_then(|p| p.emc_load_pct).map(|e| e.avg)),
+        opt(pw.and_then(|p| p.ram_used_mib).map(|r| r.peak)),
+        opt(pw.and_then(|p| p.max_temp_c)),
+        opt(super::power::energy_cell(pw, "single_stream")),
+        opt(super::power::energy_cell(pw, "offline")),
     ]
 }
 
@@ -179,6 +202,6 @@ mod tests {
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("\"resnet, \"\"v2\"\"\",heavy,"), "{row}");
         // Two fallbacks joined with "; " need no quoting.
-        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,"), "{row}");
+        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,,,,,,,,,,,,"), "{row}");
     }
 }

@@ -9,6 +9,7 @@ use crate::target;
 use crate::units;
 
 use super::plots::{self, PALETTE};
+use super::power;
 use super::{
     accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
     settings_line, startup_line, summary, sweep_rows, target_lines, verdict_figures,
@@ -83,6 +84,9 @@ pub fn render(r: &Report) -> Result<String> {
         esc(&machine_line(&r.machine)),
         esc(&settings_line(&r.settings))
     );
+    if let Some(t) = &r.tegrastats {
+        let _ = write!(h, "<li><b>tegrastats</b>{}</li>", esc(&t.note));
+    }
     for l in target_lines(r) {
         let (key, rest) = l.split_once(": ").unwrap_or(("", l.as_str()));
         if key.is_empty() {
@@ -218,6 +222,7 @@ fn details(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</ul>\n");
+    power_table(h, r);
     if r.models.iter().any(|m| m.pipeline.is_some()) {
         h.push_str("<h2>Input pipeline (real images through the loader)</h2>\n<ul>");
         for (i, m) in r.models.iter().enumerate() {
@@ -253,6 +258,59 @@ fn details(h: &mut String, r: &Report) {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// Power, loads, temperature and energy per model (tegrastats).
+fn power_table(h: &mut String, r: &Report) {
+    if !r.models.iter().any(|m| m.power.is_some()) {
+        return;
+    }
+    h.push_str(
+        "<h2>Power (tegrastats, during the timed runs)</h2>\n<div class=\"scroll\"><table>\
+         <tr><th class=\"l\">model</th><th>power avg</th><th>power peak</th><th class=\"l\">source</th>\
+         <th>GPU % avg / peak</th><th>EMC % avg</th><th>RAM peak</th><th>hottest</th>\
+         <th>mJ/inference single-stream</th><th>mJ/inference offline</th></tr>\n",
+    );
+    let w = |v: Option<f64>| v.map_or("-".into(), |mw| format!("{:.2} W", mw / 1000.0));
+    let f = |v: Option<f64>| v.map_or("-".into(), num);
+    for (i, m) in r.models.iter().enumerate() {
+        let Some(p) = &m.power else { continue };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">{}{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            swatch(i),
+            esc(&m.name),
+            w(p.total_avg_mw),
+            w(p.total_peak_mw),
+            esc(&p.total_source),
+            p.gpu_load_pct
+                .map_or("-".into(), |g| format!("{:.0} / {:.0}", g.avg, g.peak)),
+            p.emc_load_pct
+                .map_or("-".into(), |e| format!("{:.0}", e.avg)),
+            p.ram_used_mib
+                .map_or("-".into(), |r| format!("{:.0} MiB", r.peak)),
+            match (&p.max_temp_sensor, p.max_temp_c) {
+                (Some(s), Some(t)) => format!("{t:.1} °C ({})", esc(s)),
+                _ => "-".into(),
+            },
+            f(power::energy_cell(Some(p), "single_stream")),
+            f(power::energy_cell(Some(p), "offline")),
+        );
+    }
+    h.push_str("</table></div>\n<ul>");
+    for (i, m) in r.models.iter().enumerate() {
+        let Some(p) = &m.power else { continue };
+        let _ = write!(
+            h,
+            "<li>{}{}: {}; rails avg / peak: {}</li>",
+            swatch(i),
+            esc(&m.name),
+            esc(&power::power_line(p)),
+            esc(&power::rails_line(p))
+        );
+    }
+    h.push_str("</ul>\n");
 }
 
 fn verdicts_table(h: &mut String, r: &Report) {

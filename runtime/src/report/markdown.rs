@@ -8,6 +8,7 @@ use crate::bench::result::Report;
 use crate::target;
 use crate::units;
 
+use super::power;
 use super::{
     accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
     settings_line, summary, sweep_rows, target_lines,
@@ -18,6 +19,9 @@ pub fn render(r: &Report) -> String {
     let mut out = format!("## edgebench {}\n\n", cell(&r.command));
     let _ = writeln!(out, "- machine: {}", cell(&machine_line(&r.machine)));
     let _ = writeln!(out, "- settings: {}", cell(&settings_line(&r.settings)));
+    if let Some(l) = power::status_line(r) {
+        let _ = writeln!(out, "- {}", cell(&l));
+    }
     for l in target_lines(r) {
         let _ = writeln!(out, "- {}", cell(&l));
     }
@@ -96,6 +100,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    power_table(&mut out, r);
     for m in &r.models {
         let Some(p) = &m.pipeline else { continue };
         let _ = writeln!(
@@ -133,6 +138,51 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "\nEngine fallbacks:\n\n{}", fallbacks.join("\n"));
     }
     out
+}
+
+/// Power, loads, temperature and energy per model (tegrastats), with each model's rails.
+fn power_table(out: &mut String, r: &Report) {
+    if !r.models.iter().any(|m| m.power.is_some()) {
+        return;
+    }
+    out.push_str(
+        "\n### Power (tegrastats, during the timed runs)\n\n\
+         | model | power avg W | power peak W | source | GPU % avg / peak | EMC % avg | RAM peak MiB | hottest °C | mJ/inference single-stream | mJ/inference offline |\n\
+         |---|--:|--:|---|--:|--:|--:|--:|--:|--:|\n",
+    );
+    let w = |v: Option<f64>| v.map_or("-".into(), |mw| format!("{:.2}", mw / 1000.0));
+    let f = |v: Option<f64>| v.map_or("-".into(), num);
+    for m in &r.models {
+        let Some(p) = &m.power else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&m.name),
+            w(p.total_avg_mw),
+            w(p.total_peak_mw),
+            cell(&p.total_source),
+            p.gpu_load_pct
+                .map_or("-".into(), |g| format!("{:.0} / {:.0}", g.avg, g.peak)),
+            p.emc_load_pct
+                .map_or("-".into(), |e| format!("{:.0}", e.avg)),
+            p.ram_used_mib
+                .map_or("-".into(), |r| format!("{:.0}", r.peak)),
+            p.max_temp_c.map_or("-".into(), |t| format!("{t:.1}")),
+            f(power::energy_cell(Some(p), "single_stream")),
+            f(power::energy_cell(Some(p), "offline")),
+        );
+    }
+    out.push('\n');
+    for m in &r.models {
+        let Some(p) = &m.power else { continue };
+        let _ = writeln!(
+            out,
+            "- {}: {}; rails avg / peak: {}",
+            cell(&m.name),
+            cell(&power::power_line(p)),
+            cell(&power::rails_line(p))
+        );
+    }
 }
 
 /// One table cell: `|` escaped, line breaks flattened.

@@ -10,6 +10,7 @@ mod html;
 mod markdown;
 mod phrases;
 mod plots;
+mod power;
 pub mod summary;
 mod table;
 
@@ -105,6 +106,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn board_power_and_energy_appear_in_every_format() {
+        let mut r = fixture::report();
+        power::tests::on_orin(&mut r);
+        for f in [Format::Table, Format::Markdown, Format::Html, Format::Json] {
+            let text = render(&r, f).unwrap();
+            assert!(
+                text.contains("NVIDIA Jetson Orin Nano Developer Kit (L4T R36.4.3)"),
+                "{f:?}: {text}"
+            );
+            assert!(
+                text.contains("sampled every 100 ms by /usr/bin/tegrastats"),
+                "{f:?}"
+            );
+            assert!(text.contains("VDD_CPU_GPU_CV"), "{f:?}");
+            assert!(text.contains("61.2"), "{f:?}: energy per inference");
+        }
+        for f in [Format::Table, Format::Markdown, Format::Html] {
+            let text = render(&r, f).unwrap();
+            assert!(
+                text.contains("6.12 W avg, 7.01 W peak (VDD_IN)"),
+                "{f:?}: {text}"
+            );
+            assert!(text.contains("hottest tj 51.2 °C"), "{f:?}");
+        }
+        let csv = render(&r, Format::Csv).unwrap();
+        let lean = csv.lines().nth(2).unwrap();
+        assert!(
+            lean.ends_with(",42,VDD_IN,6120,7010,0,0,12,1950,51.25,61.2,"),
+            "{lean}"
+        );
+        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,,,,,,,,"));
+        // The JSON reads back with the same power figures.
+        let back: Report = serde_json::from_str(&render(&r, Format::Json).unwrap()).unwrap();
+        assert_eq!(back.tegrastats, r.tegrastats);
+        assert_eq!(back.models[1].power, r.models[1].power);
+        assert_eq!(back.machine.board, r.machine.board);
+    }
+
+    #[test]
+    fn absent_tegrastats_is_said_and_old_reports_still_read() {
+        let mut r = fixture::report();
+        r.tegrastats = Some(crate::bench::result::TegrastatsStatus {
+            note: "not available (not a Jetson)".into(),
+            interval_ms: 100,
+            ..Default::default()
+        });
+        for f in [Format::Table, Format::Markdown] {
+            let text = render(&r, f).unwrap();
+            assert!(
+                text.contains("tegrastats: not available (not a Jetson)"),
+                "{f:?}"
+            );
+            assert!(!text.contains("Power (tegrastats"), "{f:?}");
+        }
+        let html = render(&r, Format::Html).unwrap();
+        assert!(html.contains("<b>tegrastats</b>not available (not a Jetson)"));
+        // A version-1 report written before `tegrastats` and `power` existed.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&render(&fixture::report(), Format::Json).unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("tegrastats");
+        for m in old["models"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("power");
+        }
+        let back: Report = serde_json::from_value(old).unwrap();
+        assert_eq!(back.tegrastats, None);
+        assert!(back.models.iter().all(|m| m.power.is_none()));
+    }
+
+    #[test]
     fn pipeline_figures_appear_in_every_format() {
         let mut r = fixture::report();
         r.models[1].pipeline = Some(crate::bench::result::Pipeline {
@@ -131,7 +201,8 @@ mod tests {
         }
         let csv = render(&r, Format::Csv).unwrap();
         let lean = csv.lines().nth(2).unwrap();
-        assert!(lean.ends_with(",3900,131,0.031"), "{lean}");
+        // The pipeline columns, then the (empty) tegrastats columns appended after them.
+        assert!(lean.ends_with(",3900,131,0.031,,,,,,,,,,,"), "{lean}");
     }
 
     #[test]

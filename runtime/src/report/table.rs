@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::bench::result::{ModelResult, Report};
 use crate::units;
 
+use super::power;
 use super::{
     accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
     pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows, target_lines,
@@ -43,6 +44,9 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(out, "machine:  {}", machine_line(&r.machine));
     let _ = writeln!(out, "settings: {}", settings_line(&r.settings));
+    if let Some(l) = power::status_line(r) {
+        let _ = writeln!(out, "{l}");
+    }
     for l in target_lines(r) {
         let _ = writeln!(out, "{l}");
     }
@@ -156,6 +160,21 @@ pub fn render(r: &Report) -> String {
         .unwrap_or(0);
     for m in &r.models {
         let _ = writeln!(out, "  {:width$}  {}", m.name, startup_line(m));
+    }
+    if r.models.iter().any(|m| m.power.is_some()) {
+        out.push_str("\npower (tegrastats, during the timed runs):\n");
+        for m in &r.models {
+            let Some(p) = &m.power else { continue };
+            let pad = " ".repeat(width);
+            let _ = writeln!(out, "  {:width$}  {}", m.name, power::power_line(p));
+            let energy = power::energy_line(p);
+            if !energy.is_empty() {
+                let _ = writeln!(out, "  {pad}  energy: {energy}");
+            }
+            if !p.rails.is_empty() {
+                let _ = writeln!(out, "  {pad}  rails avg / peak: {}", power::rails_line(p));
+            }
+        }
     }
     for m in &r.models {
         if let Some(p) = &m.pipeline {
