@@ -4,11 +4,15 @@
 //! with SGD momentum + weight decay, Nesterov, Adam (coupled decay) and AdamW; our
 //! losses and parameters after each step must match PyTorch's to 1e-5.
 //!
-//! The steps are replayed with the layer kernels and [`Optimizer`] wired by hand.
+//! The steps are replayed twice: with the layer kernels and [`Optimizer`] wired by hand
+//! (what each kernel computes), and through the [`Trainer`] built from the same net as a
+//! spec (what `edgebench train` runs: arena, fused loss, accumulation, schedule).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use edgebench_runtime::model::onnx_write::{LayerParams, Weights};
+use edgebench_runtime::model::spec::{InputShape, Spec, SpecFile};
 use edgebench_runtime::train::conv::{Conv2dShape, conv2d_backward, conv2d_forward};
 use edgebench_runtime::train::dense::{
     DenseShape, dense_backward, dense_forward, softmax_cross_entropy,
@@ -18,6 +22,8 @@ use edgebench_runtime::train::pool::{
     PoolShape, gap_backward, gap_forward, maxpool_backward, maxpool_forward, relu_backward,
     relu_forward,
 };
+use edgebench_runtime::train::schedule::Schedule;
+use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
 use serde_json::Value;
 
 const TOL: f32 = 1e-5;
@@ -297,6 +303,101 @@ fn kernels_and_optimizers_match_pytorch() {
                     &params[range.clone()],
                     &want,
                 );
+            }
+        }
+    }
+}
+
+/// The golden net as a spec: the layers `edgebench train` would read from a `.toml`.
+const SPEC: &str = r#"
+name = "golden"
+input = "8x8x3"
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "maxpool"
+size = 2
+[[layers]]
+type = "conv"
+filters = 6
+kernel = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "global_avg_pool"
+[[layers]]
+type = "dense"
+units = 3
+"#;
+
+/// PyTorch's parameters (by name) as the spec's per-layer weights.
+fn weights_of(get: &dyn Fn(&str) -> Vec<f32>) -> Weights {
+    let layer = |w: &str, b: &str, shape: Vec<usize>| {
+        Some(LayerParams {
+            weight_shape: shape,
+            weight: get(w),
+            bias: get(b),
+        })
+    };
+    Weights {
+        layers: vec![
+            layer("conv1.weight", "conv1.bias", vec![4, 3, 3, 3]),
+            None,
+            layer("conv2.weight", "conv2.bias", vec![6, 4, 3, 3]),
+            None,
+            layer("dense.weight", "dense.bias", vec![3, 6]),
+        ],
+    }
+}
+
+#[test]
+fn trainer_matches_pytorch() {
+    let golden = load();
+    let file = SpecFile::parse(SPEC, "golden.toml").unwrap();
+    let spec = Spec::resolve(file, &|name| panic!("no base {name}")).unwrap();
+    let input: InputShape = "8x8x3".parse().unwrap();
+    let init = weights_of(&|k| golden.initial[k].clone());
+    for case in &golden.cases {
+        let name = case["optimizer"].as_str().unwrap();
+        let lr = case["lr"].as_f64().unwrap() as f32;
+        // Once as one batch of 4, once as two accumulated micro-batches of 2.
+        for micro in [N, N / 2] {
+            let mut cfg = TrainerConfig::new(micro);
+            cfg.accumulation_steps = N / micro;
+            cfg.optimizer = optimizer(case);
+            cfg.schedule = Schedule::Constant { lr };
+            let mut t = Trainer::new(&spec, input, cfg).unwrap();
+            t.set_weights(&init).unwrap();
+            let img = golden.input.len() / N;
+            for (s, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let mut loss = 0.0;
+                for m in 0..N / micro {
+                    let (a, b) = (m * micro, (m + 1) * micro);
+                    let st = t
+                        .step(&golden.input[a * img..b * img], &golden.labels[a..b])
+                        .unwrap();
+                    loss += st.loss * micro as f32 / N as f32;
+                }
+                let what = format!("trainer {name} micro-batch {micro} step {}", s + 1);
+                let want_loss = step["loss"].as_f64().unwrap() as f32;
+                assert_close(&format!("{what} loss"), &[loss], &[want_loss]);
+                assert_eq!(t.updates(), s as u64 + 1, "{what}");
+                let got = t.weights().unwrap();
+                let want = weights_of(&|k| floats(&step["params"][k]));
+                for (i, (g, w)) in got.layers.iter().zip(&want.layers).enumerate() {
+                    if let (Some(g), Some(w)) = (g, w) {
+                        assert_close(
+                            &format!("{what} layer {} weight", i + 1),
+                            &g.weight,
+                            &w.weight,
+                        );
+                        assert_close(&format!("{what} layer {} bias", i + 1), &g.bias, &w.bias);
+                    }
+                }
             }
         }
     }
