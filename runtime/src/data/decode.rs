@@ -12,8 +12,8 @@
 //! - Resizing uses `fast_image_resize` (SIMD, bilinear convolution) into a reusable
 //!   buffer and is skipped when the image already has the target size (and no crop).
 //! - Normalisation is `(x · scale − mean[c]) / std[c]` from the [`Preprocess`]
-//!   description, folded once into one multiply-add per value and written as loops the
-//!   compiler vectorises.
+//!   description, folded once into one multiply and one add per value
+//!   ([`super::normalize`]: de-interleaved in chunks, vectorised, AVX2 picked at run time).
 //!
 //! Images whose header claims more than [`MAX_PIXELS`] pixels are refused before any
 //! pixel buffer is allocated. The slow, obviously-correct version of this pipeline is
@@ -202,7 +202,7 @@ impl Decoder {
             &self.resized
         };
         let t2 = Instant::now();
-        normalize(
+        super::normalize::normalize(
             src,
             tw as usize,
             th as usize,
@@ -374,106 +374,4 @@ pub(crate) fn ppm_header(bytes: &[u8]) -> std::result::Result<(u32, u32, usize),
         return Err(format!("header claims {w}x{h} pixels"));
     }
     Ok((w as u32, h as u32, pos + 1))
-}
-
-/// Write `src` (RGB8, `w`×`h`) as `x · mul[c] + add[c]` into `out` in `layout`,
-/// mirrored left-right when `flip`. Written as straight loops over whole rows so the
-/// compiler vectorises the stride-3 de-interleave (u8 → f32, one FMA per value).
-fn normalize(
-    src: &[u8],
-    w: usize,
-    h: usize,
-    layout: Layout,
-    flip: bool,
-    affine: &[(f32, f32); CHANNELS],
-    out: &mut [f32],
-) {
-    let [(m0, a0), (m1, a1), (m2, a2)] = *affine;
-    let row_bytes = w * CHANNELS;
-    match layout {
-        Layout::Nhwc => {
-            for (src_row, out_row) in src
-                .chunks_exact(row_bytes)
-                .zip(out.chunks_exact_mut(row_bytes))
-                .take(h)
-            {
-                if flip {
-                    for (px, o) in src_row
-                        .chunks_exact(CHANNELS)
-                        .rev()
-                        .zip(out_row.chunks_exact_mut(CHANNELS))
-                    {
-                        o[0] = f32::from(px[0]) * m0 + a0;
-                        o[1] = f32::from(px[1]) * m1 + a1;
-                        o[2] = f32::from(px[2]) * m2 + a2;
-                    }
-                } else {
-                    // Interleaved in, interleaved out: contiguous blocks of 4 pixels with
-                    // the per-channel constants repeated to 12 lanes vectorise cleanly.
-                    const L: usize = 4 * CHANNELS;
-                    let mul: [f32; L] = std::array::from_fn(|k| [m0, m1, m2][k % CHANNELS]);
-                    let add: [f32; L] = std::array::from_fn(|k| [a0, a1, a2][k % CHANNELS]);
-                    let mut src_blocks = src_row.chunks_exact(L);
-                    let mut out_blocks = out_row.chunks_exact_mut(L);
-                    for (px, o) in (&mut src_blocks).zip(&mut out_blocks) {
-                        for k in 0..L {
-                            o[k] = f32::from(px[k]) * mul[k] + add[k];
-                        }
-                    }
-                    let tail = src_blocks.remainder().iter();
-                    for (k, (&v, o)) in tail.zip(out_blocks.into_remainder()).enumerate() {
-                        *o = f32::from(v) * mul[k] + add[k];
-                    }
-                }
-            }
-        }
-        Layout::Nchw => {
-            let plane = w * h;
-            let (r, rest) = out.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            let rows = src
-                .chunks_exact(row_bytes)
-                .zip(r.chunks_exact_mut(w))
-                .zip(g.chunks_exact_mut(w))
-                .zip(b.chunks_exact_mut(w))
-                .take(h);
-            for (((src_row, r), g), b) in rows {
-                if flip {
-                    let px = src_row.chunks_exact(CHANNELS).rev();
-                    for (((px, r), g), b) in px.zip(r.iter_mut()).zip(g.iter_mut()).zip(b) {
-                        *r = f32::from(px[0]) * m0 + a0;
-                        *g = f32::from(px[1]) * m1 + a1;
-                        *b = f32::from(px[2]) * m2 + a2;
-                    }
-                } else {
-                    // Eight pixels at a time through fixed-size arrays: the compiler
-                    // unrolls and vectorises the de-interleave; the tail goes one by one.
-                    const L: usize = 8;
-                    let blocks = w / L;
-                    let (src_main, src_tail) = src_row.split_at(blocks * L * CHANNELS);
-                    let (r_main, r_tail) = r.split_at_mut(blocks * L);
-                    let (g_main, g_tail) = g.split_at_mut(blocks * L);
-                    let (b_main, b_tail) = b.split_at_mut(blocks * L);
-                    let main = src_main
-                        .chunks_exact(L * CHANNELS)
-                        .zip(r_main.chunks_exact_mut(L))
-                        .zip(g_main.chunks_exact_mut(L))
-                        .zip(b_main.chunks_exact_mut(L));
-                    for (((px, r), g), b) in main {
-                        for k in 0..L {
-                            r[k] = f32::from(px[CHANNELS * k]) * m0 + a0;
-                            g[k] = f32::from(px[CHANNELS * k + 1]) * m1 + a1;
-                            b[k] = f32::from(px[CHANNELS * k + 2]) * m2 + a2;
-                        }
-                    }
-                    let px = src_tail.chunks_exact(CHANNELS);
-                    for (((px, r), g), b) in px.zip(r_tail).zip(g_tail).zip(b_tail) {
-                        *r = f32::from(px[0]) * m0 + a0;
-                        *g = f32::from(px[1]) * m1 + a1;
-                        *b = f32::from(px[2]) * m2 + a2;
-                    }
-                }
-            }
-        }
-    }
 }

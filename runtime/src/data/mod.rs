@@ -40,6 +40,7 @@ pub mod example;
 pub mod loader;
 pub mod memsource;
 pub mod naive;
+mod normalize;
 pub mod npy;
 pub mod pack;
 pub mod source;
