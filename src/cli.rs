@@ -45,6 +45,8 @@ pub enum Command {
     Data(crate::commands::data::DataArgs),
     /// Measure the input pipeline alone: streaming loader or the naive baseline.
     Loader(crate::commands::loader::LoaderArgs),
+    /// Train or fine-tune a model within a memory budget; validate, checkpoint, export ONNX.
+    Train(crate::commands::train::TrainArgs),
     /// Internal: a measuring worker process (started by bench/compare).
     #[command(name = "__worker", hide = true)]
     Worker { config: String },

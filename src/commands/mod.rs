@@ -12,6 +12,7 @@ mod models;
 pub mod profile;
 mod run;
 pub mod targets;
+pub mod train;
 
 use edgebench_runtime::engine::EngineOptions;
 
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             edgebench_runtime::bench::worker::serve(&config).map_err(Into::into)
         }
         Command::Targets(args) => targets::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 

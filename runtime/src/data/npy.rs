@@ -148,6 +148,58 @@ pub fn write_labels(path: &Path, labels: &[usize]) -> Result<()> {
     })
 }
 
+impl NpySet {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Floats per image (`C·H·W`).
+    pub fn image_len(&self) -> usize {
+        let s = self.images.shape();
+        s[1] * s[2] * s[3]
+    }
+
+    /// Calls `f` with the items `order`, `batch` at a time (the last batch may be
+    /// smaller), copied into one reusable buffer; with `flip_seed` each image is mirrored
+    /// left-right with probability ½ (seeded per position in `order`).
+    pub fn for_each_batch<E>(
+        &self,
+        order: &[usize],
+        batch: usize,
+        flip_seed: Option<u64>,
+        mut f: impl FnMut(&[f32], &[usize]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        use rand::{RngExt, SeedableRng};
+        let (img, w) = (self.image_len(), self.images.shape()[3]);
+        let batch = batch.max(1);
+        let mut x = vec![0.0f32; batch.min(order.len()) * img];
+        let mut y = Vec::with_capacity(batch);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(flip_seed.unwrap_or(0));
+        // Items are addressed in the array's logical order (any memory layout).
+        let all = self.images.as_standard_layout();
+        let flat = all.as_slice().unwrap_or(&[]);
+        for chunk in order.chunks(batch) {
+            y.clear();
+            for (k, &i) in chunk.iter().enumerate() {
+                let dst = &mut x[k * img..(k + 1) * img];
+                dst.copy_from_slice(&flat[i * img..(i + 1) * img]);
+                if flip_seed.is_some() && rng.random_bool(0.5) {
+                    dst.chunks_exact_mut(w.max(1)).for_each(<[f32]>::reverse);
+                }
+                y.push(self.labels[i]);
+            }
+            f(&x[..chunk.len() * img], &y)?;
+        }
+        Ok(())
+    }
+}
+
 /// Read inputs and labels and check that they hold the same number of items.
 pub fn read_set(images: &Path, labels: &Path) -> Result<NpySet> {
     let x = read_images(images)?;
@@ -268,6 +320,40 @@ mod tests {
         let e = err(&raw_npy(1, "<i8", "(2,)", &neg), &labels);
         assert!(e.contains("label -1 of item 1"), "{e}");
         assert!(err(b"\x93NUMPY\x01\x00\x40", &images).contains("truncated"));
+    }
+
+    #[test]
+    fn batches_follow_the_order_and_flip_rows() {
+        let images =
+            Array4::from_shape_fn((3, 1, 2, 2), |(n, _, h, w)| (n * 10 + h * 2 + w) as f32);
+        let set = NpySet {
+            images,
+            labels: vec![0, 1, 2],
+        };
+        let mut seen = Vec::new();
+        set.for_each_batch(&[2, 0, 1], 2, None, |x, y| {
+            seen.push((x.to_vec(), y.to_vec()));
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen[0],
+            (vec![20., 21., 22., 23., 0., 1., 2., 3.], vec![2, 0])
+        );
+        assert_eq!(seen[1], (vec![10., 11., 12., 13.], vec![1]));
+        let mut flipped = 0;
+        set.for_each_batch(&[0; 64], 64, Some(3), |x, _| {
+            for img in x.chunks(4) {
+                assert!(
+                    img == [0., 1., 2., 3.] || img == [1., 0., 3., 2.],
+                    "{img:?}"
+                );
+                flipped += usize::from(img[0] == 1.0);
+            }
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        assert!((16..48).contains(&flipped), "{flipped} of 64 flipped");
     }
 
     #[test]

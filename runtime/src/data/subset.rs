@@ -55,6 +55,13 @@ impl Source for Subset {
     }
 }
 
+/// `indices` in a seeded random order (ChaCha8; the same on every platform).
+pub fn shuffled(indices: &[usize], seed: u64) -> Vec<usize> {
+    let mut v = indices.to_vec();
+    v.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    v
+}
+
 /// Splits `0..len` into (training, held-out) index lists: a seeded shuffle, then the
 /// last `round(len × fraction)` items (at least one when `fraction > 0` and `len > 1`)
 /// are held out. Both lists come back sorted, so each part keeps the source order.

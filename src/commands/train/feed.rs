@@ -1,0 +1,332 @@
+//! Training data for `edgebench train`: an image set (folder or TFRecord shards, through
+//! the streaming loader) or `.npy` arrays, split into training and validation parts, fed
+//! epoch by epoch in a seeded order, and re-cut into the micro-batches the memory plan
+//! chose ([`Batcher`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use edgebench_runtime::data::decode::Target;
+use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use edgebench_runtime::data::npy::{self, NpySet};
+use edgebench_runtime::data::subset::{self, Subset};
+use edgebench_runtime::data::{Source, source};
+use edgebench_runtime::model::Layout;
+use edgebench_runtime::model::spec::{InputShape, Preprocess};
+
+/// Receives images (`n × C×H×W` floats) and their `n` labels.
+pub type Sink<'a> = dyn FnMut(&[f32], &[usize]) -> anyhow::Result<()> + 'a;
+
+/// Where the items of a part come from.
+enum Items {
+    /// Arrays in memory; `idx` are the items of this part.
+    Arrays {
+        path: PathBuf,
+        set: Arc<NpySet>,
+        idx: Vec<usize>,
+    },
+    /// Encoded images read by the streaming loader.
+    Images(Arc<dyn Source>),
+}
+
+/// One part (training or validation) of a data set.
+pub struct Data {
+    items: Items,
+}
+
+/// How batches are drawn from a [`Data`].
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    /// Images fed per call (the loader's batch).
+    pub chunk: usize,
+    /// New seeded order each epoch.
+    pub shuffle: bool,
+    /// Random horizontal flips.
+    pub flip: bool,
+    /// Random crops (image sets only; 1 = none).
+    pub crop_min_scale: f64,
+    /// Seed of orders and augmentation (mixed with the epoch).
+    pub seed: u64,
+    /// Loader worker threads (0 = all cores).
+    pub workers: usize,
+    /// Image size and preprocessing for image sets.
+    pub input: InputShape,
+    pub preprocess: Preprocess,
+}
+
+fn is_npy(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+impl Data {
+    /// Opens `path` (with `labels` for a `.npy`), checking every label against
+    /// `classes` and naming the first item outside them.
+    pub fn open(
+        path: &Path,
+        labels: Option<&Path>,
+        model: &str,
+        classes: usize,
+    ) -> anyhow::Result<Data> {
+        if is_npy(path) {
+            let Some(labels) = labels else {
+                bail!(
+                    "{}: .npy inputs need their labels (--labels / --val-labels Y.npy)",
+                    path.display()
+                );
+            };
+            let set = npy::read_set(path, labels)?;
+            if set.is_empty() {
+                bail!("{}: no items", path.display());
+            }
+            if let Some((i, l)) = set.labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
+                bail!(
+                    "{}: label {l} of item {i} is outside {model}'s {classes} classes",
+                    labels.display()
+                );
+            }
+            let idx = (0..set.len()).collect();
+            return Ok(Data {
+                items: Items::Arrays {
+                    path: path.to_path_buf(),
+                    set: Arc::new(set),
+                    idx,
+                },
+            });
+        }
+        if let Some(l) = labels {
+            bail!(
+                "{}: labels come from the image set itself; {} is only for .npy inputs",
+                path.display(),
+                l.display()
+            );
+        }
+        let src: Arc<dyn Source> =
+            Arc::from(source::open(path).with_context(|| format!("opening {}", path.display()))?);
+        if src.is_empty() {
+            bail!("{}: no images", path.display());
+        }
+        for i in 0..src.len() {
+            match src.label(i) {
+                None => bail!(
+                    "{}: item {} has no label (training needs one sub-folder per class, or labelled TFRecords)",
+                    path.display(),
+                    src.name(i)
+                ),
+                Some(l) if l as usize >= classes => bail!(
+                    "{}: item {} has label {l}{}, outside {model}'s {classes} classes",
+                    path.display(),
+                    src.name(i),
+                    src.classes()
+                        .get(l as usize)
+                        .map(|c| format!(" (class {c:?})"))
+                        .unwrap_or_default()
+                ),
+                Some(_) => {}
+            }
+        }
+        Ok(Data {
+            items: Items::Images(src),
+        })
+    }
+
+    /// The `.npy` inputs' image shape `(C, H, W)`, when the data are arrays.
+    pub fn array_chw(&self) -> Option<(usize, usize, usize)> {
+        match &self.items {
+            Items::Arrays { set, .. } => {
+                let s = set.images.shape();
+                Some((s[1], s[2], s[3]))
+            }
+            Items::Images(_) => None,
+        }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        match &self.items {
+            Items::Arrays { idx, .. } => idx.len(),
+            Items::Images(src) => src.len(),
+        }
+    }
+
+    /// One line: what the data are.
+    pub fn describe(&self) -> String {
+        match &self.items {
+            Items::Arrays { path, set, idx } => format!(
+                "{}: {} of {} arrays {:?}",
+                path.display(),
+                idx.len(),
+                set.len(),
+                set.images.shape()
+            ),
+            Items::Images(src) => src.describe(),
+        }
+    }
+
+    /// Splits off the last `fraction` of a seeded shuffle as the validation part.
+    pub fn split(self, fraction: f64, seed: u64) -> anyhow::Result<(Data, Data)> {
+        let n = self.len();
+        if n < 2 {
+            bail!("--val-split needs at least 2 items, the data have {n}");
+        }
+        let (train, val) = subset::split(n, fraction, seed);
+        Ok(match self.items {
+            Items::Arrays { path, set, idx } => {
+                let pick = |v: Vec<usize>| v.into_iter().map(|i| idx[i]).collect();
+                (
+                    Data {
+                        items: Items::Arrays {
+                            path: path.clone(),
+                            set: set.clone(),
+                            idx: pick(train),
+                        },
+                    },
+                    Data {
+                        items: Items::Arrays {
+                            path,
+                            set,
+                            idx: pick(val),
+                        },
+                    },
+                )
+            }
+            Items::Images(src) => (
+                Data {
+                    items: Items::Images(Arc::new(Subset::new(src.clone(), train, "training"))),
+                },
+                Data {
+                    items: Items::Images(Arc::new(Subset::new(src, val, "validation"))),
+                },
+            ),
+        })
+    }
+
+    /// Checks that the data can feed a model at `input`.
+    pub fn check_input(&self, input: InputShape, what: &str) -> anyhow::Result<()> {
+        match self.array_chw() {
+            Some(chw) if chw != (input.channels, input.height, input.width) => bail!(
+                "{what}: arrays of {}x{}x{} images (C×H×W) do not fit the model's input {input}",
+                chw.0,
+                chw.1,
+                chw.2
+            ),
+            None if input.channels != 3 => bail!(
+                "{what}: image sets decode to 3 channels, the model takes {}",
+                input.channels
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Calls `f` with every item of epoch `epoch`, `o.chunk` images at a time.
+    pub fn epoch(&self, epoch: u64, o: &FeedOptions, f: &mut Sink<'_>) -> anyhow::Result<()> {
+        let seed = o.seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        match &self.items {
+            Items::Arrays { set, idx, .. } => {
+                let order = if o.shuffle {
+                    subset::shuffled(idx, seed)
+                } else {
+                    idx.clone()
+                };
+                set.for_each_batch(&order, o.chunk, o.flip.then_some(seed), f)
+            }
+            Items::Images(src) => {
+                let target = Target {
+                    preprocess: o.preprocess.clone(),
+                    ..Target::new(o.input.height as u32, o.input.width as u32, Layout::Nchw)
+                };
+                let mut cfg = LoaderConfig::new(target, o.chunk);
+                cfg.workers = o.workers;
+                cfg.shuffle = o.shuffle.then_some(seed);
+                cfg.order = Order::InOrder;
+                cfg.on_error = OnError::Fail;
+                cfg.stop = Stop::Epochs(1);
+                cfg.augment.seed = seed;
+                cfg.augment.flip = o.flip;
+                cfg.augment.crop_min_scale = o.crop_min_scale;
+                let mut loader = Loader::new(src.clone(), cfg)?;
+                let mut labels = Vec::with_capacity(o.chunk);
+                while let Some(batch) = loader.next_batch() {
+                    let batch = batch?;
+                    labels.clear();
+                    // Every label was checked when the set was opened.
+                    labels.extend(batch.labels().iter().map(|&l| l.max(0) as usize));
+                    f(batch.images(), &labels)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Re-cuts a stream of images into the plan's micro-batches: `micro` images, except
+/// the last of every accumulation of `steps`, which has `last`, so that each optimizer
+/// update sees exactly the effective batch.
+pub struct Batcher {
+    x: Vec<f32>,
+    y: Vec<usize>,
+    img: usize,
+    micro: usize,
+    last: usize,
+    steps: usize,
+    /// Micro-batches cut since the start of the epoch.
+    pub cut: u64,
+}
+
+impl Batcher {
+    /// A batcher for images of `img` floats.
+    pub fn new(img: usize, micro: usize, steps: usize, last: usize) -> Self {
+        Batcher {
+            x: Vec::with_capacity(micro * img),
+            y: Vec::with_capacity(micro),
+            img,
+            micro,
+            last,
+            steps: steps.max(1),
+            cut: 0,
+        }
+    }
+
+    fn want(&self) -> usize {
+        if (self.cut % self.steps as u64) as usize + 1 == self.steps {
+            self.last
+        } else {
+            self.micro
+        }
+    }
+
+    /// Adds images; calls `f` for every micro-batch completed.
+    pub fn push(&mut self, x: &[f32], y: &[usize], f: &mut Sink<'_>) -> anyhow::Result<()> {
+        let mut i = 0;
+        while i < y.len() {
+            let take = (self.want() - self.y.len()).min(y.len() - i);
+            self.x
+                .extend_from_slice(&x[i * self.img..(i + take) * self.img]);
+            self.y.extend_from_slice(&y[i..i + take]);
+            i += take;
+            if self.y.len() == self.want() {
+                self.emit(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, f: &mut Sink<'_>) -> anyhow::Result<()> {
+        self.cut += 1;
+        let r = f(&self.x, &self.y);
+        self.x.clear();
+        self.y.clear();
+        r
+    }
+
+    /// Feeds what is left (the end of an epoch) and starts over.
+    pub fn finish(&mut self, f: &mut Sink<'_>) -> anyhow::Result<()> {
+        let r = if self.y.is_empty() {
+            Ok(())
+        } else {
+            self.emit(f)
+        };
+        self.cut = 0;
+        r
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-epoch training metrics: the line printed after each epoch and the `--metrics`
+//! file (CSV or JSON by extension), rewritten atomically after every epoch so that it
+//! is complete up to the last finished epoch even if training stops.
+
+use std::path::Path;
+
+use anyhow::bail;
+use edgebench_runtime::fsutil;
+
+/// One epoch's figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochRow {
+    /// 1-based epoch.
+    pub epoch: u64,
+    /// Optimizer steps done by the end of the epoch.
+    pub steps: u64,
+    /// Mean training loss over the epoch's images.
+    pub loss: f64,
+    /// Training accuracy (0–1) over the epoch's images.
+    pub acc: f64,
+    /// Validation loss and accuracy after the epoch.
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    /// Training images per second (forward + backward + update, data feeding included).
+    pub images_per_s: f64,
+    /// Learning rate of the epoch's last optimizer step.
+    pub lr: Option<f64>,
+    /// Wall time of the epoch's training part.
+    pub seconds: f64,
+}
+
+impl EpochRow {
+    /// The line printed after the epoch.
+    pub fn line(&self, epochs: u64) -> String {
+        let mut s = format!(
+            "epoch {}/{epochs}: loss {:.4}, acc {:.1}%",
+            self.epoch,
+            self.loss,
+            100.0 * self.acc
+        );
+        if let (Some(l), Some(a)) = (self.val_loss, self.val_acc) {
+            s.push_str(&format!(", val loss {l:.4}, val acc {:.1}%", 100.0 * a));
+        }
+        s.push_str(&format!(
+            ", {:.1} images/s, {:.1} s",
+            self.images_per_s, self.seconds
+        ));
+        if let Some(lr) = self.lr {
+            s.push_str(&format!(", lr {lr:.6}"));
+        }
+        s
+    }
+}
+
+/// File format of `--metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// From the file's extension.
+    pub fn of(path: &Path) -> anyhow::Result<Format> {
+        match path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("csv") => Ok(Format::Csv),
+            Some("json") => Ok(Format::Json),
+            _ => bail!("--metrics {}: give a .csv or .json file", path.display()),
+        }
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Writes every row so far, atomically.
+pub fn write(path: &Path, format: Format, model: &str, rows: &[EpochRow]) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Csv => {
+            let mut s =
+                String::from("epoch,steps,loss,acc,val_loss,val_acc,images_per_s,lr,seconds\n");
+            for r in rows {
+                s.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{}\n",
+                    r.epoch,
+                    r.steps,
+                    r.loss,
+                    r.acc,
+                    opt(r.val_loss),
+                    opt(r.val_acc),
+                    r.images_per_s,
+                    opt(r.lr),
+                    r.seconds
+                ));
+            }
+            s
+        }
+        Format::Json => {
+            let doc = serde_json::json!({ "model": model, "epochs": rows });
+            serde_json::to_string_pretty(&doc)? + "\n"
+        }
+    };
+    fsutil::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
