@@ -148,7 +148,7 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DIR")]
     pub trt_cache: Option<PathBuf>,
     /// CUDA/TensorRT device id.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     pub cuda_device: i32,
     /// Intra-op threads (default: all cores).
     #[arg(long)]

@@ -251,6 +251,18 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         bar.set_message(format!("{}: {}", step.model, step.phase));
     })?;
     bar.finish_and_clear();
+    if !args.quiet {
+        // The provider that ran and why any other did not, even with `--json -`.
+        for r in results.iter().filter(|r| !r.engine.fallbacks.is_empty()) {
+            eprintln!(
+                "{}: ran on {}/{}",
+                r.name, r.engine.engine, r.engine.provider
+            );
+            for f in &r.engine.fallbacks {
+                eprintln!("  fallback: {f}");
+            }
+        }
+    }
 
     if args.profile {
         for (r, job) in results.iter_mut().zip(&jobs) {

@@ -273,8 +273,9 @@ impl WireError {
         match self.kind.as_str() {
             "invalid" => Error::Invalid(format!("{model}: {}", self.a)),
             "ort_library" => Error::OrtLibrary { reason: self.a },
+            // Name the model: in `compare` several models share one provider list.
             "provider" => Error::Provider {
-                provider: self.a,
+                provider: format!("{} for {model}", self.a),
                 reason: self.b,
             },
             "not_compiled_in" => Error::NotCompiledIn {

@@ -437,6 +437,15 @@ mod imp {
         profile: Option<&Path>,
     ) -> Result<(ort::session::Session, Provider)> {
         let cpu_allowed = opts.providers.contains(&Provider::Cpu);
+        if (opts.trt_fp16 || opts.trt_cache_dir.is_some())
+            && !opts.providers.contains(&Provider::TensorRt)
+        {
+            // Options the user gave that cannot apply are said, not dropped silently.
+            fallbacks.push(format!(
+                "{}: --trt-fp16/--trt-cache not used: tensorrt is not in the provider list",
+                Provider::TensorRt.ort_name()
+            ));
+        }
         let mut b = builder(rt, opts, model, profile)?;
         let mut registered = Vec::new();
         let mut failed = Vec::new();

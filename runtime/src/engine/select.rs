@@ -24,6 +24,29 @@ pub fn open(model: &Path, choice: EngineChoice, opts: &EngineOptions) -> Result<
     )
 }
 
+/// `--engine tract` with GPU providers in `--ep`: tract runs on the CPU only, so without
+/// `cpu` in the list that is an error (never a silent CPU run), and with it the GPU
+/// providers are recorded as not used.
+fn tract_provider_check(opts: &EngineOptions) -> Result<Vec<String>> {
+    let gpu: Vec<&str> = opts
+        .providers
+        .iter()
+        .filter(|p| **p != Provider::Cpu)
+        .map(|p| p.ort_name())
+        .collect();
+    if gpu.is_empty() {
+        return Ok(Vec::new());
+    }
+    let why = "tract runs on the CPU only (use --engine ort or auto for GPU providers)";
+    if !opts.providers.contains(&Provider::Cpu) {
+        return Err(Error::Provider {
+            provider: gpu.join(", "),
+            reason: why.into(),
+        });
+    }
+    Ok(vec![format!("{}: not used: {why}", gpu.join(", "))])
+}
+
 /// Apply the `--engine` rules to any engine entry point: `with_ort` runs ONNX Runtime,
 /// `with_tract` runs tract with the fallback lines recorded so far.
 pub(crate) fn dispatch<T>(
@@ -34,7 +57,7 @@ pub(crate) fn dispatch<T>(
 ) -> Result<T> {
     match choice {
         EngineChoice::Ort => with_ort(),
-        EngineChoice::Tract => with_tract(Vec::new()),
+        EngineChoice::Tract => with_tract(tract_provider_check(opts)?),
         EngineChoice::Auto => match with_ort() {
             Err(e @ (Error::OrtLibrary { .. } | Error::NotCompiledIn { .. })) => {
                 if !opts.providers.contains(&Provider::Cpu) {
