@@ -273,10 +273,21 @@ fn a_detected_jetson_is_named_everywhere_and_picks_its_target() {
         hw.contains(&format!("board:     {board} (target jetson-orin-nano)")),
         "{hw}"
     );
+    assert!(
+        hw.contains("tegrastats: not available (no tegrastats on PATH)"),
+        "{hw}"
+    );
     let (hw_json, _) = ok_env(&["hw", "--json"], &env);
     let j: serde_json::Value = serde_json::from_str(&hw_json).unwrap();
     assert_eq!(j["machine"]["board"], board);
     assert_eq!(j["target"], "jetson-orin-nano");
+    assert_eq!(j["tegrastats"], serde_json::Value::Null);
+    let fake = fake_tegrastats(dir.path(), &fixture("r32-nano.txt"));
+    let (hw, _) = ok_env(&["hw"], &[env[0], ("EDGEBENCH_TEGRASTATS", &fake)]);
+    assert!(
+        hw.contains(&format!("tegrastats: {}", fake.display())),
+        "{hw}"
+    );
 
     let (md, html) = (dir.path().join("r.md"), dir.path().join("r.html"));
     let mut args = vec!["bench", "lean", "--scenario", "single-stream"];

@@ -1,5 +1,7 @@
 //! `edgebench hw`: this machine's CPU, cores, SIMD level, memory, Jetson board when
-//! detected, and its measured fp32 GEMM peak (cached after the first measurement).
+//! detected (`$EDGEBENCH_SYSROOT` points detection at a fixture root), whether
+//! `tegrastats` is there for power figures, and its measured fp32 GEMM peak (cached
+//! after the first measurement).
 
 use clap::Args;
 use edgebench_runtime::bench::hw;
@@ -19,6 +21,7 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
     let mut m = hw::machine();
     let detected = target::detect();
     m.board = detected.as_ref().map(|(b, _)| b.clone());
+    let tegrastats = target::Tegrastats::locate();
     let cached = hw::cached_peak().filter(|_| !args.remeasure);
     let was_cached = cached.is_some();
     let peak = match cached {
@@ -38,6 +41,7 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
             "cached": was_cached,
             "cache_file": hw::cache_path(),
             "target": detected.and_then(|(_, t)| t),
+            "tegrastats": tegrastats.as_ref().ok().map(|t| t.path()),
         });
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
@@ -51,6 +55,13 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
         Some((board, Some(t))) => println!("board:     {board} (target {t})"),
         Some((board, None)) => println!("board:     {board} (no matching built-in target)"),
         None => println!("board:     not a Jetson"),
+    }
+    match &tegrastats {
+        Ok(t) => println!(
+            "tegrastats: {} (bench/compare report power)",
+            t.path().display()
+        ),
+        Err(why) => println!("tegrastats: not available ({why})"),
     }
     println!(
         "gemm peak: {:.1} GFLOP/s fp32 ({}×{n}×{n} on {} cores{})",
