@@ -255,9 +255,10 @@ fn percent(p: &str) -> Option<f64> {
     (0.0..=100.0).contains(&v).then_some(v)
 }
 
-/// Upper-case rail names: `VDD_IN`, `POM_5V_GPU`, `VIN_SYS_5V0`, `VDDQ_VDD2_1V8AO`.
+/// Upper-case rail names: `VDD_IN`, `POM_5V_GPU`, `VIN_SYS_5V0`, `VDDQ_VDD2_1V8AO`, and
+/// AGX Xavier's short ones (`GPU`, `CPU`, `SOC`, `CV`, `VDDRQ`, `SYS5V`).
 fn is_rail_name(name: &str) -> bool {
-    name.len() >= 3
+    name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_uppercase())
         && name
             .chars()

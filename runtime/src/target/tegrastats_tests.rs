@@ -213,6 +213,21 @@ fn every_fixture_line_parses_with_ram_cpu_and_power() {
 }
 
 #[test]
+fn agx_xavier_short_rail_names_are_summed() {
+    // AGX Xavier's rails as a power logger's docstring quotes them (`sudo tegrastats`).
+    let l =
+        parse_line("GPU 0mW/0mW CPU 465mW/465mW SOC 1242mW/1242mW CV 0mW/0mW SYS5V 2760mW/2760mW")
+            .unwrap();
+    let names: Vec<&str> = l.rails.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["GPU", "CPU", "SOC", "CV", "SYS5V"]);
+    assert_eq!(
+        l.total_power_mw(),
+        Some((465.0 + 1242.0 + 2760.0, "sum of rails".into()))
+    );
+    assert!(l.cpus.is_empty());
+}
+
+#[test]
 fn r28_shared_frequency_form() {
     let l = parse_line(
         "RAM 3468/3983MB (lfb 48x4MB) SWAP 873/8192MB (cached 295MB) cpu [17%,13%,29%,5%]@408 EMC 1%@408 APE 25 GR3D 3%@76",
