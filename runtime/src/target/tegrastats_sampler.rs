@@ -85,7 +85,7 @@ impl Tegrastats {
             .arg(ms.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::io(&self.path, e))?;
         let Some(stdout) = child.stdout.take() else {
@@ -96,6 +96,20 @@ impl Tegrastats {
             )));
         };
         let shared = Arc::new(Mutex::new(Shared::default()));
+        if let Some(stderr) = child.stderr.take() {
+            // Keep its last complaint, to say why it stopped early (e.g. not root).
+            let sink = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let line = line.trim();
+                    if !line.is_empty() {
+                        let mut s = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                        s.last_stderr = Some(line.chars().take(200).collect());
+                    }
+                }
+            });
+        }
         let sink = Arc::clone(&shared);
         // The thread ends at end of file; it is not joined (a grandchild of a script
         // may hold the pipe a little longer), and it stops recording once stopped.
@@ -142,6 +156,7 @@ struct Shared {
     samples: Vec<Sample>,
     unparsed: u64,
     first_error: Option<String>,
+    last_stderr: Option<String>,
     stopped: bool,
 }
 
@@ -185,14 +200,24 @@ impl Sampler {
 
     /// Stop tegrastats and keep the time-stamped samples.
     pub fn finish(mut self) -> Recording {
+        // Ended before being stopped: tegrastats failed (not root, unknown board, ...).
+        let early = match self.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            _ => None,
+        };
         self.terminate();
         let mut s = self.lock();
         s.stopped = true;
+        let exited_early = early.map(|status| match &s.last_stderr {
+            Some(msg) => format!("tegrastats ended early ({status}): {msg}"),
+            None => format!("tegrastats ended early ({status})"),
+        });
         Recording {
             samples: std::mem::take(&mut s.samples),
             unparsed: s.unparsed,
             first_error: s.first_error.take(),
             interval_ms: self.interval_ms,
+            exited_early,
         }
     }
 
@@ -238,6 +263,9 @@ pub struct Recording {
     pub unparsed: u64,
     pub first_error: Option<String>,
     pub interval_ms: u64,
+    /// How tegrastats ended when it ended before it was stopped, with its last stderr
+    /// line.
+    pub exited_early: Option<String>,
 }
 
 impl Recording {
@@ -260,6 +288,13 @@ impl Recording {
         let mut p = summarise(lines, self.interval_ms);
         p.unparsed_lines = self.unparsed;
         p.first_unparsed = self.first_error.clone();
+        if let Some(why) = &self.exited_early {
+            p.note = if p.note.is_empty() {
+                why.clone()
+            } else {
+                format!("{}; {why}", p.note)
+            };
+        }
         p
     }
 }
@@ -487,5 +522,28 @@ mod tests {
         let after = rec.between(&[(mid, Instant::now())]);
         assert_eq!(before.samples + after.samples, all.samples);
         assert!(before.samples >= 5);
+        assert_eq!(rec.exited_early, None);
+    }
+
+    #[test]
+    fn a_tegrastats_that_fails_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("tegrastats");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'Error: must be run as root' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sampler = Tegrastats { path: script }
+            .spawn(Duration::from_millis(20))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let p = sampler.stop();
+        assert_eq!(p.samples, 0);
+        assert!(p.note.contains("no tegrastats sample"), "{}", p.note);
+        assert!(p.note.contains("tegrastats ended early"), "{}", p.note);
+        assert!(p.note.contains("must be run as root"), "{}", p.note);
     }
 }
