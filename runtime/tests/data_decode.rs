@@ -22,6 +22,15 @@ fn target(h: u32, w: u32, layout: Layout) -> Target {
     t
 }
 
+/// Extra grey levels allowed on JPEG when the fast path decodes with libjpeg-turbo and the
+/// reference with zune-jpeg (through `image`): two conforming decoders whose IDCT and
+/// chroma upsampling differ (measured: at most 2 levels on these images).
+const OTHER_DECODER: f32 = if cfg!(feature = "turbojpeg") {
+    3.0
+} else {
+    0.0
+};
+
 /// Fast and reference agree within `levels` grey levels (in normalised units).
 fn agree(bytes: &[u8], t: &Target, flip: bool, levels: f32) {
     let reference = naive::preprocess(bytes, t, flip).expect("reference decodes");
@@ -48,8 +57,8 @@ fn agree(bytes: &[u8], t: &Target, flip: bool, levels: f32) {
 fn jpeg_same_size_matches_reference_both_layouts() {
     let bytes = jpeg(&smooth(64, 48, 1), 90);
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        agree(&bytes, &target(48, 64, layout), false, 0.0);
-        agree(&bytes, &target(48, 64, layout), true, 0.0);
+        agree(&bytes, &target(48, 64, layout), false, OTHER_DECODER);
+        agree(&bytes, &target(48, 64, layout), true, OTHER_DECODER);
     }
 }
 
@@ -57,8 +66,8 @@ fn jpeg_same_size_matches_reference_both_layouts() {
 fn jpeg_resized_matches_reference() {
     let bytes = jpeg(&smooth(300, 200, 2), 90);
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        agree(&bytes, &target(64, 64, layout), false, 2.0);
-        agree(&bytes, &target(224, 160, layout), true, 2.0);
+        agree(&bytes, &target(64, 64, layout), false, 2.0 + OTHER_DECODER);
+        agree(&bytes, &target(224, 160, layout), true, 2.0 + OTHER_DECODER);
     }
 }
 
@@ -66,7 +75,12 @@ fn jpeg_resized_matches_reference() {
 fn gray_jpeg_becomes_rgb() {
     let gray = DynamicImage::ImageRgb8(smooth(40, 30, 3)).to_luma8();
     let bytes = encode(&DynamicImage::ImageLuma8(gray), ImageFormat::Jpeg);
-    agree(&bytes, &target(30, 40, Layout::Nchw), false, 1.0);
+    agree(
+        &bytes,
+        &target(30, 40, Layout::Nchw),
+        false,
+        1.0 + OTHER_DECODER,
+    );
 }
 
 #[test]

@@ -110,6 +110,8 @@ struct Summary {
     batch: usize,
     size: [u32; 2],
     layout: &'static str,
+    /// The JPEG decoder of this build.
+    jpeg_decoder: &'static str,
     images: u64,
     seconds: f64,
     images_per_s: f64,
@@ -254,6 +256,7 @@ fn summary(
             LayoutArg::Nchw => "nchw",
             LayoutArg::Nhwc => "nhwc",
         },
+        jpeg_decoder: edgebench_runtime::data::decode::jpeg_decoder(),
         images: times.images,
         seconds: secs,
         images_per_s: times.images as f64 / secs,
@@ -269,8 +272,8 @@ fn summary(
 fn print_text(s: &Summary) {
     println!("{}", s.source);
     println!(
-        "mode {}: {} workers, batch {}, {}x{} {}",
-        s.mode, s.workers, s.batch, s.size[0], s.size[1], s.layout
+        "mode {}: {} workers, batch {}, {}x{} {}; JPEG decoder: {}",
+        s.mode, s.workers, s.batch, s.size[0], s.size[1], s.layout, s.jpeg_decoder
     );
     println!(
         "{} images in {:.3} s: {:.0} images/s, {:.1} MB/s encoded",
