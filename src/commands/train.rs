@@ -121,6 +121,10 @@ pub struct TrainArgs {
     /// Also checkpoint every N optimizer steps.
     #[arg(long, value_name = "N", requires = "checkpoint", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
+    /// Stop after this many optimizer steps in all (writing the --checkpoint there), to
+    /// train in time-boxed sessions continued with --resume.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: Option<u64>,
     /// Continue from a checkpoint of the same model and settings (bit-identical to a run
     /// that was never interrupted).
     #[arg(long, value_name = "FILE")]
@@ -480,6 +484,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut last_good: Option<(PathBuf, u64)> = None;
     let img = s.input.height * s.input.width * s.input.channels;
     let begun = Instant::now();
+    if let Some(m) = a.max_steps.filter(|&m| trainer.updates() >= m) {
+        bail!(
+            "--max-steps {m}: the run is already at step {}",
+            trainer.updates()
+        );
+    }
     for epoch in start.epoch..a.epochs {
         let skip = if epoch == start.epoch {
             start.position
@@ -508,6 +518,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                     save(&mut trainer, ck, epoch, cut, a.seed)?;
                     last_good = Some((ck.clone(), st.updates));
                 }
+                if a.max_steps.is_some_and(|m| st.updates >= m) {
+                    if let Some(ck) = &a.checkpoint {
+                        save(&mut trainer, ck, epoch, cut, a.seed)?;
+                    }
+                    return Err(MaxSteps.into());
+                }
             }
             bar.set_message(format!(
                 "epoch {}/{} loss {:.4} acc {:.1}% {:.0} img/s",
@@ -520,8 +536,25 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             Ok(())
         };
         let mut batcher = Batcher::new(img, b.micro, b.steps, b.last);
-        train.epoch(epoch, &opts, &mut |x, y| batcher.push(x, y, &mut on_micro))?;
-        batcher.finish(&mut on_micro)?;
+        let fed = train
+            .epoch(epoch, &opts, &mut |x, y| batcher.push(x, y, &mut on_micro))
+            .and_then(|()| batcher.finish(&mut on_micro));
+        match fed {
+            Err(e) if e.is::<MaxSteps>() => {
+                bar.finish_and_clear();
+                println!(
+                    "stopped after {} optimizer steps (--max-steps) in epoch {}{}",
+                    trainer.updates(),
+                    epoch + 1,
+                    a.checkpoint
+                        .as_ref()
+                        .map(|c| format!("; continue with --resume {}", c.display()))
+                        .unwrap_or_default()
+                );
+                break;
+            }
+            r => r?,
+        }
         if let Some(r) = trainer.flush()? {
             lr = Some(r);
         }
@@ -574,6 +607,18 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `--max-steps` reached: ends the feeding of an epoch early (not a failure).
+#[derive(Debug)]
+struct MaxSteps;
+
+impl std::fmt::Display for MaxSteps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("--max-steps reached")
+    }
+}
+
+impl std::error::Error for MaxSteps {}
 
 fn optimizer_name(o: &OptimizerConfig) -> String {
     match *o {

@@ -46,7 +46,11 @@ impl EpochRow {
             self.images_per_s, self.seconds
         ));
         if let Some(lr) = self.lr {
-            s.push_str(&format!(", lr {lr:.6}"));
+            if (1e-4..1e4).contains(&lr) {
+                s.push_str(&format!(", lr {lr}"));
+            } else {
+                s.push_str(&format!(", lr {lr:e}"));
+            }
         }
         s
     }

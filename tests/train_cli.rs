@@ -1,0 +1,418 @@
+//! `edgebench train` through the binary: learning on a synthetic image set, `--plan` and
+//! the memory budget, `--export` agreeing with the trainer's own forward pass when the
+//! exported model runs in `edgebench run`, `--init` from another architecture, resume,
+//! bad labels and a diverging loss.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok};
+use ndarray::{Array1, Array4};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `n` learnable 3×16×16 images in `classes` classes: noise plus a class-dependent
+/// bright quadrant, seeded.
+fn write_set(dir: &Path, name: &str, n: usize, classes: usize, seed: u64) -> (String, String) {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let labels: Vec<i64> = (0..n).map(|i| (i % classes) as i64).collect();
+    let x = Array4::from_shape_fn((n, 3, 16, 16), |(i, _, h, w)| {
+        let q = (h / 8) * 2 + w / 8;
+        let on = q == labels[i] as usize % 4;
+        0.5 * noise() + if on { 0.8 } else { 0.0 }
+    });
+    let (xp, yp) = (
+        dir.join(format!("{name}_x.npy")),
+        dir.join(format!("{name}_y.npy")),
+    );
+    x.write_npy(std::fs::File::create(&xp).unwrap()).unwrap();
+    Array1::from(labels)
+        .write_npy(std::fs::File::create(&yp).unwrap())
+        .unwrap();
+    (xp.to_str().unwrap().into(), yp.to_str().unwrap().into())
+}
+
+fn metrics(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn learns_on_a_synthetic_image_set() {
+    let d = tempfile::tempdir().unwrap();
+    let synth = d.path().join("synth");
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        p(&synth),
+        "--classes",
+        "4",
+        "--count",
+        "160",
+        "--size",
+        "24",
+    ]);
+    let m = d.path().join("m.json");
+    let csv = d.path().join("m.csv");
+    let out = ok(&[
+        "train",
+        "--model",
+        "lean",
+        "--data",
+        p(&synth),
+        "--input-size",
+        "16x16",
+        "--epochs",
+        "4",
+        "--batch",
+        "16",
+        "--val-split",
+        "0.25",
+        "--lr",
+        "0.02",
+        "--flip",
+        "--seed",
+        "1",
+        "--metrics",
+        p(&m),
+    ]);
+    assert!(out.contains("epoch 4/4"), "{out}");
+    let doc = metrics(&m);
+    let epochs = doc["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 4);
+    let last = &epochs[3];
+    let val_acc = last["val_acc"].as_f64().unwrap();
+    assert!(
+        val_acc >= 0.5,
+        "held-out accuracy {val_acc} (chance 0.25): {out}"
+    );
+    assert!(last["loss"].as_f64().unwrap() < epochs[0]["loss"].as_f64().unwrap());
+    assert!(last["images_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(last["lr"].as_f64(), Some(0.02));
+    // The same run to CSV: a header and one row per epoch.
+    ok(&[
+        "train",
+        "--model",
+        "lean",
+        "--data",
+        p(&synth),
+        "--input-size",
+        "16x16",
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--val-split",
+        "0.25",
+        "--metrics",
+        p(&csv),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("epoch,steps,loss,acc,val_loss,val_acc,images_per_s,lr,seconds\n1,"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_and_memory_budget() {
+    let out = ok(&[
+        "train",
+        "--plan",
+        "--model",
+        "lean",
+        "--input-size",
+        "64x64",
+        "--batch",
+        "64",
+        "--memory-budget",
+        "16MiB",
+    ]);
+    assert!(out.contains("conv_1") && out.contains("total"), "{out}");
+    assert!(out.contains("micro-batches of"), "{out}");
+    assert!(
+        out.contains("memory budget 16.0 MiB: the largest micro-batch that fits is"),
+        "{out}"
+    );
+    let bias = ok(&["train", "--plan", "--input-size", "64x64", "--bias-only"]);
+    assert!(
+        bias.contains("trainable: bias-only") && bias.contains("bias"),
+        "{bias}"
+    );
+    let e = fails(
+        &[
+            "train",
+            "--plan",
+            "--model",
+            "lean",
+            "--batch",
+            "16",
+            "--memory-budget",
+            "10MiB",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("needs") && e.contains("over the 10.0 MiB budget"),
+        "{e}"
+    );
+    assert!(e.contains("what would fit"), "{e}");
+}
+
+#[test]
+fn exported_model_agrees_with_the_trainer() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, y) = write_set(d.path(), "train", 48, 4, 1);
+    let (vx, vy) = write_set(d.path(), "val", 20, 4, 2);
+    let (m, onnx, probs) = (
+        d.path().join("m.json"),
+        d.path().join("t.onnx"),
+        d.path().join("p.npy"),
+    );
+    ok(&[
+        "train",
+        "--data",
+        &x,
+        "--labels",
+        &y,
+        "--val",
+        &vx,
+        "--val-labels",
+        &vy,
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--optimizer",
+        "adam",
+        "--metrics",
+        p(&m),
+        "--export",
+        p(&onnx),
+    ]);
+    ok(&[
+        "run",
+        p(&onnx),
+        "--input",
+        &vx,
+        "--output",
+        p(&probs),
+        "--engine",
+        "tract",
+    ]);
+    let pr = ndarray::Array2::<f32>::read_npy(std::fs::File::open(&probs).unwrap()).unwrap();
+    let labels = ndarray::Array1::<i64>::read_npy(std::fs::File::open(&vy).unwrap()).unwrap();
+    let n = labels.len();
+    let (mut loss, mut correct) = (0f64, 0usize);
+    for (row, &l) in pr.rows().into_iter().zip(&labels) {
+        loss -= f64::from(row[l as usize]).ln();
+        let best = (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+        correct += usize::from(best == l as usize);
+    }
+    let doc = metrics(&m);
+    let last = &doc["epochs"][1];
+    let (want_loss, want_acc) = (
+        last["val_loss"].as_f64().unwrap(),
+        last["val_acc"].as_f64().unwrap(),
+    );
+    let loss = loss / n as f64;
+    assert!(
+        (loss - want_loss).abs() <= 1e-4 * (1.0 + want_loss),
+        "tract {loss} vs trainer {want_loss}"
+    );
+    assert_eq!(correct as f64 / n as f64, want_acc);
+}
+
+#[test]
+fn init_from_another_architecture_names_the_layer() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, y) = write_set(d.path(), "train", 8, 4, 3);
+    let (half, good) = (d.path().join("half.onnx"), d.path().join("lean.onnx"));
+    ok(&[
+        "models",
+        "export",
+        "lean-w0.5",
+        "-o",
+        p(&half),
+        "--input",
+        "16x16x3",
+    ]);
+    let e = fails(
+        &[
+            "train",
+            "--data",
+            &x,
+            "--labels",
+            &y,
+            "--init",
+            p(&half),
+            "--epochs",
+            "1",
+        ],
+        1,
+    );
+    assert!(e.contains("half.onnx: layer 1 (conv) of lean"), "{e}");
+    assert!(
+        e.contains("[32, 3, 3, 3]") && e.contains("[16, 3, 3, 3]"),
+        "{e}"
+    );
+    ok(&[
+        "models",
+        "export",
+        "lean",
+        "-o",
+        p(&good),
+        "--input",
+        "16x16x3",
+        "--seed",
+        "9",
+    ]);
+    ok(&[
+        "train",
+        "--data",
+        &x,
+        "--labels",
+        &y,
+        "--init",
+        p(&good),
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+    ]);
+}
+
+#[test]
+fn resume_continues_bit_identically() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, y) = write_set(d.path(), "train", 24, 4, 4);
+    let path = |n: &str| d.path().join(n);
+    let common = [
+        "--data",
+        &x,
+        "--labels",
+        &y,
+        "--batch",
+        "6",
+        "--micro-batch",
+        "4",
+        "--seed",
+        "5",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a = vec!["train"];
+        a.extend(common);
+        a.extend(extra);
+        ok(&a)
+    };
+    run(&["--epochs", "3", "--export", p(&path("whole.onnx"))]);
+    // Stopped mid-epoch (4 updates per epoch), then at an epoch's end, then finished.
+    let ck = path("ck");
+    let stop = ["--epochs", "3", "--checkpoint", p(&ck), "--max-steps", "3"];
+    let out = run(&stop);
+    assert!(
+        out.contains("stopped after 3 optimizer steps (--max-steps) in epoch 1"),
+        "{out}"
+    );
+    let out = run(&["--epochs", "2", "--resume", p(&ck), "--checkpoint", p(&ck)]);
+    assert!(
+        out.contains("epoch 1/2") && out.contains("epoch 2/2"),
+        "{out}"
+    );
+    let resumed = path("resumed.onnx");
+    let out = run(&["--epochs", "3", "--resume", p(&ck), "--export", p(&resumed)]);
+    assert!(
+        !out.contains("epoch 2/3") && out.contains("epoch 3/3"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(path("whole.onnx")).unwrap(),
+        std::fs::read(&resumed).unwrap(),
+        "resumed run differs from the uninterrupted one"
+    );
+    let mut other_seed = vec!["train"];
+    other_seed.extend(&common[..common.len() - 1]);
+    other_seed.extend(["6", "--resume", p(&ck)]);
+    let e = fails(&other_seed, 1);
+    assert!(e.contains("--seed 5"), "{e}");
+}
+
+#[test]
+fn labels_outside_the_classes_name_the_item() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, _) = write_set(d.path(), "train", 6, 4, 5);
+    let y = d.path().join("bad_y.npy");
+    Array1::from(vec![0i64, 1, 2, 12, 3, 0])
+        .write_npy(std::fs::File::create(&y).unwrap())
+        .unwrap();
+    let e = fails(&["train", "--data", &x, "--labels", p(&y)], 1);
+    assert!(
+        e.contains("bad_y.npy: label 12 of item 3 is outside lean's 10 classes"),
+        "{e}"
+    );
+    let synth = d.path().join("synth");
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        p(&synth),
+        "--classes",
+        "12",
+        "--count",
+        "24",
+        "--size",
+        "16",
+    ]);
+    let e = fails(&["train", "--data", p(&synth), "--input-size", "16x16"], 1);
+    assert!(
+        e.contains("has label 10") && e.contains("outside lean's 10 classes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_and_keeps_the_last_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    let (x, y) = write_set(d.path(), "train", 32, 4, 6);
+    let ck = d.path().join("ck");
+    let e = fails(
+        &[
+            "train",
+            "--data",
+            &x,
+            "--labels",
+            &y,
+            "--batch",
+            "4",
+            "--lr",
+            "1e38",
+            "--momentum",
+            "0",
+            "--checkpoint",
+            p(&ck),
+            "--checkpoint-every",
+            "1",
+            "--epochs",
+            "3",
+        ],
+        1,
+    );
+    assert!(e.contains("training diverged at step"), "{e}");
+    assert!(
+        e.contains("the last good checkpoint") && e.contains("is kept"),
+        "{e}"
+    );
+    // The kept checkpoint is whole (its magic at the start; loading checks the rest).
+    let bytes = std::fs::read(&ck).unwrap();
+    assert!(bytes.starts_with(b"EBTRAIN\0"), "{} bytes", bytes.len());
+}
