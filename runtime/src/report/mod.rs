@@ -122,6 +122,11 @@ mod tests {
             assert!(text.contains("VDD_CPU_GPU_CV"), "{f:?}");
             assert!(text.contains("61.2"), "{f:?}: energy per inference");
         }
+        let table = render(&r, Format::Table).unwrap();
+        let header = table.lines().find(|l| l.starts_with("model ")).unwrap();
+        assert!(header.ends_with("avg W  mJ/image"), "{header}");
+        let lean = table.lines().find(|l| l.starts_with("lean ")).unwrap();
+        assert!(lean.ends_with(" 6.12      61.2"), "{lean}");
         for f in [Format::Table, Format::Markdown, Format::Html] {
             let text = render(&r, f).unwrap();
             assert!(

@@ -57,7 +57,8 @@ pub fn render(r: &Report) -> String {
     }
 
     let show_accuracy = r.models.iter().any(|m| m.accuracy.is_some());
-    let columns: Vec<(String, bool)> = COLUMNS
+    let show_power = r.models.iter().any(|m| m.power.is_some());
+    let mut columns: Vec<(String, bool)> = COLUMNS
         .iter()
         .filter(|(h, _)| show_accuracy || *h != "accuracy")
         .map(|(h, right)| match *h {
@@ -65,11 +66,30 @@ pub fn render(r: &Report) -> String {
             _ => (h.to_string(), *right),
         })
         .collect();
+    if show_power {
+        // On a Jetson: board power and energy beside the latency figures.
+        columns.push(("avg W".into(), true));
+        columns.push(("mJ/image".into(), true));
+    }
     let rows: Vec<Vec<String>> = r
         .models
         .iter()
         .enumerate()
-        .map(|(i, m)| model_row(r, i, m, show_accuracy))
+        .map(|(i, m)| {
+            let mut row = model_row(r, i, m, show_accuracy);
+            if show_power {
+                let p = m.power.as_ref();
+                row.push(
+                    p.and_then(|p| p.total_avg_mw)
+                        .map_or("-".into(), |mw| format!("{:.2}", mw / 1000.0)),
+                );
+                // Offline's figure when it ran (the efficient way to run), else batch 1's.
+                let mj = power::energy_cell(p, "offline")
+                    .or_else(|| power::energy_cell(p, "single_stream"));
+                row.push(mj.map_or("-".into(), num));
+            }
+            row
+        })
         .collect();
     out.push_str(&grid(&columns, &rows));
 
