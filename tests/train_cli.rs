@@ -416,3 +416,47 @@ fn a_diverging_loss_stops_and_keeps_the_last_checkpoint() {
     let bytes = std::fs::read(&ck).unwrap();
     assert!(bytes.starts_with(b"EBTRAIN\0"), "{} bytes", bytes.len());
 }
+
+#[test]
+fn trains_from_tfrecord_shards() {
+    let d = tempfile::tempdir().unwrap();
+    let (synth, shards) = (d.path().join("synth"), d.path().join("shards"));
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        p(&synth),
+        "--classes",
+        "4",
+        "--count",
+        "16",
+        "--size",
+        "16",
+    ]);
+    std::fs::create_dir(&shards).unwrap();
+    let out = shards.join("s.tfrecord");
+    ok(&["data", "pack", p(&synth), "-o", p(&out), "--shards", "2"]);
+    let out = ok(&[
+        "train",
+        "--data",
+        p(&shards),
+        "--val",
+        p(&synth),
+        "--input-size",
+        "16x16",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--crop-min-scale",
+        "0.8",
+    ]);
+    assert!(
+        out.contains("TFRecord") || out.contains("tfrecord"),
+        "{out}"
+    );
+    assert!(
+        out.contains("epoch 1/1") && out.contains("val acc"),
+        "{out}"
+    );
+}
