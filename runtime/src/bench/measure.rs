@@ -296,3 +296,91 @@ fn power_of(
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::target::tegrastats::parse_line;
+    use crate::target::tegrastats_sampler::Sample;
+
+    fn line(vdd_in: u32) -> crate::target::tegrastats::TegraLine {
+        parse_line(&format!("RAM 1000/7620MB VDD_IN {vdd_in}mW/{vdd_in}mW")).unwrap()
+    }
+
+    #[test]
+    fn power_goes_to_the_scenario_whose_window_holds_the_sample() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let rec = Recording {
+            samples: vec![
+                Sample {
+                    at: at(10),
+                    line: line(4000),
+                },
+                Sample {
+                    at: at(20),
+                    line: line(6000),
+                },
+                // Between the windows (another model's turn): not this model's.
+                Sample {
+                    at: at(50),
+                    line: line(9000),
+                },
+                Sample {
+                    at: at(110),
+                    line: line(8000),
+                },
+            ],
+            interval_ms: 10,
+            ..Recording::default()
+        };
+        // SingleStream ran in [0, 30] ms, Offline in [100, 130] ms and [200, 230] ms.
+        let windows = [
+            vec![(at(0), at(30))],
+            vec![(at(100), at(130)), (at(200), at(230))],
+        ];
+        let stats = |n: u64| LatencyStats {
+            count: n,
+            ..Default::default()
+        };
+        let single = Some(SingleStream {
+            latency_ms: stats(10),
+            samples_ms: vec![],
+            duration_s: 0.03,
+        });
+        let offline = Some(Offline {
+            batch: 4,
+            queries: 5,
+            images: 20,
+            duration_s: 0.06,
+            throughput_ips: 0.0,
+            batch_latency_ms: stats(5),
+        });
+        let p = power_of(&rec, &windows, &single, &offline);
+        assert_eq!(p.samples, 3);
+        assert_eq!(p.total_avg_mw, Some(6000.0));
+        assert_eq!(p.total_peak_mw, Some(8000.0));
+        assert_eq!(p.energy.len(), 2);
+        let (s, o) = (&p.energy[0], &p.energy[1]);
+        assert_eq!(
+            (s.scenario.as_str(), s.avg_power_mw),
+            ("single_stream", 5000.0)
+        );
+        assert!((s.mj_per_inference - 5000.0 * 0.03 / 10.0).abs() < 1e-12);
+        assert_eq!(
+            (o.scenario.as_str(), o.avg_power_mw, o.inferences),
+            ("offline", 8000.0, 20)
+        );
+        assert!((o.mj_per_inference - 8000.0 * 0.06 / 20.0).abs() < 1e-12);
+
+        // A scenario with no sample of its own takes the model's average.
+        let windows = [vec![(at(0), at(30))], vec![(at(300), at(330))]];
+        let p = power_of(&rec, &windows, &single, &offline);
+        assert_eq!(p.energy[1].avg_power_mw, 5000.0);
+        // A scenario that did not run has no energy figure.
+        let p = power_of(&rec, &windows, &single, &None);
+        assert_eq!(p.energy.len(), 1);
+    }
+}
