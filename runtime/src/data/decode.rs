@@ -18,7 +18,7 @@
 //!   buffer and is skipped when the image already has the target size (and no crop).
 //! - Normalisation is `(x · scale − mean[c]) / std[c]` from the [`Preprocess`]
 //!   description, folded once into one multiply and one add per value
-//!   ([`super::normalize`]: de-interleaved in chunks, vectorised, AVX2 picked at run time).
+//!   (module `data::normalize`: de-interleaved in chunks, vectorised, AVX2 picked at run time).
 //!
 //! Images whose header claims more than [`MAX_PIXELS`] pixels are refused before any
 //! pixel buffer is allocated. The slow, obviously-correct version of this pipeline is
