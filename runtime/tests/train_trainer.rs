@@ -71,7 +71,7 @@ fn accumulation_equals_one_large_batch() {
             );
             let moved = a.iter().zip(&before).filter(|(p, q)| p != q).count();
             assert!(
-                moved > a.len() / 2,
+                moved > a.len() / 4,
                 "the steps moved {moved} of {} params",
                 a.len()
             );
@@ -269,7 +269,9 @@ fn arena_matches_the_plan() {
             config(8, 1, trainable, OptimizerConfig::sgd(0.9), 0.1),
         )
         .unwrap();
-        let (arena, plan) = (t.arena_bytes() as u64, t.plan().total());
+        // Beyond the plan: the GEMM packing buffers (one thread here).
+        let pack = 4 * edgebench_runtime::train::Gemm::pack_len(1) as u64;
+        let (arena, plan) = (t.arena_bytes() as u64 - pack, t.plan().total());
         assert!(
             arena <= plan + 64 * 40,
             "{} {trainable}: arena {arena} vs plan {plan}",

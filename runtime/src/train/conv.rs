@@ -5,7 +5,7 @@
 //! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
 //! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
 
-use super::{Mat, check_len, check_min_len, matmul};
+use super::{Gemm, Mat, check_len, check_min_len, matmul, pack_for};
 use crate::error::{Error, Result};
 
 /// Shape of a convolution. Output size: `(h + 2·pad − kh) / stride + 1` (same for width).
@@ -119,7 +119,20 @@ pub(crate) fn src(o: usize, k: usize, s: &Conv2dShape, len: usize) -> Option<usi
     (o * s.stride + k).checked_sub(s.pad).filter(|&i| i < len)
 }
 
-/// One image `[c_in, h, w]` into `col [c_in·kh·kw, oh·ow]`.
+/// Output columns `[lo, hi)` whose input column `ox·stride + kx − pad` lies in the row.
+#[inline]
+fn valid_cols(s: &Conv2dShape, kx: usize, ow: usize) -> (usize, usize) {
+    let lo = s.pad.saturating_sub(kx).div_ceil(s.stride).min(ow);
+    // ox·stride + kx − pad < w  ⇔  ox < (w + pad − kx) / stride, rounded up.
+    let hi = (s.w + s.pad)
+        .checked_sub(kx)
+        .map_or(0, |v| v.div_ceil(s.stride))
+        .min(ow);
+    (lo, hi.max(lo))
+}
+
+/// One image `[c_in, h, w]` into `col [c_in·kh·kw, oh·ow]`: each row is a shifted
+/// (strided) copy of input rows with zeros where the window reads padding.
 fn im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32]) {
     let ohw = oh * ow;
     for ci in 0..s.c_in {
@@ -128,14 +141,27 @@ fn im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32]) {
             for kx in 0..s.kw {
                 let r = (ci * s.kh + ky) * s.kw + kx;
                 let row = &mut col[r * ohw..(r + 1) * ohw];
+                let (lo, hi) = valid_cols(s, kx, ow);
                 for oy in 0..oh {
                     let out = &mut row[oy * ow..(oy + 1) * ow];
                     let Some(iy) = src(oy, ky, s, s.h) else {
                         out.fill(0.0);
                         continue;
                     };
-                    for (ox, v) in out.iter_mut().enumerate() {
-                        *v = src(ox, kx, s, s.w).map_or(0.0, |ix| plane[iy * s.w + ix]);
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    if hi > lo {
+                        let start = iy * s.w + lo * s.stride + kx - s.pad;
+                        if s.stride == 1 {
+                            out[lo..hi].copy_from_slice(&plane[start..start + hi - lo]);
+                        } else {
+                            let src_row = &plane[start..];
+                            for (o, v) in
+                                out[lo..hi].iter_mut().zip(src_row.iter().step_by(s.stride))
+                            {
+                                *o = *v;
+                            }
+                        }
                     }
                 }
             }
@@ -153,13 +179,23 @@ fn col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32]) {
             for kx in 0..s.kw {
                 let r = (ci * s.kh + ky) * s.kw + kx;
                 let row = &col[r * ohw..(r + 1) * ohw];
+                let (lo, hi) = valid_cols(s, kx, ow);
+                if hi <= lo {
+                    continue;
+                }
                 for oy in 0..oh {
                     let Some(iy) = src(oy, ky, s, s.h) else {
                         continue;
                     };
-                    for (ox, &v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                        if let Some(ix) = src(ox, kx, s, s.w) {
-                            plane[iy * s.w + ix] += v;
+                    let start = iy * s.w + lo * s.stride + kx - s.pad;
+                    let from = &row[oy * ow + lo..oy * ow + hi];
+                    if s.stride == 1 {
+                        for (d, v) in plane[start..start + hi - lo].iter_mut().zip(from) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, v) in plane[start..].iter_mut().step_by(s.stride).zip(from) {
+                            *d += v;
                         }
                     }
                 }
@@ -180,7 +216,13 @@ pub fn conv2d_forward(
     threads: usize,
 ) -> Result<()> {
     let hw = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
-    conv2d_forward_hw(s, hw, x, w, b, y, workspace, threads)
+    let mut pack = pack_for(threads);
+    let mut g = Gemm {
+        threads,
+        pack: &mut pack,
+        workers: None,
+    };
+    conv2d_forward_hw(s, hw, x, w, b, y, workspace, &mut g)
 }
 
 /// [`conv2d_forward`] with the output size given: `(oh, ow)` may exceed what the
@@ -195,7 +237,7 @@ pub fn conv2d_forward_hw(
     b: Option<&[f32]>,
     y: &mut [f32],
     workspace: &mut [f32],
-    threads: usize,
+    gemm: &mut Gemm<'_>,
 ) -> Result<()> {
     let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
     check_len(FWD[0], x.len(), s.input_len())?;
@@ -223,7 +265,7 @@ pub fn conv2d_forward_hw(
             data: col,
             transposed: false,
         };
-        matmul(s.c_out, ohw, k, yi, b.is_some(), wm, cm, threads)?;
+        matmul(s.c_out, ohw, k, yi, b.is_some(), wm, cm, gemm)?;
     }
     Ok(())
 }
@@ -252,7 +294,13 @@ pub fn conv2d_backward(
         db,
         accumulate: false,
     };
-    conv2d_backward_hw(s, hw, x, w, dy, grads, workspace, threads)
+    let mut pack = pack_for(threads);
+    let mut g = Gemm {
+        threads,
+        pack: &mut pack,
+        workers: None,
+    };
+    conv2d_backward_hw(s, hw, x, w, dy, grads, workspace, &mut g)
 }
 
 /// The gradients a backward pass writes; `None` skips one (a frozen weight, the first
@@ -293,7 +341,7 @@ pub fn conv2d_backward_hw(
     dy: &[f32],
     g: Grads<'_>,
     workspace: &mut [f32],
-    threads: usize,
+    gemm: &mut Gemm<'_>,
 ) -> Result<()> {
     let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
     check_len(FWD[1], w.len(), s.weight_len())?;
@@ -339,14 +387,14 @@ pub fn conv2d_backward_hw(
                 data: col,
                 transposed: true,
             };
-            matmul(s.c_out, k, ohw, dw, accumulate || i > 0, dym, colt, threads)?;
+            matmul(s.c_out, k, ohw, dw, accumulate || i > 0, dym, colt, gemm)?;
         }
         if let Some(dx) = dx.as_deref_mut() {
             let wt = Mat {
                 data: w,
                 transposed: true,
             };
-            matmul(k, ohw, s.c_out, dcol, false, wt, dym, threads)?;
+            matmul(k, ohw, s.c_out, dcol, false, wt, dym, gemm)?;
             col2im(&s, oh, ow, dcol, &mut dx[i * in_img..(i + 1) * in_img]);
         }
     }

@@ -3,7 +3,7 @@
 //! layer.
 
 use super::conv::Grads;
-use super::{Mat, check_len, matmul};
+use super::{Gemm, Mat, check_len, matmul, pack_for};
 use crate::error::{Error, Result};
 
 /// Shape of a dense layer: `n` rows of `inputs` features mapped to `outputs` features.
@@ -54,6 +54,24 @@ pub fn dense_forward(
     y: &mut [f32],
     threads: usize,
 ) -> Result<()> {
+    let mut pack = pack_for(threads);
+    let mut g = Gemm {
+        threads,
+        pack: &mut pack,
+        workers: None,
+    };
+    dense_forward_with(s, x, w, b, y, &mut g)
+}
+
+/// [`dense_forward`] with the caller's GEMM resources (no allocation).
+pub fn dense_forward_with(
+    s: DenseShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    gemm: &mut Gemm<'_>,
+) -> Result<()> {
     s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
     if let Some(b) = b {
         for row in y.chunks_exact_mut(s.outputs.max(1)) {
@@ -68,7 +86,7 @@ pub fn dense_forward(
         data: w,
         transposed: true,
     };
-    matmul(s.n, s.outputs, s.inputs, y, b.is_some(), xa, wt, threads)
+    matmul(s.n, s.outputs, s.inputs, y, b.is_some(), xa, wt, gemm)
 }
 
 /// Backward pass with `gemm`: from `dy [n, out]` writes `dx [n, in] = dy·w`,
@@ -94,7 +112,13 @@ pub fn dense_backward(
         db,
         accumulate: false,
     };
-    dense_backward_into(s, x, w, dy, grads, threads)
+    let mut pack = pack_for(threads);
+    let mut g = Gemm {
+        threads,
+        pack: &mut pack,
+        workers: None,
+    };
+    dense_backward_into(s, x, w, dy, grads, &mut g)
 }
 
 /// [`dense_backward`] writing only the gradients asked for (see [`Grads`]: `dw`/`db`
@@ -105,7 +129,7 @@ pub fn dense_backward_into(
     w: &[f32],
     dy: &[f32],
     g: Grads<'_>,
-    threads: usize,
+    gemm: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len(FWD[1], w.len(), s.outputs * s.inputs)?;
     check_len(BWD[3], dy.len(), s.n * s.outputs)?;
@@ -119,7 +143,7 @@ pub fn dense_backward_into(
             data: w,
             transposed: false,
         };
-        matmul(s.n, s.inputs, s.outputs, dx, false, dya, wm, threads)?;
+        matmul(s.n, s.inputs, s.outputs, dx, false, dya, wm, gemm)?;
     }
     if let Some(dw) = g.dw {
         check_len(FWD[0], x.len(), s.n * s.inputs)?;
@@ -132,7 +156,7 @@ pub fn dense_backward_into(
             data: x,
             transposed: false,
         };
-        matmul(s.outputs, s.inputs, s.n, dw, g.accumulate, dyt, xm, threads)?;
+        matmul(s.outputs, s.inputs, s.n, dw, g.accumulate, dyt, xm, gemm)?;
     }
     if let Some(db) = g.db {
         check_len(BWD[2], db.len(), s.outputs)?;

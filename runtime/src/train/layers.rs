@@ -12,7 +12,9 @@
 //!   flows through), the max-pool argmaxes, the loss's `dlogits`;
 //! - one scratch region shared by two forward ping-pong buffers (the tensors not saved)
 //!   and, once forward is done, two activation-gradient ping-pong buffers;
-//! - the largest per-layer workspace (im2col), the input batch and the labels.
+//! - the largest per-layer workspace (im2col), the input batch and the labels;
+//! - beyond the plan: the GEMM's packing buffers, [`super::sgemm::pack_len`] floats
+//!   (≈2.1 MiB) per thread.
 //!
 //! Every region is sized for the full micro-batch; a smaller batch uses a prefix.
 
@@ -114,6 +116,8 @@ pub(crate) struct Program {
     pub grad: [Region; 2],
     pub dlogits: Region,
     pub workspace: Region,
+    /// GEMM packing buffers, one per thread.
+    pub pack: Region,
     pub labels: Region,
     pub arena_bytes: usize,
 }
@@ -146,6 +150,7 @@ impl Program {
         input: InputShape,
         plan: &MemoryPlan,
         state_per_param: usize,
+        threads: usize,
     ) -> Result<Program> {
         let planned = spec.plan(input)?;
         let n = plan.micro_batch;
@@ -346,6 +351,7 @@ impl Program {
             scratch.sub(grad_bytes, grad_max * n * 4),
         ];
         let workspace = layout.push::<f32>(ws);
+        let pack = layout.push::<f32>(super::Gemm::pack_len(threads));
         let labels = layout.push::<usize>(n);
         Ok(Program {
             ops,
@@ -366,6 +372,7 @@ impl Program {
             grad,
             dlogits,
             workspace,
+            pack,
             labels,
             arena_bytes: layout.bytes(),
         })

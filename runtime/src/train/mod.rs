@@ -1,12 +1,16 @@
 //! The training engine's layer kernels: forward and backward passes on NCHW `f32` tensors.
 //!
-//! Every kernel works on plain slices with an explicit shape struct and never allocates:
-//! the caller hands in outputs and workspaces (sized by the `*_workspace_len` functions),
-//! so that a trainer can lay every buffer out in one arena before the first step.
-//! Backward passes *overwrite* their gradient outputs (they do not accumulate). The GEMM
-//! kernels take `threads`: 1 runs on the caller's thread, 0 on every rayon thread, n on n.
+//! Every kernel works on plain slices with an explicit shape struct: the caller hands in
+//! outputs and workspaces (sized by the `*_workspace_len` functions), so that a trainer
+//! can lay every buffer out in one arena before the first step. Backward passes
+//! *overwrite* their gradient outputs; the `*_hw`/`*_into` variants the trainer uses can
+//! add to them instead (gradient accumulation) and skip the ones not needed. The GEMM
+//! kernels take `threads` (1 runs on the caller's thread, 0 on every rayon thread, n on
+//! n) and allocate a packing buffer per call; their `*_hw`/`*_with`/`*_into` variants take
+//! a [`Gemm`] with the caller's packing buffer and allocate nothing.
 //!
-//! Each fast kernel (convolution by im2col + the `gemm` crate, dense by `gemm`) has a
+//! Each fast kernel (convolution by im2col + GEMM, dense by GEMM; the GEMM is our own
+//! [`sgemm`], which packs into caller-provided buffers and so never allocates) has a
 //! naive reference beside it (`*_naive`: direct nested loops), and the tests check the
 //! two against each other and every backward pass against central finite differences.
 //!
@@ -32,7 +36,9 @@ pub mod optim;
 pub mod plan;
 pub mod pool;
 pub mod schedule;
+pub mod sgemm;
 pub mod trainer;
+pub mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -75,9 +81,41 @@ pub(crate) struct Mat<'a> {
     pub transposed: bool,
 }
 
-/// `dst (m×n, row-major) = [dst +] a (m×k) · b (k×n)` with the `gemm` crate.
-///
-/// `threads`: 1 runs on the calling thread, 0 uses every rayon thread, n uses n threads.
+/// What a GEMM runs with: threads (1 = the caller's thread, 0 = every rayon thread,
+/// n = n threads) and a packing buffer of [`Gemm::pack_len`] floats for them.
+#[derive(Debug)]
+pub struct Gemm<'a> {
+    /// Threads, as above.
+    pub threads: usize,
+    /// Packing buffer (the trainer's lives in its arena).
+    pub pack: &'a mut [f32],
+    /// Helper threads to run on instead of rayon's pool (the trainer's own).
+    pub workers: Option<&'a workers::Workers>,
+}
+
+impl Gemm<'_> {
+    /// Threads that `threads` means (0 → rayon's pool size).
+    pub fn resolve_threads(threads: usize) -> usize {
+        if threads == 0 {
+            rayon::current_num_threads().max(1)
+        } else {
+            threads
+        }
+    }
+
+    /// Packing floats `threads` threads need.
+    pub fn pack_len(threads: usize) -> usize {
+        Self::resolve_threads(threads) * sgemm::pack_len()
+    }
+}
+
+/// A packing buffer for the stand-alone kernels that take a thread count (allocated per
+/// call; the trainer passes its own [`Gemm`] instead).
+pub(crate) fn pack_for(threads: usize) -> Vec<f32> {
+    vec![0.0; Gemm::pack_len(threads)]
+}
+
+/// `dst (m×n, row-major) = [dst +] a (m×k) · b (k×n)` with [`sgemm`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     m: usize,
@@ -87,54 +125,23 @@ pub(crate) fn matmul(
     accumulate: bool,
     a: Mat<'_>,
     b: Mat<'_>,
-    threads: usize,
+    g: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len("matmul dst", dst.len(), m * n)?;
     check_len("matmul lhs", a.data.len(), m * k)?;
     check_len("matmul rhs", b.data.len(), k * n)?;
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            dst.fill(0.0);
-        }
-        return Ok(());
-    }
-    // Element (i, p) of a lives at i·k + p, or at p·m + i when stored transposed.
-    let (a_cs, a_rs) = if a.transposed { (m, 1) } else { (1, k) };
-    // Element (p, j) of b lives at p·n + j, or at j·k + p when stored transposed.
-    let (b_cs, b_rs) = if b.transposed { (k, 1) } else { (1, n) };
-    let par = if threads == 1 {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(threads)
-    };
-    // Safety: the lengths were checked above, so for every i < m, j < n, p < k the
-    // offsets computed from the strides (dst i·n + j; a and b as commented) are inside
-    // their slices; dst is a unique borrow, so it aliases neither a nor b.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.data.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-    Ok(())
+    let threads = Gemm::resolve_threads(g.threads);
+    sgemm::sgemm(
+        m,
+        n,
+        k,
+        sgemm::Operand::new(a.data, k, m, a.transposed),
+        sgemm::Operand::new(b.data, n, k, b.transposed),
+        dst,
+        n,
+        accumulate,
+        g.pack,
+        threads,
+        g.workers,
+    )
 }

@@ -22,9 +22,10 @@
 
 use std::path::Path;
 
+use super::Gemm;
 use super::arena::{Arena, Region};
 use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_hw};
-use super::dense::{DenseShape, dense_backward_into, dense_forward};
+use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
 use super::layers::{Kind, Op, Program, prefix};
 use super::optim::{OptimizerConfig, update};
@@ -32,6 +33,7 @@ use super::plan::{LayerMode, MemoryPlan, Trainable, plan};
 use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
 use super::pool::{relu_backward, relu_forward};
 use super::schedule::Schedule;
+use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::model::onnx_write::{LayerParams, Weights, he_init};
 use crate::model::spec::{InputShape, Spec};
@@ -94,6 +96,8 @@ pub struct Trainer {
     pub(crate) plan: MemoryPlan,
     pub(crate) prog: Program,
     pub(crate) arena: Arena,
+    /// Helper threads of the GEMMs (threads − 1 of them).
+    pub(crate) workers: Workers,
     /// Optimizer updates done.
     pub(crate) updates: u64,
     /// Micro-batches stepped in total.
@@ -114,12 +118,13 @@ impl Trainer {
         }
         let factor = cfg.optimizer.state_per_param();
         let plan = plan(spec, input, cfg.micro_batch, factor, cfg.trainable)?;
-        let prog = Program::build(spec, input, &plan, factor)?;
+        let prog = Program::build(spec, input, &plan, factor, cfg.threads)?;
         let arena = Arena::new(&{
             let mut l = super::arena::ArenaLayout::default();
             l.push::<u8>(prog.arena_bytes);
             l
         })?;
+        let workers = Workers::new(Gemm::resolve_threads(cfg.threads) - 1)?;
         let mut t = Trainer {
             spec: spec.clone(),
             input,
@@ -127,6 +132,7 @@ impl Trainer {
             plan,
             prog,
             arena,
+            workers,
             updates: 0,
             micro_steps: 0,
             pending: 0,
@@ -162,7 +168,8 @@ impl Trainer {
         self.prog.classes
     }
 
-    /// Bytes of the one arena (the plan's total plus 64-byte alignment padding).
+    /// Bytes of the one arena: the plan's total, the GEMM packing buffers
+    /// ([`super::sgemm::pack_len`] floats per thread) and 64-byte alignment padding.
     pub fn arena_bytes(&self) -> usize {
         self.arena.bytes()
     }
@@ -351,15 +358,25 @@ impl Trainer {
             let x = self.prog.tensor(op.input, n);
             let y = self.prog.tensor(op.output, n);
             let arg = if train { op.argmax } else { Region::EMPTY };
-            let [x, y, prm, ws, arg] =
-                self.arena
-                    .views([x, y, self.prog.params_r, self.prog.workspace, arg])?;
+            let [x, y, prm, ws, arg, pack] = self.arena.views([
+                x,
+                y,
+                self.prog.params_r,
+                self.prog.workspace,
+                arg,
+                self.prog.pack,
+            ])?;
+            let mut gemm = Gemm {
+                threads,
+                pack: pack.as_mut(),
+                workers: Some(&self.workers),
+            };
             let (x, y, prm) = (x.as_mut::<f32>(), y.as_mut::<f32>(), prm.as_mut::<f32>());
             let (w, b) = param_slices(&self.prog, op, prm);
             match op.kind {
                 Kind::Conv { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
-                    conv2d_forward_hw(s, hw, x, w, Some(b), y, ws.as_mut(), threads)?;
+                    conv2d_forward_hw(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm)?;
                 }
                 Kind::Depthwise { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
@@ -367,7 +384,7 @@ impl Trainer {
                 }
                 Kind::Dense { inputs, outputs } => {
                     let s = DenseShape { n, inputs, outputs };
-                    dense_forward(s, x, w, Some(b), y, threads)?;
+                    dense_forward_with(s, x, w, Some(b), y, &mut gemm)?;
                 }
                 Kind::Relu => relu_forward(x, y)?,
                 Kind::MaxPool { s } => {
@@ -412,9 +429,22 @@ impl Trainer {
             };
             let p = &self.prog;
             let arg = prefix(op.argmax, out_elems);
-            let [x, y, dy, dx, prm, grd, ws, arg] =
-                self.arena
-                    .views([x_r, y_r, dy, dx_r, p.params_r, p.grads_r, p.workspace, arg])?;
+            let [x, y, dy, dx, prm, grd, ws, arg, pack] = self.arena.views([
+                x_r,
+                y_r,
+                dy,
+                dx_r,
+                p.params_r,
+                p.grads_r,
+                p.workspace,
+                arg,
+                p.pack,
+            ])?;
+            let mut gemm = Gemm {
+                threads,
+                pack: pack.as_mut(),
+                workers: Some(&self.workers),
+            };
             let (x, y, dy) = (x.as_mut::<f32>(), y.as_mut::<f32>(), dy.as_mut::<f32>());
             let dx = dx.as_mut::<f32>();
             let prm = prm.as_mut::<f32>();
@@ -429,7 +459,7 @@ impl Trainer {
             match op.kind {
                 Kind::Conv { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
-                    conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), threads)?;
+                    conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), &mut gemm)?;
                 }
                 Kind::Depthwise { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
@@ -437,7 +467,7 @@ impl Trainer {
                 }
                 Kind::Dense { inputs, outputs } => {
                     let s = DenseShape { n, inputs, outputs };
-                    dense_backward_into(s, x, w, dy, g, threads)?;
+                    dense_backward_into(s, x, w, dy, g, &mut gemm)?;
                 }
                 Kind::Relu => relu_backward(y, dy, dx)?,
                 Kind::MaxPool { s } => {

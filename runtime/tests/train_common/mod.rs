@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// A small CNN with every kind the lean model has (conv+relu, max-pool, flatten, dense
 /// with softmax) plus a standalone ReLU, a depthwise conv and a global average pool
-/// when `depthwise`.
+/// when `depthwise` (with strided, asymmetrically padded convolutions).
 pub fn tiny_spec(classes: usize, depthwise: bool) -> Spec {
     let middle = if depthwise {
         "[[layers]]\ntype = \"depthwise\"\nkernel = 3\nstride = 2\n\n[[layers]]\ntype = \"relu\"\n\n\
@@ -23,11 +23,14 @@ pub fn tiny_spec(classes: usize, depthwise: bool) -> Spec {
          [[layers]]\ntype = \"relu\"\n\n[[layers]]\ntype = \"maxpool\"\nsize = 2\n\n\
          [[layers]]\ntype = \"flatten\"\n"
     };
+    // The depthwise variant's first conv has stride 2: Keras `same` padding then puts
+    // the extra row and column at the end (asymmetric), as in the `mobile` model.
+    let stride = if depthwise { 2 } else { 1 };
     let text = format!(
         "name = \"tiny\"\ninput = \"8x8x3\"\n\n[[layers]]\ntype = \"conv\"\nfilters = 4\n\
-         kernel = 3\npadding = \"same\"\nactivation = \"relu\"\n\n[[layers]]\ntype = \
-         \"maxpool\"\nsize = 2\n\n{middle}\n[[layers]]\ntype = \"dense\"\nunits = {classes}\n\
-         activation = \"softmax\"\n"
+         kernel = 3\nstride = {stride}\npadding = \"same\"\nactivation = \"relu\"\n\n\
+         [[layers]]\ntype = \"maxpool\"\nsize = 2\n\n{middle}\n[[layers]]\ntype = \
+         \"dense\"\nunits = {classes}\nactivation = \"softmax\"\n"
     );
     let file = SpecFile::parse(&text, "tiny.toml").unwrap();
     Spec::resolve(file, &|n| panic!("no base {n}")).unwrap()
