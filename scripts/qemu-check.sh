@@ -6,13 +6,15 @@
 #                  built first when missing; glibc 2.27 runs on every board)
 #   --host-bin F   the x86-64 edgebench to compare with (default: target/debug/edgebench,
 #                  built with `cargo build` first)
-#   --cpu NAME     QEMU CPU model (default: cortex-a57, the Jetson Nano's core, so no
-#                  instruction newer than ARMv8.0 + NEON may run)
+#   --cpu NAME     QEMU CPU model: cortex-a57 (default: the Jetson Nano's core, so no
+#                  instruction newer than ARMv8.0 + NEON may run), cortex-a72, cortex-a76
+#                  or neoverse-n1
 #   --work DIR     keep the files of the run here (default: a temporary folder)
 #   --no-install   install nothing; fail when qemu or the aarch64 libraries are missing
 #   -h, --help     this text
 #
-# Under `qemu-aarch64-static -L /usr/aarch64-linux-gnu` it runs, printing everything:
+# Under `qemu-aarch64-static -L SYSROOT` (Debian's /usr/aarch64-linux-gnu runtime, see
+# below) it runs, printing everything:
 #   1. `edgebench --version` and `edgebench engines` (the bundle's aarch64 ONNX Runtime);
 #   2. `models export lean --input 64x64x3 --seed 0` on both builds: the ONNX files must
 #      be byte-identical;
@@ -30,7 +32,7 @@ source "$root/scripts/cross-common.sh"
 PROG=qemu-check
 TOL=1e-4
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 bundle="" host_bin="" cpu="cortex-a57" work="" install=1
 while [[ $# -gt 0 ]]; do
@@ -98,19 +100,44 @@ if [[ ! -e "$bf/qemu-aarch64" ]]; then
     log "registered qemu-aarch64 with binfmt_misc"
 fi
 grep -qx enabled "$bf/qemu-aarch64" || die "binfmt_misc handler qemu-aarch64 is disabled"
-export QEMU_LD_PREFIX="$CROSS_SYSROOT" QEMU_CPU="$cpu"
+
+# qemu's -L prefix: files under it shadow the host's for the emulated program. It holds
+#  - Debian's aarch64 cross runtime (libc6-arm64-cross, libstdc++6-arm64-cross), also at
+#    the multiarch paths, and an empty ld.so.cache: otherwise the loader would mix in
+#    /lib/aarch64-linux-gnu (libc6:arm64, another glibc build) and hang in pthread_create;
+#  - a /proc/cpuinfo of the chosen ARM core: qemu 7.2 passes the host's x86 one through,
+#    and ONNX Runtime's cpuinfo library crashes (SIGSEGV) parsing it.
+sysroot="$work/sysroot"
+rm -rf "$sysroot"
+mkdir -p "$sysroot/lib" "$sysroot/usr" "$sysroot/etc" "$sysroot/proc"
+for f in "$CROSS_SYSROOT"/lib/*; do ln -s "$f" "$sysroot/lib/"; done
+ln -s . "$sysroot/lib/aarch64-linux-gnu"
+ln -s ../lib "$sysroot/usr/lib"
+: >"$sysroot/etc/ld.so.cache"
+case "$cpu" in
+cortex-a57) part=0xd07 variant=0x1 ;; # Jetson Nano, TX1, TX2 (beside Denver)
+cortex-a72) part=0xd08 variant=0x0 ;;
+cortex-a76) part=0xd0b variant=0x4 ;;
+neoverse-n1) part=0xd0c variant=0x3 ;;
+*) usage_error "--cpu $cpu: known models are cortex-a57, cortex-a72, cortex-a76, neoverse-n1" ;;
+esac
+for ((i = 0; i < $(nproc); i++)); do
+    printf 'processor\t: %d\nBogoMIPS\t: 38.40\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid\n' "$i"
+    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: 1\n\n' "$variant" "$part"
+done >"$sysroot/proc/cpuinfo"
+export QEMU_LD_PREFIX="$sysroot" QEMU_CPU="$cpu"
 # The GEMM peak that bench measures once is cached per machine: keep the emulated one apart.
 export XDG_CACHE_HOME="$work/cache"
 unset ORT_DYLIB_PATH
 
-Q=(qemu-aarch64-static -L "$CROSS_SYSROOT" -cpu "$cpu")
+Q=(qemu-aarch64-static -L "$sysroot" -cpu "$cpu")
 step() {
     echo
     echo "== $1"
 }
 # `qrun ARGS...`: the emulated edgebench, command echoed.
 qrun() {
-    echo "\$ qemu-aarch64-static -L $CROSS_SYSROOT -cpu $cpu edgebench $*"
+    echo "\$ qemu-aarch64-static -L sysroot -cpu $cpu edgebench $*"
     "${Q[@]}" "$arm" "$@"
 }
 hrun() {
