@@ -78,8 +78,8 @@ pub struct TrainArgs {
     /// default 0.01 there, 0 otherwise).
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Learning-rate schedule over optimizer steps: constant, step:N[:GAMMA],
-    /// cosine:T[:MIN], warmup:W+REST.
+    /// Learning-rate schedule over optimizer steps: `constant`, `step:N[:GAMMA]`,
+    /// `cosine:T[:MIN]`, `warmup:W+REST`.
     #[arg(long, default_value = "constant", value_name = "SCHEDULE")]
     pub schedule: String,
     /// Validation data (image set or .npy with --val-labels), evaluated each epoch.
