@@ -284,3 +284,27 @@ fn arena_matches_the_plan() {
         );
     }
 }
+
+/// Threads split GEMM columns, im2col channels and images, never a sum: the parameters
+/// after a few steps are bit-identical on 1 and 3 threads.
+#[test]
+fn threads_do_not_change_results() {
+    for spec in [tiny_spec(3, false), tiny_spec(3, true)] {
+        let (x, y) = synth_batch(3, 6, 8, 9);
+        let run = |threads: usize| {
+            let mut cfg = config(6, 2, Trainable::All, OptimizerConfig::adam(), 0.01);
+            cfg.threads = threads;
+            let mut t = Trainer::new(&spec, square(8), cfg).unwrap();
+            for _ in 0..4 {
+                t.step(&x, &y).unwrap();
+            }
+            flat(&t.weights().unwrap())
+        };
+        let (one, three) = (run(1), run(3));
+        assert!(
+            one.iter()
+                .zip(&three)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+    }
+}

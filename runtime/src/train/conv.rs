@@ -5,6 +5,7 @@
 //! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
 //! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
 
+use super::workers::{SharedMut, split};
 use super::{Gemm, Mat, check_len, check_min_len, matmul, pack_for};
 use crate::error::{Error, Result};
 
@@ -133,13 +134,22 @@ fn valid_cols(s: &Conv2dShape, kx: usize, ow: usize) -> (usize, usize) {
 
 /// One image `[c_in, h, w]` into `col [c_in·kh·kw, oh·ow]`: each row is a shifted
 /// (strided) copy of input rows with zeros where the window reads padding.
-fn im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32]) {
+/// Channels `c0..c1` only; `col` holds just their rows.
+fn im2col_channels(
+    s: &Conv2dShape,
+    oh: usize,
+    ow: usize,
+    x: &[f32],
+    col: &mut [f32],
+    c0: usize,
+    c1: usize,
+) {
     let ohw = oh * ow;
-    for ci in 0..s.c_in {
+    for ci in c0..c1 {
         let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
         for ky in 0..s.kh {
             for kx in 0..s.kw {
-                let r = (ci * s.kh + ky) * s.kw + kx;
+                let r = ((ci - c0) * s.kh + ky) * s.kw + kx;
                 let row = &mut col[r * ohw..(r + 1) * ohw];
                 let (lo, hi) = valid_cols(s, kx, ow);
                 for oy in 0..oh {
@@ -170,11 +180,20 @@ fn im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32]) {
 }
 
 /// Adds `col [c_in·kh·kw, oh·ow]` back into one zeroed image `dx [c_in, h, w]`.
-fn col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32]) {
+/// Channels `c0..c1` only; `dx` holds just their planes.
+fn col2im_channels(
+    s: &Conv2dShape,
+    oh: usize,
+    ow: usize,
+    col: &[f32],
+    dx: &mut [f32],
+    c0: usize,
+    c1: usize,
+) {
     let ohw = oh * ow;
     dx.fill(0.0);
-    for ci in 0..s.c_in {
-        let plane = &mut dx[ci * s.h * s.w..(ci + 1) * s.h * s.w];
+    for ci in c0..c1 {
+        let plane = &mut dx[(ci - c0) * s.h * s.w..(ci - c0 + 1) * s.h * s.w];
         for ky in 0..s.kh {
             for kx in 0..s.kw {
                 let r = (ci * s.kh + ky) * s.kw + kx;
@@ -202,6 +221,28 @@ fn col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32]) {
             }
         }
     }
+}
+
+/// [`im2col_channels`] over every channel, split over the GEMM's helper threads.
+fn par_im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32], g: &Gemm<'_>) {
+    let rows = s.kh * s.kw * oh * ow;
+    let shared = SharedMut::new(col);
+    split(g.workers, s.c_in, &|c0, c1| {
+        // Safety: channel ranges of one split are disjoint, so are their row blocks.
+        let part = unsafe { shared.range(c0 * rows, (c1 - c0) * rows) };
+        im2col_channels(s, oh, ow, x, part, c0, c1);
+    });
+}
+
+/// [`col2im_channels`] over every channel, split over the GEMM's helper threads.
+fn par_col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32], g: &Gemm<'_>) {
+    let plane = s.h * s.w;
+    let shared = SharedMut::new(dx);
+    split(g.workers, s.c_in, &|c0, c1| {
+        // Safety: channel ranges of one split are disjoint, so are their planes.
+        let part = unsafe { shared.range(c0 * plane, (c1 - c0) * plane) };
+        col2im_channels(s, oh, ow, col, part, c0, c1);
+    });
 }
 
 /// Fast forward pass (im2col + GEMM): `y = conv(x, w) + b`.
@@ -256,7 +297,7 @@ pub fn conv2d_forward_hw(
                 plane.fill(bv);
             }
         }
-        im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
+        par_im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col, gemm);
         let wm = Mat {
             data: w,
             transposed: false,
@@ -324,7 +365,16 @@ pub(crate) fn bias_grad(dy: &[f32], channels: usize, plane: usize, db: &mut [f32
         db.fill(0.0);
     }
     for (p, pl) in dy.chunks_exact(plane.max(1)).enumerate() {
-        db[p % channels.max(1)] += pl.iter().sum::<f32>();
+        // Eight partial sums: the compiler vectorises this, not a plain `sum`.
+        let mut acc = [0.0f32; 8];
+        let mut chunks = pl.chunks_exact(8);
+        for c in &mut chunks {
+            for (a, v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().sum();
+        db[p % channels.max(1)] += acc.iter().sum::<f32>() + tail;
     }
 }
 
@@ -382,7 +432,7 @@ pub fn conv2d_backward_hw(
             transposed: false,
         };
         if let Some(dw) = dw.as_deref_mut() {
-            im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col);
+            par_im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col, gemm);
             let colt = Mat {
                 data: col,
                 transposed: true,
@@ -395,7 +445,14 @@ pub fn conv2d_backward_hw(
                 transposed: true,
             };
             matmul(k, ohw, s.c_out, dcol, false, wt, dym, gemm)?;
-            col2im(&s, oh, ow, dcol, &mut dx[i * in_img..(i + 1) * in_img]);
+            par_col2im(
+                &s,
+                oh,
+                ow,
+                dcol,
+                &mut dx[i * in_img..(i + 1) * in_img],
+                gemm,
+            );
         }
     }
     if let Some(db) = db {

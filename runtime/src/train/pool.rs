@@ -95,6 +95,29 @@ pub fn maxpool_forward_opt(
         let mut ap = argmax
             .as_deref_mut()
             .map(|a| &mut a[p * out_plane..(p + 1) * out_plane]);
+        if s.k == 2 && s.stride == 2 {
+            // The common 2×2/2 window, unrolled (same choice as the general loop: the
+            // first of equal maxima, scanning row by row).
+            for oy in 0..oh {
+                let (r0, r1) = (2 * oy * s.w, (2 * oy + 1) * s.w);
+                for ox in 0..ow {
+                    let i = 2 * ox;
+                    let mut best = xp[r0 + i];
+                    let mut at = r0 + i;
+                    for j in [r0 + i + 1, r1 + i, r1 + i + 1] {
+                        if xp[j] > best {
+                            best = xp[j];
+                            at = j;
+                        }
+                    }
+                    yp[oy * ow + ox] = best;
+                    if let Some(ap) = ap.as_deref_mut() {
+                        ap[oy * ow + ox] = at as u32;
+                    }
+                }
+            }
+            continue;
+        }
         for oy in 0..oh {
             for ox in 0..ow {
                 let (mut best, mut at) = (f32::NEG_INFINITY, oy * s.stride * s.w + ox * s.stride);

@@ -245,35 +245,73 @@ unsafe fn block(
 }
 
 /// Packs A's rows `i0..i0+mc`, depth `p0..p0+kc` into MR-row panels (`[panel][kk][MR]`),
-/// zero-padding the last panel.
+/// zero-padding the last panel. Loops run along A's contiguous axis.
 fn pack_a(a: Operand<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
     for (pi, ir) in (0..mc).step_by(MR).enumerate() {
         let panel = &mut out[pi * MR * kc..(pi + 1) * MR * kc];
         let mr = MR.min(mc - ir);
-        for kk in 0..kc {
-            let dst = &mut panel[kk * MR..kk * MR + MR];
-            let base = (p0 + kk) * a.cs + (i0 + ir) * a.rs;
-            for (r, d) in dst.iter_mut().enumerate() {
-                *d = if r < mr { a.data[base + r * a.rs] } else { 0.0 };
+        if mr < MR {
+            panel.fill(0.0);
+        }
+        if a.cs == 1 {
+            // Rows are contiguous along the depth: read each row straight.
+            for r in 0..mr {
+                let base = (i0 + ir + r) * a.rs + p0;
+                for (kk, &v) in a.data[base..base + kc].iter().enumerate() {
+                    panel[kk * MR + r] = v;
+                }
+            }
+        } else {
+            for kk in 0..kc {
+                let base = (p0 + kk) * a.cs + (i0 + ir) * a.rs;
+                for r in 0..mr {
+                    panel[kk * MR + r] = a.data[base + r * a.rs];
+                }
             }
         }
     }
 }
 
 /// Packs B's depth `p0..p0+kc`, columns `j0..j0+nc` into NR-column panels
-/// (`[panel][kk][NR]`), zero-padding the last panel.
+/// (`[panel][kk][NR]`), zero-padding the last panel. Loops run along B's contiguous
+/// axis (rows of B for a row-major B, columns for a transposed one).
 fn pack_b(b: Operand<'_>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
-    for (pj, jr) in (0..nc).step_by(NR).enumerate() {
-        let panel = &mut out[pj * NR * kc..(pj + 1) * NR * kc];
-        let nr = NR.min(nc - jr);
+    let panels = nc.div_ceil(NR);
+    if !nc.is_multiple_of(NR) {
+        let last = (panels - 1) * NR * kc;
+        out[last..last + NR * kc].fill(0.0);
+    }
+    if b.cs == 1 {
         for kk in 0..kc {
-            let dst = &mut panel[kk * NR..kk * NR + NR];
-            let base = (p0 + kk) * b.rs + (j0 + jr) * b.cs;
-            if b.cs == 1 && nr == NR {
-                dst.copy_from_slice(&b.data[base..base + NR]);
+            let row = &b.data[(p0 + kk) * b.rs + j0..(p0 + kk) * b.rs + j0 + nc];
+            let mut chunks = row.chunks_exact(NR);
+            for (pj, chunk) in (&mut chunks).enumerate() {
+                let at = pj * NR * kc + kk * NR;
+                // Fixed-size copies compile to vector moves (a slice copy calls memmove).
+                let dst: &mut [f32; NR] = (&mut out[at..at + NR])
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!());
+                let src: &[f32; NR] = chunk.try_into().unwrap_or_else(|_| unreachable!());
+                *dst = *src;
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let at = (nc / NR) * NR * kc + kk * NR;
+                out[at..at + rest.len()].copy_from_slice(rest);
+            }
+        }
+    } else {
+        for j in 0..nc {
+            let (pj, jj) = (j / NR, j % NR);
+            let panel = &mut out[pj * NR * kc..(pj + 1) * NR * kc];
+            let base = (j0 + j) * b.cs + p0 * b.rs;
+            if b.rs == 1 {
+                for (kk, &v) in b.data[base..base + kc].iter().enumerate() {
+                    panel[kk * NR + jj] = v;
+                }
             } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = if j < nr { b.data[base + j * b.cs] } else { 0.0 };
+                for kk in 0..kc {
+                    panel[kk * NR + jj] = b.data[base + kk * b.rs];
                 }
             }
         }

@@ -33,7 +33,7 @@ use super::plan::{LayerMode, MemoryPlan, Trainable, plan};
 use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
 use super::pool::{relu_backward, relu_forward};
 use super::schedule::Schedule;
-use super::workers::Workers;
+use super::workers::{SharedMut, Workers, split};
 use crate::error::{Error, Result};
 use crate::model::onnx_write::{LayerParams, Weights, he_init};
 use crate::model::spec::{InputShape, Spec};
@@ -386,11 +386,28 @@ impl Trainer {
                     let s = DenseShape { n, inputs, outputs };
                     dense_forward_with(s, x, w, Some(b), y, &mut gemm)?;
                 }
-                Kind::Relu => relu_forward(x, y)?,
+                Kind::Relu => {
+                    let (e, out) = (x.len() / n, SharedMut::new(y));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let y = unsafe { out.range(i0 * e, (i1 - i0) * e) };
+                        relu_forward(&x[i0 * e..i1 * e], y)
+                    })?;
+                }
                 Kind::MaxPool { s } => {
                     let a = arg.as_mut::<u32>();
-                    let a = (!a.is_empty()).then(|| &mut a[..y.len()]);
-                    maxpool_forward_opt(super::pool::PoolShape { n, ..s }, x, y, a)?;
+                    let keep = !a.is_empty();
+                    let (e_in, e_out) = (x.len() / n, y.len() / n);
+                    let (out, args) = (SharedMut::new(y), SharedMut::new(a));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        let m = i1 - i0;
+                        // Safety: image ranges of one split are disjoint.
+                        let y = unsafe { out.range(i0 * e_out, m * e_out) };
+                        // Safety: as above (the argmax has one entry per output).
+                        let a = keep.then(|| unsafe { args.range(i0 * e_out, m * e_out) });
+                        let s = super::pool::PoolShape { n: m, ..s };
+                        maxpool_forward_opt(s, &x[i0 * e_in..i1 * e_in], y, a)
+                    })?;
                 }
                 Kind::Gap { c, hw } => gap_forward(n, c, hw, x, y)?,
             }
@@ -469,10 +486,26 @@ impl Trainer {
                     let s = DenseShape { n, inputs, outputs };
                     dense_backward_into(s, x, w, dy, g, &mut gemm)?;
                 }
-                Kind::Relu => relu_backward(y, dy, dx)?,
+                Kind::Relu => {
+                    let (e, out) = (y.len() / n, SharedMut::new(dx));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let dx = unsafe { out.range(i0 * e, (i1 - i0) * e) };
+                        let r = i0 * e..i1 * e;
+                        relu_backward(&y[r.clone()], &dy[r], dx)
+                    })?;
+                }
                 Kind::MaxPool { s } => {
-                    let s = super::pool::PoolShape { n, ..s };
-                    maxpool_backward(s, arg.as_mut(), dy, dx)?;
+                    let arg: &[u32] = arg.as_mut();
+                    let (e_in, e_out) = (dx.len() / n, dy.len() / n);
+                    let out = SharedMut::new(dx);
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
+                        let s = super::pool::PoolShape { n: i1 - i0, ..s };
+                        let r = i0 * e_out..i1 * e_out;
+                        maxpool_backward(s, &arg[r.clone()], &dy[r], dx)
+                    })?;
                 }
                 Kind::Gap { c, hw } => gap_backward(n, c, hw, dy, dx)?,
             }
@@ -553,6 +586,25 @@ impl Trainer {
     /// caller's progress (epoch, position, RNG state) stored in it.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<super::checkpoint::Progress> {
         super::checkpoint::load(self, path)
+    }
+}
+
+/// Runs `f` over image ranges split across the helper threads; the first error wins.
+fn par_images(
+    workers: &Workers,
+    n: usize,
+    f: &(dyn Fn(usize, usize) -> Result<()> + Sync),
+) -> Result<()> {
+    let failed = std::sync::Mutex::new(None);
+    split(Some(workers), n, &|i0, i1| {
+        if let Err(e) = f(i0, i1) {
+            let mut slot = failed.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(e);
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

@@ -128,6 +128,52 @@ impl Workers {
     }
 }
 
+/// A mutable buffer that the parts of one [`Workers::run`] call write in disjoint ranges.
+pub(crate) struct SharedMut<T = f32> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// Safety: the parts of a call only take disjoint ranges (the contract of `range`), and
+// `run` returns before the borrow the pointer came from ends.
+unsafe impl<T: Send> Send for SharedMut<T> {}
+// Safety: as above.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    /// Wraps `buf` for one `run` call.
+    pub(crate) fn new(buf: &mut [T]) -> SharedMut<T> {
+        SharedMut {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        }
+    }
+
+    /// The elements `start..start + len`.
+    ///
+    /// # Safety
+    /// No other live slice from this buffer may overlap the range, and the buffer passed
+    /// to [`SharedMut::new`] must still be borrowed (the enclosing `run` not returned).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "SharedMut range out of bounds");
+        // Safety: in bounds (asserted); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+/// Runs `f(lo, hi)` over `items` split in contiguous ranges across `workers` (or all on
+/// the caller's thread without helpers).
+pub(crate) fn split(workers: Option<&Workers>, items: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    match workers {
+        Some(w) if w.threads() > 1 && items > 1 => {
+            let parts = w.threads().min(items);
+            w.run(parts, &|p| f(items * p / parts, items * (p + 1) / parts));
+        }
+        _ => f(0, items),
+    }
+}
+
 fn helper(shared: &Shared, index: usize) {
     let mut seen = 0u64;
     let mut st = shared.lock();
