@@ -1,7 +1,7 @@
 //! The trainer: a model spec, its memory plan and one arena, stepping micro-batches.
 //!
 //! [`Trainer::new`] plans the memory ([`super::plan::plan`]), lowers the spec
-//! ([`super::layers::Program`]), allocates the one arena that holds every buffer the plan
+//! (the private `layers::Program`), allocates the one arena that holds every buffer the plan
 //! lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
 //! workspace, input batch, labels) and He-initialises the parameters from the seed.
 //! After that nothing is allocated: [`Trainer::step`] copies the micro-batch into the
