@@ -75,6 +75,7 @@ dir="${dir#\~/}" # ssh, scp and rsync start in the remote home
 stamp="$(date -u +%Y%m%d-%H%M%S)"
 [[ -n "$out" ]] || out="$root/target/jetson-runs/$host-$target-$stamp"
 [[ ${#eb_args[@]} -gt 0 ]] || eb_args=(compare)
+[[ "$dry" == 1 || ! -e "$out" ]] || die "$out already exists: not overwriting it (give another --out)"
 
 # bench and compare: reports into the run folder, verdicts against this board.
 case "${eb_args[0]}" in

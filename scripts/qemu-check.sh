@@ -91,43 +91,13 @@ work="$(cd "$work" && pwd)"
 
 # Children (bench's worker processes) are started by the kernel: register qemu for
 # aarch64 ELF files. The environment gives them the same sysroot and CPU model.
-bf=/proc/sys/fs/binfmt_misc
-if [[ ! -e "$bf/qemu-aarch64" ]]; then
-    [[ -e "$bf/register" ]] || mount -t binfmt_misc binfmt_misc "$bf" 2>/dev/null ||
-        die "cannot mount $bf (needs root): bench's child processes cannot start under qemu"
-    grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf >"$bf/register" ||
-        die "cannot register qemu-aarch64 in $bf/register (needs root)"
-    log "registered qemu-aarch64 with binfmt_misc"
-fi
-grep -qx enabled "$bf/qemu-aarch64" || die "binfmt_misc handler qemu-aarch64 is disabled"
+enable_binfmt
 
-# qemu's -L prefix: files under it shadow the host's for the emulated program. It holds
-#  - Debian's aarch64 cross runtime (libc6-arm64-cross, libstdc++6-arm64-cross), also at
-#    the multiarch paths, and an empty ld.so.cache: otherwise the loader would mix in
-#    /lib/aarch64-linux-gnu (libc6:arm64, another glibc build) and hang in pthread_create;
-#  - a /proc/cpuinfo of the chosen ARM core: qemu 7.2 passes the host's x86 one through,
-#    and ONNX Runtime's cpuinfo library crashes (SIGSEGV) parsing it.
 sysroot="$work/sysroot"
-rm -rf "$sysroot"
-mkdir -p "$sysroot/lib" "$sysroot/usr" "$sysroot/etc" "$sysroot/proc"
-for f in "$CROSS_SYSROOT"/lib/*; do ln -s "$f" "$sysroot/lib/"; done
-ln -s . "$sysroot/lib/aarch64-linux-gnu"
-ln -s ../lib "$sysroot/usr/lib"
-: >"$sysroot/etc/ld.so.cache"
-case "$cpu" in
-cortex-a57) part=0xd07 variant=0x1 ;; # Jetson Nano, TX1, TX2 (beside Denver)
-cortex-a72) part=0xd08 variant=0x0 ;;
-cortex-a76) part=0xd0b variant=0x4 ;;
-neoverse-n1) part=0xd0c variant=0x3 ;;
-*) usage_error "--cpu $cpu: known models are cortex-a57, cortex-a72, cortex-a76, neoverse-n1" ;;
-esac
-for ((i = 0; i < $(nproc); i++)); do
-    printf 'processor\t: %d\nBogoMIPS\t: 38.40\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid\n' "$i"
-    printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: 1\n\n' "$variant" "$part"
-done >"$sysroot/proc/cpuinfo"
+make_qemu_sysroot "$sysroot" "$cpu"
 export QEMU_LD_PREFIX="$sysroot" QEMU_CPU="$cpu"
 # The GEMM peak that bench measures once is cached per machine: keep the emulated one apart.
-export XDG_CACHE_HOME="$work/cache"
+export XDG_CACHE_HOME="$QEMU_CACHE"
 unset ORT_DYLIB_PATH
 
 Q=(qemu-aarch64-static -L "$sysroot" -cpu "$cpu")
