@@ -70,7 +70,7 @@ load_target "$target"
 case "$copy" in auto | rsync | scp) ;; *) usage_error "--copy '$copy': expected auto, rsync or scp" ;; esac
 [[ "$dir" != *$'\n'* ]] || usage_error "--dir must be one line"
 dir="${dir#\~/}" # ssh, scp and rsync start in the remote home
-[[ -n "$dir" ]] || dir="."
+[[ -n "$dir" && "$dir" != "~" ]] || dir="."
 [[ -n "$bundle" ]] || bundle="$root/target/jetson/$target"
 stamp="$(date -u +%Y%m%d-%H%M%S)"
 [[ -n "$out" ]] || out="$root/target/jetson-runs/$host-$target-$stamp"
@@ -139,7 +139,11 @@ esac
 
 status=0
 run ssh "$host" "$remote" || status=$?
-[[ "$status" == 0 ]] || log "edgebench on $host exited with status $status; fetching what it wrote"
+if [[ "$status" == 255 ]]; then
+    log "ssh $host failed (status 255: connection or authentication); trying to fetch the run folder"
+elif [[ "$status" != 0 ]]; then
+    log "edgebench on $host exited with status $status; fetching what it wrote"
+fi
 
 # Copy the run folder back: into a temporary sibling of --out, then renamed into place.
 if [[ "$dry" == 0 ]]; then
