@@ -381,7 +381,7 @@ type Chosen = Option<(target::Target, String)>;
 
 /// Start `tegrastats` for the timed runs when it is there and wanted; the status line
 /// every report carries either way.
-fn start_tegrastats(
+pub(super) fn start_tegrastats(
     interval_ms: u64,
     board: &Option<String>,
 ) -> (Option<target::Sampler>, TegrastatsStatus) {

@@ -8,6 +8,7 @@
 
 mod feed;
 mod metrics;
+mod power;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -135,6 +136,11 @@ pub struct TrainArgs {
     /// Start from the weights of this ONNX file (same architecture; fine-tuning).
     #[arg(long, value_name = "FROM.onnx", conflicts_with = "resume")]
     pub init: Option<PathBuf>,
+    /// On a Jetson, sample `tegrastats` every MS milliseconds while training for power
+    /// per rail, GPU load, RAM, temperatures and energy per trained image (0: off). The
+    /// executable is `$EDGEBENCH_TEGRASTATS`, else `tegrastats` on PATH.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub tegrastats_interval: u64,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -481,6 +487,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         ..opts.clone()
     };
     let mut rows: Vec<EpochRow> = Vec::new();
+    let mut monitor = power::Monitor::start(a.tegrastats_interval);
     let mut last_good: Option<(PathBuf, u64)> = None;
     let img = s.input.height * s.input.width * s.input.channels;
     let begun = Instant::now();
@@ -541,6 +548,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .and_then(|()| batcher.finish(&mut on_micro));
         match fed {
             Err(e) if e.is::<MaxSteps>() => {
+                monitor.record(t0, Instant::now(), seen as u64);
                 bar.finish_and_clear();
                 println!(
                     "stopped after {} optimizer steps (--max-steps) in epoch {}{}",
@@ -558,7 +566,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         if let Some(r) = trainer.flush()? {
             lr = Some(r);
         }
-        let train_secs = t0.elapsed().as_secs_f64();
+        let ended = Instant::now();
+        let train_secs = ended.duration_since(t0).as_secs_f64();
+        monitor.record(t0, ended, seen as u64);
         bar.finish_and_clear();
         if let Some(ck) = &a.checkpoint {
             save(&mut trainer, ck, epoch + 1, 0, a.seed)?;
@@ -586,8 +596,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         println!("{}", row.line(a.epochs));
         rows.push(row);
         if let (Some(p), Some(f)) = (&a.metrics, metrics_format) {
-            metrics::write(p, f, &s.spec.name, &rows)?;
+            metrics::write(p, f, &s.spec.name, &rows, None)?;
         }
+    }
+    let power = monitor.finish();
+    if let (Some(p), Some(f @ metrics::Format::Json)) = (&a.metrics, metrics_format) {
+        metrics::write(p, f, &s.spec.name, &rows, Some(&power))?;
     }
     if let Some(p) = &a.export {
         let w = trainer.weights()?;
@@ -600,6 +614,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             p.display()
         );
     }
+    print!("{}", power.text());
     println!(
         "done: {} optimizer steps in {:.1} s",
         trainer.updates(),

@@ -1,11 +1,15 @@
 //! Per-epoch training metrics: the line printed after each epoch and the `--metrics`
 //! file (CSV or JSON by extension), rewritten atomically after every epoch so that it
-//! is complete up to the last finished epoch even if training stops.
+//! is complete up to the last finished epoch even if training stops. At the end the
+//! JSON also gets the `power` object (tegrastats over the training, [`TrainPower`]);
+//! the CSV stays one row per epoch (the power figures are for the whole run).
 
 use std::path::Path;
 
 use anyhow::bail;
 use edgebench_runtime::fsutil;
+
+use super::power::TrainPower;
 
 /// One epoch's figures.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -82,8 +86,15 @@ fn opt(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// Writes every row so far, atomically.
-pub fn write(path: &Path, format: Format, model: &str, rows: &[EpochRow]) -> anyhow::Result<()> {
+/// Writes every row so far, atomically; `power` (at the end of the run) goes into the
+/// JSON only.
+pub fn write(
+    path: &Path,
+    format: Format,
+    model: &str,
+    rows: &[EpochRow],
+    power: Option<&TrainPower>,
+) -> anyhow::Result<()> {
     let text = match format {
         Format::Csv => {
             let mut s =
@@ -105,7 +116,10 @@ pub fn write(path: &Path, format: Format, model: &str, rows: &[EpochRow]) -> any
             s
         }
         Format::Json => {
-            let doc = serde_json::json!({ "model": model, "epochs": rows });
+            let mut doc = serde_json::json!({ "model": model, "epochs": rows });
+            if let Some(p) = power {
+                doc["power"] = serde_json::to_value(p)?;
+            }
             serde_json::to_string_pretty(&doc)? + "\n"
         }
     };
