@@ -101,3 +101,58 @@ fn unknown_model_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-model"), "{err}");
 }
+
+#[test]
+fn names_the_jetson_board_from_a_fixture_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("proc/device-tree")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("proc/device-tree/model"),
+        b"NVIDIA Jetson Orin Nano Developer Kit\0",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/nv_tegra_release"),
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let profile = |root: &std::path::Path, json: bool| {
+        let mut args = vec![
+            "profile", "lean", "--size", "32x32x3", "--engine", "tract", "--runs", "1", "--warmup",
+            "0",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgebench"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
+            .env("EDGEBENCH_SYSROOT", root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let board = "NVIDIA Jetson Orin Nano Developer Kit (L4T R36.4.3)";
+    let text = profile(&root, false);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("  board: {board} (target jetson-orin-nano)")),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&profile(&root, true)).unwrap();
+    assert_eq!(v["board"], board);
+    assert_eq!(v["target"], "jetson-orin-nano");
+    // Not a Jetson: no board line, and null in the JSON.
+    assert!(!profile(&empty, false).contains("board:"));
+    let v: serde_json::Value = serde_json::from_str(&profile(&empty, true)).unwrap();
+    assert!(v["board"].is_null() && v["target"].is_null(), "{v}");
+}

@@ -1,12 +1,13 @@
 //! `edgebench profile`: per-node time of one model, as a table sorted by time with MACs
-//! and GFLOP/s per node, optionally as JSON and as a Chrome trace (`--trace`).
+//! and GFLOP/s per node, optionally as JSON and as a Chrome trace (`--trace`). On a
+//! Jetson the board is named, as in bench/compare reports.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
-use edgebench_runtime::model;
+use edgebench_runtime::{model, target};
 
 use super::{engine_options, si};
 use crate::cli::{EngineArgs, ModelInputArgs};
@@ -49,21 +50,34 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trace {
         profile::write_chrome_trace(path, &prof).context("writing the Chrome trace")?;
     }
+    let board = target::detect();
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&to_json(&prepared, &prof, &args))?
+            serde_json::to_string_pretty(&to_json(&prepared, &prof, &args, board))?
         );
         return Ok(());
     }
-    print!("{}", render(&prepared.name, &prof, args.top));
+    print!(
+        "{}",
+        render(&prepared.name, &prof, args.top, board.as_ref())
+    );
     if let Some(path) = &args.trace {
         println!("wrote Chrome trace {}", path.display());
     }
     Ok(())
 }
 
-fn to_json(prepared: &model::Prepared, p: &Profile, args: &ProfileArgs) -> serde_json::Value {
+/// The detected Jetson board and its built-in target, if any.
+type Board = Option<(String, Option<String>)>;
+
+fn to_json(
+    prepared: &model::Prepared,
+    p: &Profile,
+    args: &ProfileArgs,
+    board: Board,
+) -> serde_json::Value {
+    let (board, target) = board.map_or((None, None), |(b, t)| (Some(b), t));
     serde_json::json!({
         "model": prepared.name,
         "input_shape": prepared.input_shape,
@@ -78,12 +92,14 @@ fn to_json(prepared: &model::Prepared, p: &Profile, args: &ProfileArgs) -> serde
         "run_ms": p.run_ms,
         "notes": p.notes,
         "trace_file": args.trace,
+        "board": board,
+        "target": target,
     })
 }
 
 /// The terminal table: a header (what ran), one row per node, and a footer comparing
 /// the summed node times with the measured end-to-end time.
-fn render(name: &str, p: &Profile, top: usize) -> String {
+fn render(name: &str, p: &Profile, top: usize, board: Option<&(String, Option<String>)>) -> String {
     let shape: Vec<String> = p.engine.input_shape.iter().map(|d| d.to_string()).collect();
     let mut out = format!(
         "{name} (input {}): engine {} {}, provider {}; {} warm-up + {} timed runs\n",
@@ -94,6 +110,11 @@ fn render(name: &str, p: &Profile, top: usize) -> String {
         p.warmup,
         p.runs
     );
+    match board {
+        Some((b, Some(t))) => out += &format!("  board: {b} (target {t})\n"),
+        Some((b, None)) => out += &format!("  board: {b} (no matching built-in target)\n"),
+        None => {}
+    }
     for f in &p.engine.fallbacks {
         out += &format!("  fallback: {f}\n");
     }
