@@ -17,8 +17,9 @@ const MR: usize = 6;
 const NR: usize = 16;
 /// Rows of A packed at once (an L2-sized block).
 const MC: usize = 96;
-/// Depth packed at once.
-const KC: usize = 256;
+/// Largest depth packed at once; a depth is cut into equal blocks up to this (288 = one
+/// block, 576 = two of 288), so no block is a thin remainder.
+const KC: usize = 320;
 /// Columns of B packed at once (an L3-sized block).
 const NC: usize = 2048;
 
@@ -202,8 +203,9 @@ unsafe fn block(
     let avx = simd::available();
     for jc in (j0..j1).step_by(NC) {
         let nc = NC.min(j1 - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        let kstep = k.div_ceil(k.div_ceil(KC));
+        for pc in (0..k).step_by(kstep) {
+            let kc = kstep.min(k - pc);
             pack_b(b, pc, kc, jc, nc, pb);
             let add = accumulate || pc > 0;
             for ic in (0..m).step_by(MC) {
@@ -429,6 +431,7 @@ mod tests {
             (13, 40, 300),
             (100, 33, 9),
             (6, 2100, 20),
+            (5, 20, 700),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let (ad, bd) = (vals(m * k, 1), vals(k * n, 2));
