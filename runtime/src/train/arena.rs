@@ -151,6 +151,27 @@ impl Arena {
         }))
     }
 
+    /// One region, read-only, as a slice of `T`.
+    pub fn read<T: Plain>(&self, r: Region) -> Result<&[T]> {
+        if !r.offset.is_multiple_of(std::mem::align_of::<T>())
+            || r.offset + r.bytes > self.layout.size()
+        {
+            return Err(Error::Invalid(format!(
+                "training arena: region {r:?} outside the {}-byte arena",
+                self.layout.size()
+            )));
+        }
+        // Safety: the region is inside the allocation and aligned for `T` (checked
+        // above); `&self` excludes every mutable view (they need `&mut self`) for the
+        // returned borrow's life; the bytes are initialised and valid for `Plain` `T`.
+        Ok(unsafe {
+            std::slice::from_raw_parts(
+                self.ptr.as_ptr().add(r.offset).cast::<T>(),
+                r.bytes / std::mem::size_of::<T>(),
+            )
+        })
+    }
+
     /// One region as a slice of `T`.
     pub fn slice<T: Plain>(&mut self, r: Region) -> Result<&mut [T]> {
         let [v] = self.views([r])?;

@@ -92,7 +92,7 @@ impl Writer {
 }
 
 /// Writes `t`'s state and `progress` to `path` atomically.
-pub(crate) fn save(t: &mut Trainer, path: &Path, progress: &Progress) -> Result<()> {
+pub(crate) fn save(t: &Trainer, path: &Path, progress: &Progress) -> Result<()> {
     let id = identity(t);
     let mut w = Writer(Vec::new());
     w.0.extend_from_slice(MAGIC);
@@ -114,10 +114,9 @@ pub(crate) fn save(t: &mut Trainer, path: &Path, progress: &Progress) -> Result<
     }
     w.bytes(&progress.rng);
     let p = &t.prog;
-    let [params, grads, state] = t.arena.views([p.params_r, p.grads_r, p.state_r])?;
-    w.f32s(params.as_mut());
-    w.f32s(grads.as_mut());
-    w.f32s(state.as_mut());
+    for r in [p.params_r, p.grads_r, p.state_r] {
+        w.f32s(t.arena.read(r)?);
+    }
     let crc = crc32c(&w.0);
     w.u32(crc);
     crate::fsutil::write_atomic(path, &w.0)

@@ -518,8 +518,8 @@ impl Trainer {
     }
 
     /// The parameters, one entry per spec layer (for ONNX export and checkpoints).
-    pub fn weights(&mut self) -> Result<Weights> {
-        let prm = self.arena.slice::<f32>(self.prog.params_r)?;
+    pub fn weights(&self) -> Result<Weights> {
+        let prm = self.arena.read::<f32>(self.prog.params_r)?;
         let mut layers = vec![None; self.prog.layers];
         for s in &self.prog.params {
             layers[s.layer] = Some(LayerParams {
@@ -575,7 +575,7 @@ impl Trainer {
 
     /// Writes a checkpoint atomically; see [`super::checkpoint`].
     pub fn save_checkpoint(
-        &mut self,
+        &self,
         path: &Path,
         progress: &super::checkpoint::Progress,
     ) -> Result<()> {
