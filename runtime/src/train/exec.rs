@@ -1,0 +1,275 @@
+//! The trainer's passes: forward, the fused loss, backward, run op by op on arena
+//! views (see [`super::layers`] for where each tensor lives and [`super::trainer`] for
+//! the step they make up).
+
+use super::Gemm;
+use super::arena::Region;
+use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_hw};
+use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
+use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use super::layers::{Kind, Op, Program, prefix};
+use super::plan::LayerMode;
+use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
+use super::pool::{relu_backward, relu_forward};
+use super::trainer::Trainer;
+use super::workers::{SharedMut, Workers, split};
+use crate::error::Result;
+
+impl Trainer {
+    /// Softmax cross-entropy on the logits: mean loss, correct count; writes `dlogits`
+    /// as the per-sample gradient *sum* (`softmax − onehot`, not divided by `n`).
+    pub(crate) fn loss(&mut self, n: usize) -> Result<(f32, usize)> {
+        let c = self.prog.classes;
+        let logits = self.prog.tensor(self.prog.logits, n);
+        let d = prefix(self.prog.dlogits, n * c);
+        let lab = Region {
+            offset: self.prog.labels.offset,
+            bytes: n * std::mem::size_of::<usize>(),
+        };
+        let [l, d, lab] = self.arena.views([logits, d, lab])?;
+        let (l, d, lab) = (l.as_mut::<f32>(), d.as_mut::<f32>(), lab.as_mut::<usize>());
+        let loss = super::dense::softmax_cross_entropy(l, lab, c, d)?;
+        let scale = n as f32;
+        d.iter_mut().for_each(|v| *v *= scale);
+        let correct = l
+            .chunks_exact(c)
+            .zip(lab.iter())
+            .filter(|&(row, &label)| argmax(row) == label)
+            .count();
+        Ok((loss, correct))
+    }
+
+    /// Runs every op forward for `n` images (`train`: keep the max-pool argmaxes).
+    pub(crate) fn forward(&mut self, n: usize, train: bool) -> Result<()> {
+        let threads = self.cfg.threads;
+        for op in &self.prog.ops {
+            let x = self.prog.tensor(op.input, n);
+            let y = self.prog.tensor(op.output, n);
+            let arg = if train { op.argmax } else { Region::EMPTY };
+            let [x, y, prm, ws, arg, pack] = self.arena.views([
+                x,
+                y,
+                self.prog.params_r,
+                self.prog.workspace,
+                arg,
+                self.prog.pack,
+            ])?;
+            let mut gemm = Gemm {
+                threads,
+                pack: pack.as_mut(),
+                workers: Some(&self.workers),
+            };
+            let (x, y, prm) = (x.as_mut::<f32>(), y.as_mut::<f32>(), prm.as_mut::<f32>());
+            let (w, b) = param_slices(&self.prog, op, prm);
+            match op.kind {
+                Kind::Conv { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    conv2d_forward_hw(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm)?;
+                }
+                Kind::Depthwise { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    depthwise_forward_hw(s, hw, x, w, Some(b), y)?;
+                }
+                Kind::Dense { inputs, outputs } => {
+                    let s = DenseShape { n, inputs, outputs };
+                    dense_forward_with(s, x, w, Some(b), y, &mut gemm)?;
+                }
+                Kind::Relu => {
+                    let (e, out) = (x.len() / n, SharedMut::new(y));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let y = unsafe { out.range(i0 * e, (i1 - i0) * e) };
+                        relu_forward(&x[i0 * e..i1 * e], y)
+                    })?;
+                }
+                Kind::MaxPool { s } => {
+                    let a = arg.as_mut::<u32>();
+                    let keep = !a.is_empty();
+                    let (e_in, e_out) = (x.len() / n, y.len() / n);
+                    let (out, args) = (SharedMut::new(y), SharedMut::new(a));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        let m = i1 - i0;
+                        // Safety: image ranges of one split are disjoint.
+                        let y = unsafe { out.range(i0 * e_out, m * e_out) };
+                        // Safety: as above (the argmax has one entry per output).
+                        let a = keep.then(|| unsafe { args.range(i0 * e_out, m * e_out) });
+                        let s = super::pool::PoolShape { n: m, ..s };
+                        maxpool_forward_opt(s, &x[i0 * e_in..i1 * e_in], y, a)
+                    })?;
+                }
+                Kind::Gap { c, hw } => gap_forward(n, c, hw, x, y)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the ops backward from `dlogits`, adding parameter gradients.
+    pub(crate) fn backward(&mut self, n: usize) -> Result<()> {
+        let threads = self.cfg.threads;
+        let accumulate = self.pending > 0;
+        let mut dy_r = prefix(self.prog.dlogits, n * self.prog.classes);
+        let mut dy_buf: Option<usize> = None;
+        for op in self.prog.ops.iter().rev().filter(|op| op.backward) {
+            let out_elems = self.prog.tensors[op.output].elems * n;
+            let in_elems = self.prog.tensors[op.input].elems * n;
+            let b = dy_buf.map_or(0, |b| 1 - b);
+            let dx_r = if op.dx {
+                prefix(self.prog.grad[b], in_elems)
+            } else {
+                Region::EMPTY
+            };
+            let dy = prefix(dy_r, out_elems);
+            let needs_x = op
+                .params
+                .is_some_and(|p| self.prog.params[p].mode == LayerMode::Full);
+            let x_r = if needs_x {
+                self.prog.tensor(op.input, n)
+            } else {
+                Region::EMPTY
+            };
+            let y_r = if matches!(op.kind, Kind::Relu) {
+                self.prog.tensor(op.output, n)
+            } else {
+                Region::EMPTY
+            };
+            let p = &self.prog;
+            let arg = prefix(op.argmax, out_elems);
+            let [x, y, dy, dx, prm, grd, ws, arg, pack] = self.arena.views([
+                x_r,
+                y_r,
+                dy,
+                dx_r,
+                p.params_r,
+                p.grads_r,
+                p.workspace,
+                arg,
+                p.pack,
+            ])?;
+            let mut gemm = Gemm {
+                threads,
+                pack: pack.as_mut(),
+                workers: Some(&self.workers),
+            };
+            let (x, y, dy) = (x.as_mut::<f32>(), y.as_mut::<f32>(), dy.as_mut::<f32>());
+            let dx = dx.as_mut::<f32>();
+            let prm = prm.as_mut::<f32>();
+            let (w, _) = param_slices(p, op, prm);
+            let (dw, db) = grad_slices(p, op, grd.as_mut());
+            let g = Grads {
+                dx: op.dx.then_some(dx),
+                dw,
+                db,
+                accumulate,
+            };
+            match op.kind {
+                Kind::Conv { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), &mut gemm)?;
+                }
+                Kind::Depthwise { s, hw } => {
+                    let s = super::conv::Conv2dShape { n, ..s };
+                    depthwise_backward_hw(s, hw, x, w, dy, g)?;
+                }
+                Kind::Dense { inputs, outputs } => {
+                    let s = DenseShape { n, inputs, outputs };
+                    dense_backward_into(s, x, w, dy, g, &mut gemm)?;
+                }
+                Kind::Relu => {
+                    let (e, out) = (y.len() / n, SharedMut::new(dx));
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let dx = unsafe { out.range(i0 * e, (i1 - i0) * e) };
+                        let r = i0 * e..i1 * e;
+                        relu_backward(&y[r.clone()], &dy[r], dx)
+                    })?;
+                }
+                Kind::MaxPool { s } => {
+                    let arg: &[u32] = arg.as_mut();
+                    let (e_in, e_out) = (dx.len() / n, dy.len() / n);
+                    let out = SharedMut::new(dx);
+                    par_images(&self.workers, n, &|i0, i1| {
+                        // Safety: image ranges of one split are disjoint.
+                        let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
+                        let s = super::pool::PoolShape { n: i1 - i0, ..s };
+                        let r = i0 * e_out..i1 * e_out;
+                        maxpool_backward(s, &arg[r.clone()], &dy[r], dx)
+                    })?;
+                }
+                Kind::Gap { c, hw } => gap_backward(n, c, hw, dy, dx)?,
+            }
+            if op.dx {
+                dy_r = self.prog.grad[b];
+                dy_buf = Some(b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` over image ranges split across the helper threads; the first error wins.
+fn par_images(
+    workers: &Workers,
+    n: usize,
+    f: &(dyn Fn(usize, usize) -> Result<()> + Sync),
+) -> Result<()> {
+    let failed = std::sync::Mutex::new(None);
+    split(Some(workers), n, &|i0, i1| {
+        if let Err(e) = f(i0, i1) {
+            let mut slot = failed.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(e);
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Weight and bias of an op's layer (empty for ops without parameters).
+fn param_slices<'a>(p: &Program, op: &Op, prm: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    match op.params {
+        Some(k) => {
+            let s = &p.params[k];
+            (&prm[s.weight.clone()], &prm[s.bias.clone()])
+        }
+        None => (&[], &[]),
+    }
+}
+
+/// Gradient slices of an op's trainable weight and bias.
+#[allow(clippy::type_complexity)]
+fn grad_slices<'a>(
+    p: &Program,
+    op: &Op,
+    grads: &'a mut [f32],
+) -> (Option<&'a mut [f32]>, Option<&'a mut [f32]>) {
+    let Some(k) = op.params else {
+        return (None, None);
+    };
+    let s = &p.params[k];
+    let t0 = p.trainable_start;
+    match s.mode {
+        LayerMode::Frozen => (None, None),
+        LayerMode::Bias => (None, Some(&mut grads[s.bias.start - t0..s.bias.end - t0])),
+        LayerMode::Full => {
+            // Trainable segments are laid out weight then bias, adjacent.
+            let (w0, b0) = (s.weight.start - t0, s.bias.start - t0);
+            let (a, rest) = grads[w0..].split_at_mut(b0 - w0);
+            (
+                Some(&mut a[..s.weight.len()]),
+                Some(&mut rest[..s.bias.len()]),
+            )
+        }
+    }
+}
