@@ -121,7 +121,8 @@ echo "qemu-check: $(qemu-aarch64-static --version | head -n1), CPU model $cpu"
 cd "$work"
 
 step "version and engines"
-qrun --version
+qrun --version | tee version.txt
+[[ "$(tail -n1 version.txt)" == "$("$host_bin" --version)" ]] || die "the aarch64 and x86-64 builds report different versions"
 qrun engines | tee engines.txt
 grep -q "$bundle/lib/libonnxruntime.so" engines.txt ||
     die "edgebench engines under qemu did not name the bundle's lib/libonnxruntime.so"
