@@ -58,7 +58,7 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
     }
     match &tegrastats {
         Ok(t) => println!(
-            "tegrastats: {} (bench/compare report power)",
+            "tegrastats: {} (bench, compare and train report power)",
             t.path().display()
         ),
         Err(why) => println!("tegrastats: not available ({why})"),
