@@ -5,6 +5,7 @@
 //! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
 //! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
 
+use super::winograd;
 use super::workers::{SharedMut, split};
 use super::{Gemm, Mat, check_len, check_min_len, matmul, pack_for};
 use crate::error::{Error, Result};
@@ -109,6 +110,26 @@ impl Conv2dShape {
         self.check(dx, dw, db, dy, BWD)?;
         Ok(hw)
     }
+}
+
+/// Workspace floats one image of the trainer's convolution needs at output size `hw` on
+/// `threads` threads: Winograd's when it applies, else one im2col matrix forward and one
+/// per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.
+pub(crate) fn train_workspace_len(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    threads: usize,
+    backward: Option<(bool, bool)>,
+) -> usize {
+    if winograd::applies(s, hw) {
+        let bwd = backward.map_or(0, |(dw, dx)| {
+            winograd::backward_workspace_len(s, threads, dw, dx)
+        });
+        return winograd::forward_workspace_len(s, threads).max(bwd);
+    }
+    let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
+    let bwd = backward.map_or(0, |(dw, dx)| col * (usize::from(dw) + usize::from(dx)));
+    col.max(bwd)
 }
 
 pub(crate) const FWD: [&str; 4] = ["conv input", "conv weight", "conv bias", "conv output"];
@@ -287,6 +308,11 @@ pub fn conv2d_forward_hw(
         check_len(FWD[2], b.len(), s.c_out)?;
     }
     check_len(FWD[3], y.len(), s.n * s.c_out * ohw)?;
+    if winograd::applies(&s, (oh, ow))
+        && workspace.len() >= winograd::forward_workspace_len(&s, gemm.threads)
+    {
+        return winograd::forward(&s, x, w, b, y, workspace, gemm);
+    }
     let col_len = k * ohw;
     check_min_len("conv workspace", workspace.len(), col_len)?;
     let col = &mut workspace[..col_len];
@@ -413,6 +439,16 @@ pub fn conv2d_backward_hw(
     }
     if let Some(db) = &db {
         check_len(BWD[2], db.len(), s.c_out)?;
+    }
+    if winograd::applies(&s, (oh, ow))
+        && workspace.len()
+            >= winograd::backward_workspace_len(&s, gemm.threads, dw.is_some(), dx.is_some())
+    {
+        winograd::backward(&s, x, w, dy, dx, dw, accumulate, workspace, gemm)?;
+        if let Some(db) = db {
+            bias_grad(dy, s.c_out, ohw, db, accumulate);
+        }
+        return Ok(());
     }
     let col_len = k * ohw;
     let (col_dw, col_dx) = (

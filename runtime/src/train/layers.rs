@@ -322,14 +322,13 @@ impl Program {
             }
             match op.kind {
                 Kind::Conv { s, hw } => {
-                    let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
                     let full = op.params.is_some_and(|p| slots[p].mode == LayerMode::Full);
-                    let bwd = if op.backward {
-                        col * (usize::from(full) + usize::from(op.dx))
-                    } else {
-                        0
-                    };
-                    ws = ws.max(col).max(bwd);
+                    ws = ws.max(super::conv::train_workspace_len(
+                        &s,
+                        hw,
+                        threads,
+                        op.backward.then_some((full, op.dx)),
+                    ));
                 }
                 Kind::MaxPool { s } if op.backward => {
                     let (oh, ow) = s.output_hw()?;

@@ -39,6 +39,7 @@ pub mod pool;
 pub mod schedule;
 pub mod sgemm;
 pub mod trainer;
+pub(crate) mod winograd;
 pub mod workers;
 
 #[cfg(test)]

@@ -27,9 +27,12 @@
 //!   during backward (each as large as the largest activation gradient). Forward buffers
 //!   and activation gradients never live at the same time, so they share one region and
 //!   the total counts only the larger of the two ([`MemoryPlan::scratch`]);
-//! - **workspace**: one shared buffer for the largest per-layer need: a conv's im2col
-//!   ([`Conv2dShape::forward_workspace_len`], per image) or, when the conv runs backward,
-//!   one such matrix for `dW` and one for `dx` (each only when computed);
+//! - **workspace**: one shared buffer for the largest per-layer need: for a 3×3 stride-1
+//!   "same" conv, Winograd's transformed weights and one thread's tile scratch (a few
+//!   MiB at most; each further thread adds its own, like its GEMM packing buffer);
+//!   for other convs an im2col matrix ([`Conv2dShape::forward_workspace_len`], per
+//!   image) or, when the conv runs backward, one such matrix for `dW` and one for `dx`
+//!   (each only when computed);
 //! - **input batch** `n × C × H × W` and **labels** `n × size_of::<usize>()`.
 //!
 //! A gradient *flows* through layer `i` when some trainable layer sits at or before `i`;
@@ -399,14 +402,16 @@ pub fn plan(
                     };
                     let symmetric =
                         p.iter().all(|&x| x == p[0]) && shape.output_hw().ok() == Some((oh, ow));
-                    let fwd = if symmetric {
-                        shape.forward_workspace_len()?
+                    let hw = if symmetric {
+                        shape.output_hw()?
                     } else {
-                        c * kernel * kernel * oh * ow
+                        (oh, ow)
                     };
-                    // Backward needs one im2col matrix for dW and one for dx.
-                    let cols = usize::from(mode[i] == LayerMode::Full) + usize::from(dx);
-                    workspace = workspace.max(fwd).max(cols * fwd);
+                    // The first thread's share (later threads' scratch, like their GEMM
+                    // packing buffers, is beyond the plan).
+                    let backward = flows.then_some((mode[i] == LayerMode::Full, dx));
+                    workspace =
+                        workspace.max(super::conv::train_workspace_len(&shape, hw, 1, backward));
                 }
             }
             Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,

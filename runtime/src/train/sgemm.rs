@@ -12,9 +12,9 @@ use super::workers::Workers;
 use crate::error::{Error, Result};
 
 /// Micro-tile rows.
-const MR: usize = 6;
+pub(crate) const MR: usize = 6;
 /// Micro-tile columns.
-const NR: usize = 16;
+pub(crate) const NR: usize = 16;
 /// Rows of A packed at once (an L2-sized block).
 const MC: usize = 96;
 /// Largest depth packed at once; a depth is cut into equal blocks up to this (288 = one
@@ -243,6 +243,23 @@ unsafe fn block(
                 }
             }
         }
+    }
+}
+
+/// One micro-tile from packed panels: `tile (MR×NR, row-major) = Σ_kk a[kk]ᵀ · b[kk]`
+/// with `a` holding `kc·MR` floats (`[kk][MR]`) and `b` `kc·NR` (`[kk][NR]`); the fast
+/// kernel where the CPU has one. For callers that lay their operands out as panels
+/// themselves (Winograd's transforms) and so skip packing.
+pub(crate) fn micro_tile(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32; MR * NR]) {
+    assert!(
+        a.len() >= kc * MR && b.len() >= kc * NR,
+        "micro_tile: short panels"
+    );
+    if simd::available() {
+        // Safety: AVX2 and FMA were detected; the panel lengths were checked above.
+        unsafe { simd::kernel(kc, a, b, tile) }
+    } else {
+        kernel_portable(kc, a, b, tile)
     }
 }
 

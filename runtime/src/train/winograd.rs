@@ -1,0 +1,913 @@
+//! Winograd F(2×2, 3×3) convolution for the trainer's 3×3, stride-1, pad-1 layers: the
+//! forward pass, the input gradient and the weight gradient each take 16 multiplies per
+//! 2×2 output tile and channel pair instead of 36 (2.25× fewer FLOPs than im2col + GEMM).
+//!
+//! With `Bᵀ`, `G` and `Aᵀ` the F(2, 3) matrices (Lavin & Gray, 2015), one output tile is
+//! `Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A` for the 4×4 input patches `d_c` around it.
+//! The sum over channels is, for each of the 16 transformed positions ξ, a GEMM:
+//! `M_ξ [c_out × tiles] = U_ξ [c_out × c_in] · V_ξ [c_in × tiles]`, run on [`sgemm`].
+//!
+//! - **Forward**: input transform `V = Bᵀ d B`, weight transform `U = G g Gᵀ`, 16 GEMMs,
+//!   output transform `Aᵀ M A` plus bias.
+//! - **Input gradient**: the same pass on `dy`, with the weights rotated by 180° and their
+//!   channel axes swapped (the gradient of a stride-1 "same" correlation is one too).
+//! - **Weight gradient**: from the trilinear form of F(2, 3),
+//!   `dW = Gᵀ [ Σ_tiles (A e Aᵀ) ⊙ (Bᵀ d B) ] G` with `e` the 2×2 tile of `dy`: 16 GEMMs
+//!   of depth *tiles* (`[c_out × tiles] · [tiles × c_in]`), one output transform per
+//!   filter at the end.
+//!
+//! Tiles are processed in chunks of whole tile rows that stay in the L2 cache; each
+//! thread takes a run of chunks with its own scratch (transformed input and GEMM output)
+//! and its own [`sgemm`] packing buffer, so nothing is allocated and threads never
+//! synchronise inside a pass. The transforms work on 16 neighbouring tiles at once, so
+//! the compiler vectorises them.
+
+use super::conv::Conv2dShape;
+use super::sgemm::{MR, NR, micro_tile};
+use super::workers::SharedMut;
+use super::{Gemm, check_len, check_min_len};
+use crate::error::Result;
+
+/// Tiles handled together by the vectorised transforms (= the GEMM's panel width).
+const LANES: usize = 16;
+/// Transformed positions per tile (4×4).
+const XI: usize = 16;
+/// Target tiles per chunk: forward and input gradient (GEMM depth is the channels).
+const CHUNK_FWD: usize = 64;
+/// Target tiles per chunk: weight gradient (the tiles are the GEMM depth).
+const CHUNK_DW: usize = 128;
+
+type Lanes = [f32; LANES];
+
+/// A weight-gradient chunk's buffers: accumulators, transformed input, transformed
+/// `dy`, padded input rows, padded `dy` rows.
+type DwBufs<'a> = (
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [f32],
+);
+
+/// Whether Winograd F(2×2, 3×3) computes this convolution: 3×3 kernel, stride 1,
+/// padding 1, output the size of the input, and enough input channels for the GEMMs to
+/// pay (the first layer of an RGB network stays on im2col).
+pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
+    s.kh == 3
+        && s.kw == 3
+        && s.stride == 1
+        && s.pad == 1
+        && hw == (s.h, s.w)
+        && s.c_in >= 8
+        && s.c_out >= 8
+        && enabled()
+}
+
+/// `EDGEBENCH_CONV=im2col` turns Winograd off (for comparisons); read once.
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"))
+}
+
+/// Tile geometry of one pass over `n` images of `h × w`, in chunks of whole tile rows.
+#[derive(Debug, Clone, Copy)]
+struct Geo {
+    h: usize,
+    w: usize,
+    /// Tile rows per image.
+    th: usize,
+    /// Tiles per tile row, rounded up to whole panels of [`LANES`].
+    twp: usize,
+    /// Tile rows per chunk.
+    rows: usize,
+    /// Tile rows in all (`n · th`).
+    total_rows: usize,
+}
+
+impl Geo {
+    fn new(n: usize, h: usize, w: usize, target: usize) -> Geo {
+        let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
+        let twp = tw.div_ceil(LANES).max(1) * LANES;
+        Geo {
+            h,
+            w,
+            th,
+            twp,
+            rows: (target / twp).max(1),
+            total_rows: n * th,
+        }
+    }
+
+    /// Tiles per chunk, padding included (a GEMM's column count).
+    fn tiles(&self) -> usize {
+        self.rows * self.twp
+    }
+
+    fn chunks(&self) -> usize {
+        self.total_rows.div_ceil(self.rows)
+    }
+
+    /// Padded row buffer length: input columns −1 ..= 2·twp.
+    fn prow(&self) -> usize {
+        2 * self.twp + 2
+    }
+}
+
+/// Threads a pass runs on (and scratch blocks it needs).
+fn parts_for(g: &Gemm<'_>) -> usize {
+    match g.workers {
+        Some(w) => w.threads(),
+        None => Gemm::resolve_threads(g.threads),
+    }
+}
+
+/// Floats of one thread's scratch for a forward-style pass from `cin` to `cout` channels.
+fn fwd_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
+    XI * (cin + panels(cout) * MR) * geo.tiles() + 4 * geo.prow()
+}
+
+/// Floats of one thread's scratch for the weight gradient.
+fn dw_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
+    let (rows, cols) = (panels(cout) * MR, cin.div_ceil(NR) * NR);
+    XI * (rows + cols) * geo.tiles() + XI * rows * cols + 6 * geo.prow()
+}
+
+/// Workspace floats [`forward`] needs on `threads` threads.
+pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
+    let geo = Geo::new(s.n.max(1), s.h, s.w, CHUNK_FWD);
+    u_len(s.c_out, s.c_in) + Gemm::resolve_threads(threads) * fwd_part_len(&geo, s.c_in, s.c_out)
+}
+
+/// Workspace floats [`backward`] needs on `threads` threads for the gradients asked for.
+pub(crate) fn backward_workspace_len(s: &Conv2dShape, threads: usize, dw: bool, dx: bool) -> usize {
+    let parts = Gemm::resolve_threads(threads);
+    let mut part = 0;
+    if dx {
+        part = fwd_part_len(&Geo::new(s.n.max(1), s.h, s.w, CHUNK_FWD), s.c_out, s.c_in);
+    }
+    if dw {
+        let geo = Geo::new(s.n.max(1), s.h, s.w, CHUNK_DW);
+        part = part.max(dw_part_len(&geo, s.c_in, s.c_out));
+    }
+    let shared = if dx { u_len(s.c_in, s.c_out) } else { 0 };
+    shared + parts * part
+}
+
+/// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
+fn run_parts(g: &Gemm<'_>, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    match g.workers {
+        Some(w) => w.run(parts, f),
+        None if parts > 1 => {
+            use rayon::prelude::*;
+            (0..parts).into_par_iter().for_each(f);
+        }
+        None => f(0),
+    }
+}
+
+/// `G g Gᵀ` of one 3×3 filter (row-major) into 16 values `u[ξ]`.
+fn filter_transform(g: &[f32], u: &mut [f32; XI]) {
+    let mut t = [[0.0f32; 3]; 4];
+    for s in 0..3 {
+        let (a, b, c) = (g[s], g[3 + s], g[6 + s]);
+        t[0][s] = a;
+        t[1][s] = 0.5 * (a + b + c);
+        t[2][s] = 0.5 * (a - b + c);
+        t[3][s] = c;
+    }
+    for (r, row) in t.iter().enumerate() {
+        let [a, b, c] = *row;
+        u[4 * r] = a;
+        u[4 * r + 1] = 0.5 * (a + b + c);
+        u[4 * r + 2] = 0.5 * (a - b + c);
+        u[4 * r + 3] = c;
+    }
+}
+
+/// Row panels of the micro-kernel's A operand for `rows` rows (the last zero-padded).
+fn panels(rows: usize) -> usize {
+    rows.div_ceil(MR)
+}
+
+/// Floats of the transformed, packed weights of a pass to `rows` output channels.
+fn u_len(rows: usize, cols: usize) -> usize {
+    XI * panels(rows) * MR * cols
+}
+
+/// Transformed weights packed as A panels, `u[ξ][o / MR][i][o % MR]` (`o` < `rows`, `i`
+/// < `cols`), for a forward pass (`rotate`: false, `o` = output channel) or the input
+/// gradient (`rotate`: true, `o` = input channel, the filter turned by 180°).
+fn weight_transform(s: &Conv2dShape, w: &[f32], rotate: bool, u: &mut [f32]) {
+    let (rows, cols) = if rotate {
+        (s.c_in, s.c_out)
+    } else {
+        (s.c_out, s.c_in)
+    };
+    let kp = panels(rows);
+    u[..u_len(rows, cols)].fill(0.0);
+    let mut g = [0.0f32; 9];
+    let mut t = [0.0f32; XI];
+    for co in 0..s.c_out {
+        for ci in 0..s.c_in {
+            let f = &w[(co * s.c_in + ci) * 9..(co * s.c_in + ci + 1) * 9];
+            if rotate {
+                for (k, v) in g.iter_mut().enumerate() {
+                    *v = f[8 - k];
+                }
+            } else {
+                g.copy_from_slice(f);
+            }
+            filter_transform(&g, &mut t);
+            let (o, i) = if rotate { (ci, co) } else { (co, ci) };
+            for (xi, &v) in t.iter().enumerate() {
+                u[((xi * kp + o / MR) * cols + i) * MR + o % MR] = v;
+            }
+        }
+    }
+}
+
+/// Fills the four padded input rows `2·ty − 1 ..= 2·ty + 2` of one plane: `prow[i][j]`
+/// holds column `j − 1`, zero outside the plane.
+fn fill_rows(geo: &Geo, plane: &[f32], ty: usize, prow: &mut [f32]) {
+    let len = geo.prow();
+    for (i, row) in prow.chunks_exact_mut(len).take(4).enumerate() {
+        let iy = (2 * ty + i).wrapping_sub(1);
+        if iy < geo.h {
+            row[0] = 0.0;
+            row[1..=geo.w].copy_from_slice(&plane[iy * geo.w..(iy + 1) * geo.w]);
+            row[geo.w + 1..].fill(0.0);
+        } else {
+            row.fill(0.0);
+        }
+    }
+}
+
+/// `Bᵀ d B` for the 16 tiles of panel `p` from four padded rows; `put(ξ, lanes)`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane loops index several arrays in step
+fn input_transform(prow: &[f32], len: usize, p: usize, put: &mut impl FnMut(usize, &Lanes)) {
+    let mut t = [[[0.0f32; LANES]; 4]; 4];
+    for (i, ti) in t.iter_mut().enumerate() {
+        let row = &prow[i * len + 2 * p * LANES..i * len + 2 * p * LANES + 2 * LANES + 2];
+        let (mut d0, mut d1, mut d2, mut d3) =
+            ([0.0f32; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for l in 0..LANES {
+            d0[l] = row[2 * l];
+            d1[l] = row[2 * l + 1];
+            d2[l] = row[2 * l + 2];
+            d3[l] = row[2 * l + 3];
+        }
+        for l in 0..LANES {
+            ti[0][l] = d0[l] - d2[l];
+            ti[1][l] = d1[l] + d2[l];
+            ti[2][l] = d2[l] - d1[l];
+            ti[3][l] = d1[l] - d3[l];
+        }
+    }
+    let mut v = [0.0f32; LANES];
+    for q in 0..4 {
+        for l in 0..LANES {
+            v[l] = t[0][q][l] - t[2][q][l];
+        }
+        put(q, &v);
+        for l in 0..LANES {
+            v[l] = t[1][q][l] + t[2][q][l];
+        }
+        put(4 + q, &v);
+        for l in 0..LANES {
+            v[l] = t[2][q][l] - t[1][q][l];
+        }
+        put(8 + q, &v);
+        for l in 0..LANES {
+            v[l] = t[1][q][l] - t[3][q][l];
+        }
+        put(12 + q, &v);
+    }
+}
+
+/// Input transform of one chunk (tile rows `r0..r0 + geo.rows`) of `x [n, c, h, w]` into
+/// the micro-kernel's B panels `v[ξ][t / NR][ci][t % NR]` (depth `c`).
+#[inline(always)]
+fn transform_chunk(geo: &Geo, c: usize, x: &[f32], r0: usize, v: &mut [f32], prow: &mut [f32]) {
+    let (len, tiles, plane) = (geo.prow(), geo.tiles(), geo.h * geo.w);
+    for r in 0..geo.rows {
+        let row = r0 + r;
+        for ci in 0..c {
+            if row < geo.total_rows {
+                let (img, ty) = (row / geo.th, row % geo.th);
+                let off = (img * c + ci) * plane;
+                fill_rows(geo, &x[off..off + plane], ty, prow);
+            } else {
+                prow[..4 * len].fill(0.0);
+            }
+            for p in 0..geo.twp / LANES {
+                let at = r * geo.twp + p * LANES;
+                input_transform(prow, len, p, &mut |xi, lanes| {
+                    let o = ((xi * tiles / NR + at / NR) * c + ci) * NR;
+                    let dst: &mut Lanes = (&mut v[o..o + LANES]).try_into().expect("16 lanes");
+                    *dst = *lanes;
+                });
+            }
+        }
+    }
+}
+
+/// `Aᵀ m A` for 16 tiles: the 2×2 outputs `[row][col][lane]`.
+#[inline(always)]
+fn output_transform(m: &[Lanes; XI]) -> [[Lanes; 2]; 2] {
+    let mut s = [[[0.0f32; LANES]; 2]; 4];
+    for a in 0..4 {
+        for l in 0..LANES {
+            let (m0, m1, m2, m3) = (
+                m[4 * a][l],
+                m[4 * a + 1][l],
+                m[4 * a + 2][l],
+                m[4 * a + 3][l],
+            );
+            s[a][0][l] = m0 + m1 + m2;
+            s[a][1][l] = m1 - m2 - m3;
+        }
+    }
+    let mut y = [[[0.0f32; LANES]; 2]; 2];
+    for j in 0..2 {
+        for l in 0..LANES {
+            y[0][j][l] = s[0][j][l] + s[1][j][l] + s[2][j][l];
+            y[1][j][l] = s[1][j][l] - s[2][j][l] - s[3][j][l];
+        }
+    }
+    y
+}
+
+/// One chunk of a forward-style pass (see [`pass`]): input transform into `v`, the 16
+/// GEMMs as micro-tiles into `m[ξ][o / MR][t / NR][MR × NR]`, output transform into `out`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass_chunk(
+    geo: &Geo,
+    (cin, cout): (usize, usize),
+    chunk: usize,
+    inp: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &SharedMut,
+    (v, m, prow): (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (tiles, plane, w) = (geo.tiles(), geo.h * geo.w, geo.w);
+    let (tp, kp) = (tiles / NR, panels(cout));
+    let r0 = chunk * geo.rows;
+    transform_chunk(geo, cin, inp, r0, v, prow);
+    for xi in 0..XI {
+        for k in 0..kp {
+            let a = &u[(xi * kp + k) * cin * MR..(xi * kp + k + 1) * cin * MR];
+            for t in 0..tp {
+                let b = &v[(xi * tp + t) * cin * NR..(xi * tp + t + 1) * cin * NR];
+                let o = ((xi * kp + k) * tp + t) * MR * NR;
+                let tile: &mut [f32; MR * NR] =
+                    (&mut m[o..o + MR * NR]).try_into().expect("one tile");
+                micro_tile(cin, a, b, tile);
+            }
+        }
+    }
+    let mut mx = [[0.0f32; LANES]; XI];
+    for r in 0..geo.rows.min(geo.total_rows.saturating_sub(r0)) {
+        let (img, ty) = ((r0 + r) / geo.th, (r0 + r) % geo.th);
+        let oy = 2 * ty;
+        for co in 0..cout {
+            let bv = bias.map_or(0.0, |b| b[co]);
+            let base = (img * cout + co) * plane;
+            for p in 0..geo.twp / LANES {
+                let x0 = 2 * p * LANES;
+                if x0 >= w {
+                    break;
+                }
+                let t = (r * geo.twp) / NR + p;
+                for (xi, mv) in mx.iter_mut().enumerate() {
+                    let o = ((xi * kp + co / MR) * tp + t) * MR * NR + (co % MR) * NR;
+                    let src: &Lanes = m[o..o + LANES].try_into().expect("16 lanes");
+                    *mv = *src;
+                }
+                let y = output_transform(&mx);
+                let cols = (w - x0).min(2 * LANES);
+                for (i, yi) in y.iter().enumerate() {
+                    if oy + i >= geo.h {
+                        break;
+                    }
+                    // Safety: rows (img, co, oy + i) belong to this chunk's tile rows,
+                    // which no other part touches; columns x0 .. x0 + cols lie inside.
+                    let dst = unsafe { out.range(base + (oy + i) * w + x0, cols) };
+                    if let Ok(dst) = <&mut [f32; 2 * LANES]>::try_from(&mut *dst) {
+                        for l in 0..LANES {
+                            dst[2 * l] = yi[0][l] + bv;
+                            dst[2 * l + 1] = yi[1][l] + bv;
+                        }
+                    } else {
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = yi[k % 2][k / 2] + bv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`pass_chunk`] compiled for AVX2 (the transforms' 16-lane loops become 256-bit ops).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pass_chunk_avx2(
+    geo: &Geo,
+    ch: (usize, usize),
+    chunk: usize,
+    inp: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &SharedMut,
+    bufs: (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    pass_chunk(geo, ch, chunk, inp, u, bias, out, bufs)
+}
+
+/// Whether the AVX2 builds of the chunk functions can run here.
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// A forward-style Winograd pass: `out [n, cout, h, w] = conv3×3(inp [n, cin, h, w])`
+/// with transformed, packed weights `u` (see [`weight_transform`]) and an optional
+/// bias; `scratch` holds `parts` blocks of [`fwd_part_len`] floats.
+#[allow(clippy::too_many_arguments)]
+fn pass(
+    n: usize,
+    (cin, cout, h, w): (usize, usize, usize, usize),
+    inp: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    let geo = Geo::new(n, h, w, CHUNK_FWD);
+    let parts = parts_for(g).min(geo.chunks()).max(1);
+    let part_len = fwd_part_len(&geo, cin, cout);
+    check_min_len("winograd workspace", scratch.len(), parts * part_len)?;
+    let tiles = geo.tiles();
+    let out_s = SharedMut::new(out);
+    let scr = SharedMut::new(scratch);
+    let chunks = geo.chunks();
+    let avx = avx2();
+    run_parts(g, parts, &|part| {
+        // Safety: each part takes its own scratch block.
+        let s = unsafe { scr.range(part * part_len, part_len) };
+        let (v, rest) = s.split_at_mut(XI * cin * tiles);
+        let (m, prow) = rest.split_at_mut(XI * panels(cout) * MR * tiles);
+        for chunk in chunks * part / parts..chunks * (part + 1) / parts {
+            let bufs = (&mut *v, &mut *m, &mut *prow);
+            #[cfg(target_arch = "x86_64")]
+            if avx {
+                // Safety: AVX2 and FMA were detected.
+                unsafe { pass_chunk_avx2(&geo, (cin, cout), chunk, inp, u, bias, &out_s, bufs) };
+                continue;
+            }
+            let _ = avx;
+            pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, &out_s, bufs);
+        }
+    });
+    Ok(())
+}
+
+/// Forward pass `y = conv(x, w) + b` of a 3×3 stride-1 pad-1 convolution (see
+/// [`applies`]); `workspace` needs [`forward_workspace_len`] floats.
+pub(crate) fn forward(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    check_len("conv input", x.len(), s.input_len())?;
+    check_len("conv weight", w.len(), s.weight_len())?;
+    check_len("conv output", y.len(), s.n * s.c_out * s.h * s.w)?;
+    if let Some(b) = b {
+        check_len("conv bias", b.len(), s.c_out)?;
+    }
+    let ulen = u_len(s.c_out, s.c_in);
+    check_min_len("winograd workspace", workspace.len(), ulen)?;
+    let (u, scratch) = workspace.split_at_mut(ulen);
+    weight_transform(s, w, false, u);
+    pass(s.n, (s.c_in, s.c_out, s.h, s.w), x, u, b, y, scratch, g)
+}
+
+/// `A e Aᵀ` of the 2×2 `dy` tiles of panel `p` (two padded rows, zero past the plane).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane loops index several arrays in step
+fn grad_transform(rows: &[f32], len: usize, p: usize, put: &mut impl FnMut(usize, &Lanes)) {
+    let mut u = [[[0.0f32; LANES]; 4]; 2];
+    for (i, ui) in u.iter_mut().enumerate() {
+        let row = &rows[i * len + 2 * p * LANES..i * len + 2 * p * LANES + 2 * LANES];
+        for l in 0..LANES {
+            let (e0, e1) = (row[2 * l], row[2 * l + 1]);
+            ui[0][l] = e0;
+            ui[1][l] = e0 + e1;
+            ui[2][l] = e0 - e1;
+            ui[3][l] = -e1;
+        }
+    }
+    let mut v = [0.0f32; LANES];
+    for q in 0..4 {
+        put(q, &u[0][q]);
+        for l in 0..LANES {
+            v[l] = u[0][q][l] + u[1][q][l];
+        }
+        put(4 + q, &v);
+        for l in 0..LANES {
+            v[l] = u[0][q][l] - u[1][q][l];
+        }
+        put(8 + q, &v);
+        for l in 0..LANES {
+            v[l] = -u[1][q][l];
+        }
+        put(12 + q, &v);
+    }
+}
+
+/// `Gᵀ m G` of one filter's accumulated 4×4 values into its 3×3 gradient.
+fn filter_grad(m: &[f32; XI], out: &mut [f32], add: bool) {
+    let mut z = [[0.0f32; 3]; 4];
+    for (a, za) in z.iter_mut().enumerate() {
+        let (m0, m1, m2, m3) = (m[4 * a], m[4 * a + 1], m[4 * a + 2], m[4 * a + 3]);
+        za[0] = m0 + 0.5 * (m1 + m2);
+        za[1] = 0.5 * (m1 - m2);
+        za[2] = 0.5 * (m1 + m2) + m3;
+    }
+    for s in 0..3 {
+        let v = [
+            z[0][s] + 0.5 * (z[1][s] + z[2][s]),
+            0.5 * (z[1][s] - z[2][s]),
+            0.5 * (z[1][s] + z[2][s]) + z[3][s],
+        ];
+        for (r, &val) in v.iter().enumerate() {
+            if add {
+                out[3 * r + s] += val;
+            } else {
+                out[3 * r + s] = val;
+            }
+        }
+    }
+}
+
+/// One chunk of the weight gradient: transforms `x` into `v[ξ][ci / NR][t][ci % NR]`
+/// and `dy` into `e[ξ][co / MR][t][co % MR]` (the micro-kernel's panels, depth = tiles),
+/// then adds the 16 products `e_ξ · v_ξᵀ` to `acc[ξ][co / MR][ci / NR][MR × NR]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_chunk(
+    geo: &Geo,
+    (cin, cout): (usize, usize),
+    chunk: usize,
+    x: &[f32],
+    dy: &[f32],
+    (acc, v, e, prow, drows): DwBufs<'_>,
+) {
+    let (tiles, plane, len, w) = (geo.tiles(), geo.h * geo.w, geo.prow(), geo.w);
+    let (kp, cp) = (panels(cout), cin.div_ceil(NR));
+    let r0 = chunk * geo.rows;
+    for r in 0..geo.rows {
+        let row = r0 + r;
+        let valid = row < geo.total_rows;
+        let (img, ty) = (row / geo.th, row % geo.th);
+        for ci in 0..cin {
+            if valid {
+                let off = (img * cin + ci) * plane;
+                fill_rows(geo, &x[off..off + plane], ty, prow);
+            } else {
+                prow[..4 * len].fill(0.0);
+            }
+            let (panel, lane) = (ci / NR, ci % NR);
+            for p in 0..geo.twp / LANES {
+                let t0 = r * geo.twp + p * LANES;
+                input_transform(prow, len, p, &mut |xi, lanes| {
+                    let base = ((xi * cp + panel) * tiles + t0) * NR + lane;
+                    for (l, &val) in lanes.iter().enumerate() {
+                        v[base + l * NR] = val;
+                    }
+                });
+            }
+        }
+        for co in 0..cout {
+            if valid {
+                let pl = &dy[(img * cout + co) * plane..(img * cout + co + 1) * plane];
+                for (i, d) in drows.chunks_exact_mut(len).take(2).enumerate() {
+                    let oy = 2 * ty + i;
+                    if oy < geo.h {
+                        d[..w].copy_from_slice(&pl[oy * w..(oy + 1) * w]);
+                        d[w..].fill(0.0);
+                    } else {
+                        d.fill(0.0);
+                    }
+                }
+            } else {
+                drows[..2 * len].fill(0.0);
+            }
+            let (panel, lane) = (co / MR, co % MR);
+            for p in 0..geo.twp / LANES {
+                let t0 = r * geo.twp + p * LANES;
+                grad_transform(drows, len, p, &mut |xi, lanes| {
+                    let base = ((xi * kp + panel) * tiles + t0) * MR + lane;
+                    for (l, &val) in lanes.iter().enumerate() {
+                        e[base + l * MR] = val;
+                    }
+                });
+            }
+        }
+    }
+    let mut tile = [0.0f32; MR * NR];
+    for xi in 0..XI {
+        for k in 0..kp {
+            let a = &e[(xi * kp + k) * tiles * MR..(xi * kp + k + 1) * tiles * MR];
+            for c in 0..cp {
+                let b = &v[(xi * cp + c) * tiles * NR..(xi * cp + c + 1) * tiles * NR];
+                micro_tile(tiles, a, b, &mut tile);
+                let o = ((xi * kp + k) * cp + c) * MR * NR;
+                acc[o..o + MR * NR]
+                    .iter_mut()
+                    .zip(&tile)
+                    .for_each(|(s, t)| *s += t);
+            }
+        }
+    }
+}
+
+/// [`dw_chunk`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_chunk_avx2(
+    geo: &Geo,
+    ch: (usize, usize),
+    chunk: usize,
+    x: &[f32],
+    dy: &[f32],
+    bufs: DwBufs<'_>,
+) {
+    dw_chunk(geo, ch, chunk, x, dy, bufs)
+}
+
+/// Weight gradient (see the module notes): `dw [c_out, c_in, 3, 3]` from `x` and `dy`,
+/// added to when `add`.
+fn weight_grad(
+    s: &Conv2dShape,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    add: bool,
+    scratch: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    let (cin, cout) = (s.c_in, s.c_out);
+    let geo = Geo::new(s.n, s.h, s.w, CHUNK_DW);
+    let parts = parts_for(g).min(geo.chunks()).max(1);
+    let part_len = dw_part_len(&geo, cin, cout);
+    check_min_len("winograd workspace", scratch.len(), parts * part_len)?;
+    let (kp, cp) = (panels(cout), cin.div_ceil(NR));
+    let (tiles, len) = (geo.tiles(), geo.prow());
+    let acc_len = XI * kp * MR * cp * NR;
+    let scr = SharedMut::new(scratch);
+    let chunks = geo.chunks();
+    let avx = avx2();
+    run_parts(g, parts, &|part| {
+        // Safety: each part takes its own scratch block.
+        let sc = unsafe { scr.range(part * part_len, part_len) };
+        let (acc, rest) = sc.split_at_mut(acc_len);
+        let (v, rest) = rest.split_at_mut(XI * cp * NR * tiles);
+        let (e, rest) = rest.split_at_mut(XI * kp * MR * tiles);
+        let (prow, drows) = rest.split_at_mut(4 * len);
+        // Padding channels stay zero (their sums are never read).
+        acc.fill(0.0);
+        v.fill(0.0);
+        e.fill(0.0);
+        for chunk in chunks * part / parts..chunks * (part + 1) / parts {
+            let bufs = (&mut *acc, &mut *v, &mut *e, &mut *prow, &mut *drows);
+            #[cfg(target_arch = "x86_64")]
+            if avx {
+                // Safety: AVX2 and FMA were detected.
+                unsafe { dw_chunk_avx2(&geo, (cin, cout), chunk, x, dy, bufs) };
+                continue;
+            }
+            let _ = avx;
+            dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs);
+        }
+    });
+    // Sum the parts' accumulators into part 0's, then one transform per filter.
+    let (first, others) = scratch.split_at_mut(part_len);
+    for p in 1..parts {
+        let o = &others[(p - 1) * part_len..(p - 1) * part_len + acc_len];
+        first[..acc_len]
+            .iter_mut()
+            .zip(o)
+            .for_each(|(a, b)| *a += b);
+    }
+    let mut m = [0.0f32; XI];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for (xi, mv) in m.iter_mut().enumerate() {
+                let o = ((xi * kp + co / MR) * cp + ci / NR) * MR * NR;
+                *mv = first[o + (co % MR) * NR + ci % NR];
+            }
+            let f = (co * cin + ci) * 9;
+            filter_grad(&m, &mut dw[f..f + 9], add);
+        }
+    }
+    Ok(())
+}
+
+/// Backward pass of a 3×3 stride-1 pad-1 convolution (see [`applies`]): writes `dx`
+/// when given (overwriting it) and `dw` (added to when `add`); the bias gradient is the
+/// caller's. `workspace` needs [`backward_workspace_len`] floats.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+    add: bool,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    check_len("conv weight", w.len(), s.weight_len())?;
+    check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?;
+    if let Some(dw) = dw {
+        check_len("conv input", x.len(), s.input_len())?;
+        check_len("conv dw", dw.len(), s.weight_len())?;
+        weight_grad(s, x, dy, dw, add, workspace, g)?;
+    }
+    if let Some(dx) = dx {
+        check_len("conv dx", dx.len(), s.input_len())?;
+        let ulen = u_len(s.c_in, s.c_out);
+        check_min_len("winograd workspace", workspace.len(), ulen)?;
+        let (u, scratch) = workspace.split_at_mut(ulen);
+        weight_transform(s, w, true, u);
+        pass(
+            s.n,
+            (s.c_out, s.c_in, s.h, s.w),
+            dy,
+            u,
+            None,
+            dx,
+            scratch,
+            g,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
+    use crate::train::sgemm::pack_len;
+    use crate::train::workers::Workers;
+
+    fn vals(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f32]) {
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-5 * scale,
+                "{what}[{i}]: winograd {a} vs naive {b} (scale {scale})"
+            );
+        }
+    }
+
+    /// Forward, input and weight gradients against the nested loops, on odd and even
+    /// sizes, rows wider than a panel, several chunks and 1–3 threads.
+    #[test]
+    fn matches_naive_loops() {
+        for &(n, c_in, c_out, h, w) in &[
+            (2, 8, 8, 6, 6),
+            (1, 9, 13, 7, 5),
+            (3, 8, 10, 5, 40),
+            (2, 16, 8, 34, 3),
+            (1, 8, 8, 1, 1),
+        ] {
+            let s = Conv2dShape {
+                n,
+                c_in,
+                h,
+                w,
+                c_out,
+                kh: 3,
+                kw: 3,
+                stride: 1,
+                pad: 1,
+            };
+            let x = vals(s.input_len(), 1);
+            let wt = vals(s.weight_len(), 2);
+            let b = vals(c_out, 3);
+            let dy = vals(n * c_out * h * w, 4);
+            let mut y0 = vec![0.0; dy.len()];
+            conv2d_forward_naive(s, &x, &wt, Some(&b), &mut y0).unwrap();
+            let (mut dx0, mut dw0) = (vec![0.0; x.len()], vec![0.0; wt.len()]);
+            conv2d_backward_naive(s, &x, &wt, &dy, &mut dx0, &mut dw0, None).unwrap();
+            for threads in [1, 2, 3] {
+                let workers = Workers::new(threads - 1).unwrap();
+                for use_workers in [false, true] {
+                    let mut pack = vec![0.0; threads * pack_len()];
+                    let mut g = Gemm {
+                        threads,
+                        pack: &mut pack,
+                        workers: use_workers.then_some(&workers),
+                    };
+                    let mut ws = vec![
+                        0.0;
+                        forward_workspace_len(&s, threads)
+                            .max(backward_workspace_len(&s, threads, true, true))
+                    ];
+                    let mut y = vec![f32::NAN; dy.len()];
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g).unwrap();
+                    close("y", &y, &y0);
+                    let mut dx = vec![f32::NAN; x.len()];
+                    let mut dw = vec![1.0; wt.len()];
+                    backward(
+                        &s,
+                        &x,
+                        &wt,
+                        &dy,
+                        Some(&mut dx),
+                        Some(&mut dw),
+                        true,
+                        &mut ws,
+                        &mut g,
+                    )
+                    .unwrap();
+                    close("dx", &dx, &dx0);
+                    let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();
+                    close("dw (added)", &dw, &dw1);
+                    backward(
+                        &s,
+                        &x,
+                        &wt,
+                        &dy,
+                        None,
+                        Some(&mut dw),
+                        false,
+                        &mut ws,
+                        &mut g,
+                    )
+                    .unwrap();
+                    close("dw", &dw, &dw0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_workspace_is_an_error() {
+        let s = Conv2dShape {
+            n: 1,
+            c_in: 8,
+            h: 4,
+            w: 4,
+            c_out: 8,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let x = vals(s.input_len(), 1);
+        let wt = vals(s.weight_len(), 2);
+        let mut y = vec![0.0; 8 * 16];
+        let mut pack = vec![0.0; pack_len()];
+        let mut g = Gemm {
+            threads: 1,
+            pack: &mut pack,
+            workers: None,
+        };
+        let mut ws = vec![0.0; forward_workspace_len(&s, 1) - 1];
+        let err = forward(&s, &x, &wt, None, &mut y, &mut ws, &mut g).unwrap_err();
+        assert!(err.to_string().contains("winograd workspace"), "{err}");
+    }
+}
