@@ -2,7 +2,7 @@
 //! bad input (an unwritable trace path, zero runs). No timing asserts.
 
 mod common;
-use common::{eb, ok};
+use common::{eb, ok, ok_env, orin_nano_root};
 
 #[test]
 fn tract_table_and_chrome_trace() {
@@ -105,19 +105,7 @@ fn unknown_model_is_named() {
 #[test]
 fn names_the_jetson_board_from_a_fixture_root() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("proc/device-tree")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("proc/device-tree/model"),
-        b"NVIDIA Jetson Orin Nano Developer Kit\0",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/nv_tegra_release"),
-        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n",
-    )
-    .unwrap();
+    let root = orin_nano_root(dir.path());
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let profile = |root: &std::path::Path, json: bool| {
@@ -128,18 +116,7 @@ fn names_the_jetson_board_from_a_fixture_root() {
         if json {
             args.push("--json");
         }
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgebench"))
-            .args(&args)
-            .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-            .env("EDGEBENCH_SYSROOT", root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ok_env(&args, &[("EDGEBENCH_SYSROOT", root)]).0
     };
     let board = "NVIDIA Jetson Orin Nano Developer Kit (L4T R36.4.3)";
     let text = profile(&root, false);

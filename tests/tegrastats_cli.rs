@@ -4,78 +4,14 @@
 //! `/proc/device-tree/model` and `/etc/nv_tegra_release` via `EDGEBENCH_SYSROOT`.
 //! No assertion is about wall-clock time.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{
+    fake_tegrastats, ok_env, one_orin_nano_line, orin_nano_root, tegrastats_fixture as fixture,
+};
 use edgebench_runtime::bench::result::Report;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tegrastats")
-        .join(name)
-}
-
-/// A `tegrastats` look-alike in `dir` that prints `lines` (a file) over and over, one
-/// line per `--interval` ms, as the real one does.
-fn fake_tegrastats(dir: &Path, lines: &Path) -> PathBuf {
-    let script = dir.join("tegrastats");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n\
-             [ \"$1\" = --interval ] || {{ echo 'usage: tegrastats --interval MS' >&2; exit 2; }}\n\
-             s=$(($2 / 1000)).$(printf %03d $(($2 % 1000)))\n\
-             while true; do\n\
-             while IFS= read -r l || [ -n \"$l\" ]; do echo \"$l\"; sleep \"$s\"; done < '{}'\n\
-             done\n",
-            lines.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
-
-/// A fixture root that looks like a Jetson Orin Nano under L4T R36.4.3.
-fn orin_nano_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    std::fs::create_dir_all(root.join("proc/device-tree")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("proc/device-tree/model"),
-        b"NVIDIA Jetson Orin Nano Developer Kit\0",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/nv_tegra_release"),
-        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, \
-         DATE: Wed Jan  8 01:49:37 UTC 2025\n",
-    )
-    .unwrap();
-    root
-}
-
-/// `edgebench args…` with extra environment; the GEMM-peak cache in the test scratch.
-fn eb_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgebench"));
-    c.args(args)
-        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("EDGEBENCH_TEGRASTATS")
-        .env_remove("EDGEBENCH_SYSROOT");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("the edgebench binary runs")
-}
-
-fn ok_env(args: &[&str], env: &[(&str, &Path)]) -> (String, String) {
-    let out = eb_env(args, env);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "edgebench {args:?} failed: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
 
 const SHORT: [&str; 9] = [
     "--size",
@@ -101,9 +37,7 @@ fn bench_json(model: &str, extra: &[&str], env: &[(&str, &Path)]) -> Report {
 fn bench_reports_power_and_energy_consistent_with_the_fixture() {
     let dir = tempfile::tempdir().unwrap();
     // One R36 Orin Nano line: VDD_IN 4742 mW throughout.
-    let lines = dir.path().join("orin.txt");
-    let first = std::fs::read_to_string(fixture("r36-orin-nano.txt")).unwrap();
-    std::fs::write(&lines, format!("{}\n", first.lines().next().unwrap())).unwrap();
+    let lines = one_orin_nano_line(dir.path());
     let fake = fake_tegrastats(dir.path(), &lines);
     let r = bench_json(
         "lean",

@@ -8,13 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{fails, ok};
+use common::{TINY, fails, ok, p, read_json, write_npy_set, write_spec};
 use ndarray::{Array1, Array4};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// `n` learnable 3×16×16 images in `classes` classes: noise plus a class-dependent
 /// bright quadrant, seeded.
@@ -36,53 +32,14 @@ fn write_set(dir: &Path, name: &str, n: usize, classes: usize, seed: u64) -> (St
         dir.join(format!("{name}_x.npy")),
         dir.join(format!("{name}_y.npy")),
     );
-    x.write_npy(std::fs::File::create(&xp).unwrap()).unwrap();
-    Array1::from(labels)
-        .write_npy(std::fs::File::create(&yp).unwrap())
-        .unwrap();
+    write_npy_set(&xp, &yp, x, labels);
     (xp.to_str().unwrap().into(), yp.to_str().unwrap().into())
 }
-
-fn metrics(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A small CNN in the shape of `lean` (conv → pool → conv → pool → flatten → dense),
-/// a spec file as users write them; cheap enough for an unoptimised test build.
-const TINY: &str = r#"
-name = "tiny"
-input = "16x16x3"
-[[layers]]
-type = "conv"
-filters = 8
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "conv"
-filters = 16
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = 4
-activation = "softmax"
-"#;
 
 #[test]
 fn learns_on_a_synthetic_image_set() {
     let d = tempfile::tempdir().unwrap();
-    let (synth, spec) = (d.path().join("synth"), d.path().join("tiny.toml"));
-    std::fs::write(&spec, TINY).unwrap();
+    let (synth, spec) = (d.path().join("synth"), write_spec(d.path(), TINY));
     #[rustfmt::skip]
     ok(&["data", "synth", "-o", p(&synth), "--classes", "4", "--count", "160", "--size", "24"]);
     let m = d.path().join("m.json");
@@ -95,7 +52,7 @@ fn learns_on_a_synthetic_image_set() {
         out.contains("training tiny at 16x16x3") && out.contains("epoch 10/10"),
         "{out}"
     );
-    let doc = metrics(&m);
+    let doc = read_json(&m);
     let epochs = doc["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 10);
     let last = &epochs[9];
@@ -204,7 +161,7 @@ fn exported_model_agrees_with_the_trainer() {
         let best = (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
         correct += usize::from(best == l as usize);
     }
-    let doc = metrics(&m);
+    let doc = read_json(&m);
     let last = &doc["epochs"][1];
     let (want_loss, want_acc) = (
         last["val_loss"].as_f64().unwrap(),

@@ -5,94 +5,28 @@
 //! in about a second. Energy per trained image is checked against the fixture's power and
 //! the run's own reported time; no assertion is about wall-clock time.
 
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use ndarray::{Array1, Array4};
-use ndarray_npy::WriteNpyExt;
+use common::{
+    TINY_ONE_CONV, fake_tegrastats, ok_env, one_orin_nano_line, orin_nano_root, p, read_json,
+    tegrastats_script as script, write_npy_set, write_spec,
+};
+use ndarray::Array4;
 
-/// A small lean-shaped CNN (conv → pool → conv → pool → flatten → dense).
-const TINY: &str = r#"
-name = "tiny"
-input = "16x16x3"
-[[layers]]
-type = "conv"
-filters = 8
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = 4
-activation = "softmax"
-"#;
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// The spec and `n` 3×16×16 images in 4 classes (a bright quadrant per class) as .npy.
+/// The spec (a small one-conv CNN) and `n` 3×16×16 images in 4 classes (a bright
+/// quadrant per class) as .npy.
 fn tiny_set(dir: &Path, n: usize) -> (PathBuf, PathBuf, PathBuf) {
-    let spec = dir.join("tiny.toml");
-    std::fs::write(&spec, TINY).unwrap();
+    let spec = write_spec(dir, TINY_ONE_CONV);
     let labels: Vec<i64> = (0..n).map(|i| (i % 4) as i64).collect();
     let x = Array4::from_shape_fn((n, 3, 16, 16), |(i, c, h, w)| {
         let on = (h / 8) * 2 + w / 8 == labels[i] as usize;
         ((i * 7 + c * 5 + h * 3 + w) % 11) as f32 / 22.0 + if on { 0.8 } else { 0.0 }
     });
     let (xp, yp) = (dir.join("x.npy"), dir.join("y.npy"));
-    x.write_npy(std::fs::File::create(&xp).unwrap()).unwrap();
-    Array1::from(labels)
-        .write_npy(std::fs::File::create(&yp).unwrap())
-        .unwrap();
+    write_npy_set(&xp, &yp, x, labels);
     (spec, xp, yp)
-}
-
-/// A `tegrastats` look-alike that prints `lines` (a file) over and over, one line per
-/// `--interval` ms, as the real one does.
-fn fake_tegrastats(dir: &Path, lines: &Path) -> PathBuf {
-    script(
-        dir,
-        &format!(
-            "[ \"$1\" = --interval ] || {{ echo 'usage: tegrastats --interval MS' >&2; exit 2; }}\n\
-             s=$(($2 / 1000)).$(printf %03d $(($2 % 1000)))\n\
-             while true; do\n\
-             while IFS= read -r l || [ -n \"$l\" ]; do echo \"$l\"; sleep \"$s\"; done < '{}'\n\
-             done\n",
-            lines.display()
-        ),
-    )
-}
-
-fn script(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("tegrastats");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// A fixture root that looks like a Jetson Orin Nano under L4T R36.4.3.
-fn orin_nano_root(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    std::fs::create_dir_all(root.join("proc/device-tree")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("proc/device-tree/model"),
-        b"NVIDIA Jetson Orin Nano Developer Kit\0",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/nv_tegra_release"),
-        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n",
-    )
-    .unwrap();
-    root
 }
 
 /// `edgebench train` on the tiny set with `extra` flags and environment; must succeed.
@@ -100,48 +34,21 @@ fn orin_nano_root(dir: &Path) -> PathBuf {
 fn train(dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> (String, serde_json::Value) {
     let (spec, x, y) = tiny_set(dir, 256);
     let metrics = dir.join("m.json");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgebench"));
-    c.args([
-        "train",
-        "--model",
-        p(&spec),
-        "--data",
-        p(&x),
-        "--labels",
-        p(&y),
-        "--epochs",
-        "3",
-        "--batch",
-        "16",
-        "--threads",
-        "1",
-        "--quiet",
-        "--metrics",
-        p(&metrics),
-    ])
-    .args(extra)
-    .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-    .env_remove("EDGEBENCH_TEGRASTATS")
-    .env_remove("EDGEBENCH_SYSROOT");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("the edgebench binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "train failed: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let m = serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), m)
+    #[rustfmt::skip]
+    let mut args = vec![
+        "train", "--model", p(&spec), "--data", p(&x), "--labels", p(&y), "--epochs", "3",
+        "--batch", "16", "--threads", "1", "--quiet", "--metrics", p(&metrics),
+    ];
+    args.extend(extra);
+    let (out, _) = ok_env(&args, env);
+    (out, read_json(&metrics))
 }
 
 #[test]
 fn power_and_energy_per_trained_image_from_the_fixture() {
     let dir = tempfile::tempdir().unwrap();
     // One R36 Orin Nano line: VDD_IN 4742 mW, VDD_CPU_GPU_CV 482 mW, RAM 1905/7620 MiB.
-    let lines = dir.path().join("orin.txt");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tegrastats");
-    let all = std::fs::read_to_string(fixture.join("r36-orin-nano.txt")).unwrap();
-    std::fs::write(&lines, format!("{}\n", all.lines().next().unwrap())).unwrap();
+    let lines = one_orin_nano_line(dir.path());
     let fake = fake_tegrastats(dir.path(), &lines);
     let root = orin_nano_root(dir.path());
     let (out, m) = train(
@@ -262,31 +169,13 @@ fn csv_metrics_keep_one_row_per_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, x, y) = tiny_set(dir.path(), 32);
     let csv = dir.path().join("m.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args([
-            "train",
-            "--model",
-            p(&spec),
-            "--data",
-            p(&x),
-            "--labels",
-            p(&y),
-            "--epochs",
-            "2",
-            "--batch",
-            "16",
-            "--quiet",
-            "--metrics",
-            p(&csv),
-        ])
-        .env_remove("EDGEBENCH_TEGRASTATS")
-        .env_remove("EDGEBENCH_SYSROOT")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    #[rustfmt::skip]
+    ok_env(
+        &[
+            "train", "--model", p(&spec), "--data", p(&x), "--labels", p(&y), "--epochs", "2",
+            "--batch", "16", "--quiet", "--metrics", p(&csv),
+        ],
+        &[],
     );
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();

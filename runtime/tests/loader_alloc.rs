@@ -7,52 +7,18 @@
 //! `zune-jpeg` allocates a few scratch vectors per image internally; the test prints
 //! that count and checks that it stays the same from batch to batch (no growth).
 
+mod alloc_support;
 mod data_support;
 
-use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use alloc_support::serial;
 use data_support::{jpeg, ppm, smooth};
 use edgebench_runtime::data::Source;
 use edgebench_runtime::data::decode::Target;
 use edgebench_runtime::data::loader::{Loader, LoaderConfig, Stop};
 use edgebench_runtime::data::memsource::MemSource;
 use edgebench_runtime::model::Layout;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// Safety: every call is forwarded unchanged to the system allocator; the counter is a
-// relaxed atomic with no other effect.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
-        // Safety: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: AllocLayout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The counter is global: tests in this file take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn loader(items: Vec<(String, Vec<u8>, Option<u32>)>, workers: usize) -> Loader {
     let source: Arc<dyn Source> = Arc::new(MemSource::new(items, vec!["x".into()]));
@@ -76,11 +42,11 @@ fn per_batch(l: &mut Loader, warm: usize, n: usize) -> Vec<u64> {
     }
     let mut counts = Vec::with_capacity(n);
     for _ in 0..n {
-        let before = ALLOCS.load(Ordering::SeqCst);
+        let before = alloc_support::count();
         let b = l.next_batch().expect("batch").expect("ok");
         checksum += f64::from(b.images()[0]) + f64::from(b.labels()[0]);
         drop(b);
-        counts.push(ALLOCS.load(Ordering::SeqCst) - before);
+        counts.push(alloc_support::count() - before);
     }
     assert!(checksum.is_finite());
     counts
@@ -88,7 +54,7 @@ fn per_batch(l: &mut Loader, warm: usize, n: usize) -> Vec<u64> {
 
 #[test]
 fn loader_machinery_allocates_nothing_per_batch() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = serial();
     // PPM at the target size: no third-party decoder or resizer scratch involved.
     let items: Vec<_> = (0..40)
         .map(|i| (format!("{i}.ppm"), ppm(&smooth(32, 32, i)), Some(0)))
@@ -104,7 +70,7 @@ fn loader_machinery_allocates_nothing_per_batch() {
     // Over a long stretch, including the workers' work between our measurements.
     let mut l = loader(items_clone(&items), 2);
     per_batch(&mut l, 20, 1);
-    let start = ALLOCS.load(Ordering::SeqCst);
+    let start = alloc_support::count();
     let mut checksum = 0f32;
     for _ in 0..300 {
         let b = l.next_batch().expect("batch").expect("ok");
@@ -112,7 +78,7 @@ fn loader_machinery_allocates_nothing_per_batch() {
     }
     assert!(checksum.is_finite());
     assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
+        alloc_support::count(),
         start,
         "allocations over 300 batches after warm-up (all threads)"
     );
@@ -124,7 +90,7 @@ fn items_clone(items: &[(String, Vec<u8>, Option<u32>)]) -> Vec<(String, Vec<u8>
 
 #[test]
 fn jpeg_decoder_scratch_does_not_grow() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = serial();
     let items: Vec<_> = (0..24)
         .map(|i| (format!("{i}.jpg"), jpeg(&smooth(32, 32, i), 90), Some(0)))
         .collect();

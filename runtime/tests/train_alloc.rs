@@ -7,50 +7,15 @@
 //! thread (thread-local, kept for the thread's life) and rayon starts its pool on first
 //! use. After that the count must not move at all.
 
+mod alloc_support;
 mod train_common;
 
-use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use alloc_support::serial;
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::plan::Trainable;
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::Trainer;
 use train_common::{config, square, synth_batch, tiny_spec};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// Safety: every call is forwarded unchanged to the system allocator; the counter is a
-// relaxed atomic with no other effect.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
-        // Safety: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: AllocLayout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // Safety: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The counter is global: tests in this file take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Allocations during `steps` steps (micro-batches of 4, then a smaller one of 3, so
 /// both sizes and the update at each boundary are covered) after `warmup` steps.
@@ -68,7 +33,7 @@ fn allocations(threads: usize, opt: OptimizerConfig, depthwise: bool) -> u64 {
         t.step(x3, y3).unwrap();
     }
     t.evaluate(x4, y4).unwrap();
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = alloc_support::count();
     let mut updates = 0;
     for _ in 0..5 {
         updates += usize::from(t.step(x4, y4).unwrap().lr.is_some());
@@ -76,14 +41,14 @@ fn allocations(threads: usize, opt: OptimizerConfig, depthwise: bool) -> u64 {
         t.evaluate(x3, y3).unwrap();
     }
     t.predict(x4).unwrap();
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = alloc_support::count();
     assert_eq!(updates, 5, "one optimizer update per two micro-batches");
     after - before
 }
 
 #[test]
 fn steps_allocate_nothing_on_one_thread() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = serial();
     for opt in [OptimizerConfig::sgd(0.9), OptimizerConfig::adamw()] {
         for depthwise in [false, true] {
             assert_eq!(
@@ -97,7 +62,7 @@ fn steps_allocate_nothing_on_one_thread() {
 
 #[test]
 fn steps_allocate_nothing_on_rayon_threads() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = serial();
     let n = allocations(2, OptimizerConfig::sgd(0.9), false);
     assert_eq!(n, 0, "allocations in 10 steps with 2 GEMM threads");
 }
