@@ -5,9 +5,9 @@
 //! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
 //! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
 
-use super::winograd;
 use super::workers::{SharedMut, split};
 use super::{Gemm, Mat, check_len, check_min_len, matmul, pack_for};
+use super::{direct, winograd};
 use crate::error::{Error, Result};
 
 /// Shape of a convolution. Output size: `(h + 2·pad − kh) / stride + 1` (same for width).
@@ -113,8 +113,8 @@ impl Conv2dShape {
 }
 
 /// Workspace floats one image of the trainer's convolution needs at output size `hw` on
-/// `threads` threads: Winograd's when it applies, else one im2col matrix forward and one
-/// per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.
+/// `threads` threads: Winograd's or the direct path's when they apply, else one im2col
+/// matrix forward and one per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.
 pub(crate) fn train_workspace_len(
     s: &Conv2dShape,
     hw: (usize, usize),
@@ -129,6 +129,14 @@ pub(crate) fn train_workspace_len(
     }
     let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
     let bwd = backward.map_or(0, |(dw, dx)| col * (usize::from(dw) + usize::from(dx)));
+    if direct::applies(s, hw) {
+        let fwd = direct::forward_workspace_len(s, threads);
+        return match backward {
+            Some((true, false)) => fwd.max(direct::weight_grad_workspace_len(s, threads)),
+            Some((_, true)) => fwd.max(bwd),
+            _ => fwd,
+        };
+    }
     col.max(bwd)
 }
 
@@ -313,6 +321,11 @@ pub fn conv2d_forward_hw(
     {
         return winograd::forward(&s, x, w, b, y, workspace, gemm);
     }
+    if direct::applies(&s, (oh, ow))
+        && workspace.len() >= direct::forward_workspace_len(&s, gemm.threads)
+    {
+        return direct::forward(&s, x, w, b, y, workspace, gemm);
+    }
     let col_len = k * ohw;
     check_min_len("conv workspace", workspace.len(), col_len)?;
     let col = &mut workspace[..col_len];
@@ -445,6 +458,16 @@ pub fn conv2d_backward_hw(
             >= winograd::backward_workspace_len(&s, gemm.threads, dw.is_some(), dx.is_some())
     {
         winograd::backward(&s, x, w, dy, dx, dw, accumulate, workspace, gemm)?;
+        if let Some(db) = db {
+            bias_grad(dy, s.c_out, ohw, db, accumulate);
+        }
+        return Ok(());
+    }
+    if let (Some(dw), None) = (dw.as_deref_mut(), dx.as_deref())
+        && direct::applies(&s, (oh, ow))
+        && workspace.len() >= direct::weight_grad_workspace_len(&s, gemm.threads)
+    {
+        direct::weight_grad(&s, x, dy, dw, accumulate, workspace, gemm)?;
         if let Some(db) = db {
             bias_grad(dy, s.c_out, ohw, db, accumulate);
         }

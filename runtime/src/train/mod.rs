@@ -31,6 +31,7 @@ pub mod checkpoint;
 pub mod conv;
 pub mod dense;
 pub mod depthwise;
+pub(crate) mod direct;
 mod exec;
 pub(crate) mod layers;
 pub mod optim;

@@ -26,11 +26,11 @@ fn lean_all_parameters_gradients_and_adam_state() {
     // 131,072 = 4,587,520 f32; argmax 524,288 + 262,144 + 131,072 = 917,504 u32;
     // dlogits 10. Total 5,505,034 × 4 bytes × 16 images = 352,322,176.
     assert_eq!(p.saved_activations, 5_505_034 * 4 * 16);
-    // Workspace: conv_3 and conv_5 run Winograd, whose transformed weights and one
-    // thread's tile scratch (conv_5 backward: 131,072 + 524,684 = 655,756 f32) are far
-    // below conv_1's im2col 3·9·256·256 = 1,769,472 (its backward computes only dW, one
-    // matrix, as the first layer has no dx).
-    assert_eq!(p.workspace, 1_769_472 * 4);
+    // Workspace: no im2col matrix any more. conv_1 runs the direct path (a few rows of
+    // panels), conv_3 and conv_5 Winograd; the largest is conv_5's backward: transformed
+    // weights 16·66·128 = 135,168 + one thread's weight-gradient scratch
+    // 16·(132 + 64)·128 + 16·132·64 + 6·66 = 536,972 = 672,140 f32.
+    assert_eq!(p.workspace, 672_140 * 4);
     // Gradients flow to 32x256x256 pre-activations: two buffers of 2,097,152 f32.
     assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
     // Forward transients are the conv pre-activations (largest 2,097,152) and logits.
@@ -38,11 +38,11 @@ fn lean_all_parameters_gradients_and_adam_state() {
     assert_eq!(p.input_batch, 196_608 * 4 * 16);
     assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
     // Total: 5,615,912 × 4 (params, grads, Adam) + 352,322,176 saved + 268,435,456
-    // scratch + 7,077,888 workspace + 12,582,912 input + labels = 662,882,080 + labels.
+    // scratch + 2,688,560 workspace + 12,582,912 input + labels = 658,492,752 + labels.
     assert_eq!(p.scratch(), 268_435_456);
     assert_eq!(
         p.total(),
-        662_882_080 + 16 * std::mem::size_of::<usize>() as u64
+        658_492_752 + 16 * std::mem::size_of::<usize>() as u64
     );
     assert_eq!(p.layers.len(), 9);
     let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
@@ -89,9 +89,10 @@ fn last_layer_only_trains_the_dense_and_saves_no_conv_activations() {
     assert_eq!(p.saved_activations, 131_082 * 4 * 16);
     // No gradient below the first trainable layer: the dense computes no dx.
     assert_eq!(p.activation_gradients, 0);
-    // Forward only for the convs: no backward workspace (conv_1 im2col 1,769,472;
-    // conv_3 and conv_5 run Winograd in far less).
-    assert_eq!(p.workspace, 1_769_472 * 4);
+    // Forward only for the convs: no backward workspace. The largest is conv_5's
+    // Winograd forward: weights 16·132·64 = 135,168 + one thread's scratch
+    // 16·(64 + 132)·64 + 4·66 = 200,968 = 336,136 f32.
+    assert_eq!(p.workspace, 336_136 * 4);
     let all = plan(&spec, input, 16, 1, Trainable::All).unwrap();
     assert!(p.total() < all.total() / 2);
 }

@@ -1,0 +1,529 @@
+//! Direct 3×3 stride-1 "same" convolution for layers with few input channels (the first
+//! layer of an RGB network: 3 → 32 at 256×256 in the lean model), where Winograd's GEMMs
+//! would be too shallow and im2col + GEMM spends more time writing and re-reading the
+//! 27-row im2col matrix than multiplying.
+//!
+//! - **Forward**: per output row, the `c_in·9` shifted input rows are copied straight
+//!   into the micro-kernel's B panels (16 output pixels each, a few KiB that stay in L1),
+//!   and each 6-channel × 16-pixel tile of the output comes from one [`micro_tile`] call
+//!   of depth `c_in·9` against the packed weights. Nothing of image size is written
+//!   besides the output.
+//! - **Weight gradient**: `dW[co][ci, ky, kx] = Σ dy[co] · x[ci] shifted` as dot products
+//!   along each output row, 4 output channels × 3 horizontal taps at a time in 8-lane
+//!   accumulators (12 vector registers), so neither operand is packed or transposed.
+//!   Each thread sums its own rows; the parts are added at the end.
+//!
+//! The input gradient is not computed here: a first layer has none, and other layers
+//! this narrow take the im2col path.
+
+use super::conv::Conv2dShape;
+use super::sgemm::{MR, NR, micro_tile};
+use super::workers::SharedMut;
+use super::{Gemm, check_len, check_min_len};
+use crate::error::Result;
+
+/// Largest `c_in·9` handled here (one micro-kernel call per tile, panels in L1).
+const MAX_DEPTH: usize = 63;
+/// Lanes of the weight gradient's accumulators.
+const L: usize = 8;
+/// Output channels per weight-gradient block.
+const CB: usize = 4;
+
+/// Whether this path computes the convolution: 3×3, stride 1, padding 1, output the
+/// size of the input, and at most 7 input channels.
+pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
+    s.kh == 3
+        && s.kw == 3
+        && s.stride == 1
+        && s.pad == 1
+        && hw == (s.h, s.w)
+        && s.c_in * 9 <= MAX_DEPTH
+        && s.c_in > 0
+}
+
+fn parts_for(g: &Gemm<'_>) -> usize {
+    match g.workers {
+        Some(w) => w.threads(),
+        None => Gemm::resolve_threads(g.threads),
+    }
+}
+
+/// Output pixels per row rounded up to whole panels.
+fn wp(w: usize) -> usize {
+    w.div_ceil(NR).max(1) * NR
+}
+
+/// Weight panels (`[co / MR][j][co % MR]`, `j` = `ci·9 + ky·3 + kx`).
+fn a_len(s: &Conv2dShape) -> usize {
+    s.c_out.div_ceil(MR) * MR * s.c_in * 9
+}
+
+/// One thread's forward scratch: the row's B panels and one padded input row.
+fn fwd_part_len(s: &Conv2dShape) -> usize {
+    s.c_in * 9 * wp(s.w) + wp(s.w) + 2
+}
+
+/// One thread's weight-gradient scratch: lane accumulators and padded input rows.
+fn dw_part_len(s: &Conv2dShape) -> usize {
+    s.c_out * s.c_in * 9 * L + 3 * s.c_in * (s.w + 2)
+}
+
+/// Workspace floats [`forward`] needs on `threads` threads.
+pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
+    a_len(s) + Gemm::resolve_threads(threads) * fwd_part_len(s)
+}
+
+/// Workspace floats [`weight_grad`] needs on `threads` threads.
+pub(crate) fn weight_grad_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
+    Gemm::resolve_threads(threads) * dw_part_len(s)
+}
+
+/// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
+fn run_parts(g: &Gemm<'_>, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    match g.workers {
+        Some(w) => w.run(parts, f),
+        None if parts > 1 => {
+            use rayon::prelude::*;
+            (0..parts).into_par_iter().for_each(f);
+        }
+        None => f(0),
+    }
+}
+
+/// Copies input row `iy` of `plane` into `buf[1..=w]` with zeros around (and for rows
+/// outside the plane).
+fn padded_row(plane: &[f32], w: usize, h: usize, iy: usize, buf: &mut [f32]) {
+    if iy < h {
+        buf[0] = 0.0;
+        buf[1..=w].copy_from_slice(&plane[iy * w..(iy + 1) * w]);
+        buf[w + 1..].fill(0.0);
+    } else {
+        buf.fill(0.0);
+    }
+}
+
+/// Forward rows `rows` (each `(image, oy)` as `image·h + oy`) of one part.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_rows(
+    s: &Conv2dShape,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    a: &[f32],
+    b: Option<&[f32]>,
+    y: &SharedMut,
+    panels: &mut [f32],
+    buf: &mut [f32],
+) {
+    let (k, w, plane) = (s.c_in * 9, s.w, s.h * s.w);
+    let np = wp(w) / NR;
+    let mut tile = [0.0f32; MR * NR];
+    for row in rows {
+        let (img, oy) = (row / s.h, row % s.h);
+        for ci in 0..s.c_in {
+            let src = &x[(img * s.c_in + ci) * plane..(img * s.c_in + ci + 1) * plane];
+            for ky in 0..3 {
+                padded_row(src, w, s.h, (oy + ky).wrapping_sub(1), buf);
+                for kx in 0..3 {
+                    let j = ci * 9 + ky * 3 + kx;
+                    for p in 0..np {
+                        let from: &[f32; NR] = buf[p * NR + kx..p * NR + kx + NR]
+                            .try_into()
+                            .expect("one panel row");
+                        let o = (p * k + j) * NR;
+                        let to: &mut [f32; NR] =
+                            (&mut panels[o..o + NR]).try_into().expect("one panel row");
+                        *to = *from;
+                    }
+                }
+            }
+        }
+        for cp in 0..s.c_out.div_ceil(MR) {
+            let ap = &a[cp * k * MR..(cp + 1) * k * MR];
+            for p in 0..np {
+                micro_tile(k, ap, &panels[p * k * NR..(p + 1) * k * NR], &mut tile);
+                let cols = NR.min(w - p * NR);
+                for r in 0..MR.min(s.c_out - cp * MR) {
+                    let co = cp * MR + r;
+                    let bv = b.map_or(0.0, |b| b[co]);
+                    let at = ((img * s.c_out + co) * s.h + oy) * w + p * NR;
+                    // Safety: output row (img, co, oy) belongs to this part's rows only.
+                    let dst = unsafe { y.range(at, cols) };
+                    for (d, t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
+                        *d = t + bv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`forward_rows`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_rows_avx2(
+    s: &Conv2dShape,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    a: &[f32],
+    b: Option<&[f32]>,
+    y: &SharedMut,
+    panels: &mut [f32],
+    buf: &mut [f32],
+) {
+    forward_rows(s, rows, x, a, b, y, panels, buf)
+}
+
+/// Whether the AVX2 builds can run here.
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Forward pass `y = conv(x, w) + b` (see [`applies`]); `workspace` needs
+/// [`forward_workspace_len`] floats.
+pub(crate) fn forward(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    check_len("conv input", x.len(), s.input_len())?;
+    check_len("conv weight", w.len(), s.weight_len())?;
+    check_len("conv output", y.len(), s.n * s.c_out * s.h * s.w)?;
+    if let Some(b) = b {
+        check_len("conv bias", b.len(), s.c_out)?;
+    }
+    let rows = s.n * s.h;
+    let parts = parts_for(g).min(rows).max(1);
+    let (alen, plen) = (a_len(s), fwd_part_len(s));
+    check_min_len("conv workspace", workspace.len(), alen + parts * plen)?;
+    let (a, scratch) = workspace.split_at_mut(alen);
+    let k = s.c_in * 9;
+    a.fill(0.0);
+    for co in 0..s.c_out {
+        for j in 0..k {
+            a[((co / MR) * k + j) * MR + co % MR] = w[co * k + j];
+        }
+    }
+    let a = &*a;
+    let (ys, scr) = (SharedMut::new(y), SharedMut::new(scratch));
+    let avx = avx2();
+    run_parts(g, parts, &|part| {
+        // Safety: each part takes its own scratch block.
+        let sc = unsafe { scr.range(part * plen, plen) };
+        let (panels, buf) = sc.split_at_mut(k * wp(s.w));
+        let range = rows * part / parts..rows * (part + 1) / parts;
+        #[cfg(target_arch = "x86_64")]
+        if avx {
+            // Safety: AVX2 and FMA were detected.
+            unsafe { forward_rows_avx2(s, range, x, a, b, &ys, panels, buf) };
+            return;
+        }
+        let _ = avx;
+        forward_rows(s, range, x, a, b, &ys, panels, buf);
+    });
+    Ok(())
+}
+
+/// Weight-gradient sums of rows `rows` into `acc[co][j][lane]`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane loops index several arrays in step
+fn weight_grad_rows(
+    s: &Conv2dShape,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    dy: &[f32],
+    acc: &mut [f32],
+    bufs: &mut [f32],
+    avx: bool,
+) {
+    let _ = avx;
+    let (w, plane, k) = (s.w, s.h * s.w, s.c_in * 9);
+    let stride = w + 2;
+    let wv = w / L * L;
+    for row in rows {
+        let (img, oy) = (row / s.h, row % s.h);
+        for ci in 0..s.c_in {
+            let src = &x[(img * s.c_in + ci) * plane..(img * s.c_in + ci + 1) * plane];
+            for ky in 0..3 {
+                let at = (ci * 3 + ky) * stride;
+                padded_row(
+                    src,
+                    w,
+                    s.h,
+                    (oy + ky).wrapping_sub(1),
+                    &mut bufs[at..at + stride],
+                );
+            }
+        }
+        for c0 in (0..s.c_out).step_by(CB) {
+            let cb = CB.min(s.c_out - c0);
+            let dyr = |c: usize| {
+                let at = ((img * s.c_out + c0 + c) * s.h + oy) * w;
+                &dy[at..at + w]
+            };
+            for ci in 0..s.c_in {
+                for ky in 0..3 {
+                    let xr = &bufs[(ci * 3 + ky) * stride..(ci * 3 + ky + 1) * stride];
+                    let mut a = [[[0.0f32; L]; 3]; CB];
+                    #[cfg(target_arch = "x86_64")]
+                    let vec_done = if avx && cb == CB {
+                        let d = [dyr(0), dyr(1), dyr(2), dyr(3)];
+                        // Safety: AVX2 and FMA were detected by the caller; rows hold
+                        // `w` (dy) and `w + 2` (x) floats, and `wv ≤ w`.
+                        unsafe { simd::dot4x3(xr, d, wv, &mut a) };
+                        true
+                    } else {
+                        false
+                    };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let vec_done = false;
+                    for px in (0..if vec_done { 0 } else { wv }).step_by(L) {
+                        let mut xv = [[0.0f32; L]; 3];
+                        for (kx, v) in xv.iter_mut().enumerate() {
+                            v.copy_from_slice(&xr[px + kx..px + kx + L]);
+                        }
+                        for c in 0..cb {
+                            let d: &[f32; L] = dyr(c)[px..px + L].try_into().expect("8 lanes");
+                            for kx in 0..3 {
+                                for l in 0..L {
+                                    a[c][kx][l] += d[l] * xv[kx][l];
+                                }
+                            }
+                        }
+                    }
+                    for px in wv..w {
+                        for c in 0..cb {
+                            let d = dyr(c)[px];
+                            for kx in 0..3 {
+                                a[c][kx][0] += d * xr[px + kx];
+                            }
+                        }
+                    }
+                    for c in 0..cb {
+                        for kx in 0..3 {
+                            let j = ci * 9 + ky * 3 + kx;
+                            let o = ((c0 + c) * k + j) * L;
+                            for l in 0..L {
+                                acc[o + l] += a[c][kx][l];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`weight_grad_rows`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn weight_grad_rows_avx2(
+    s: &Conv2dShape,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    dy: &[f32],
+    acc: &mut [f32],
+    bufs: &mut [f32],
+) {
+    weight_grad_rows(s, rows, x, dy, acc, bufs, true)
+}
+
+/// Weight gradient `dw [c_out, c_in, 3, 3]` from `x` and `dy`, added to when `add`;
+/// `workspace` needs [`weight_grad_workspace_len`] floats.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_grad(
+    s: &Conv2dShape,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    add: bool,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    check_len("conv input", x.len(), s.input_len())?;
+    check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?;
+    check_len("conv dw", dw.len(), s.weight_len())?;
+    let rows = s.n * s.h;
+    let parts = parts_for(g).min(rows).max(1);
+    let plen = dw_part_len(s);
+    check_min_len("conv workspace", workspace.len(), parts * plen)?;
+    let acc_len = s.c_out * s.c_in * 9 * L;
+    let scr = SharedMut::new(workspace);
+    let avx = avx2();
+    run_parts(g, parts, &|part| {
+        // Safety: each part takes its own scratch block.
+        let sc = unsafe { scr.range(part * plen, plen) };
+        let (acc, bufs) = sc.split_at_mut(acc_len);
+        acc.fill(0.0);
+        let range = rows * part / parts..rows * (part + 1) / parts;
+        #[cfg(target_arch = "x86_64")]
+        if avx {
+            // Safety: AVX2 and FMA were detected.
+            unsafe { weight_grad_rows_avx2(s, range, x, dy, acc, bufs) };
+            return;
+        }
+        let _ = avx;
+        weight_grad_rows(s, range, x, dy, acc, bufs, false);
+    });
+    for (i, d) in dw.iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for p in 0..parts {
+            sum += workspace[p * plen + i * L..p * plen + (i + 1) * L]
+                .iter()
+                .sum::<f32>();
+        }
+        if add {
+            *d += sum;
+        } else {
+            *d = sum;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{CB, L};
+    use std::arch::x86_64::*;
+
+    /// `a[c][kx] += Σ_px dy[c][px] · x[px + kx]` over `px < wv` (a multiple of 8) in 12
+    /// ymm accumulators: three loads of `x` and four of `dy` per 12 FMAs.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `x` holds `wv + 2` floats or more, each `dy[c]`
+    /// `wv` or more.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot4x3(
+        x: &[f32],
+        dy: [&[f32]; CB],
+        wv: usize,
+        a: &mut [[[f32; L]; 3]; CB],
+    ) {
+        assert!(x.len() >= wv + 2 && dy.iter().all(|d| d.len() >= wv));
+        let mut acc = [[_mm256_setzero_ps(); 3]; CB];
+        let xp = x.as_ptr();
+        let dp = dy.map(<[f32]>::as_ptr);
+        let mut px = 0;
+        while px + L <= wv {
+            // Safety: px + 2 + 8 ≤ wv + 2 ≤ x.len() and px + 8 ≤ wv ≤ dy[c].len().
+            unsafe {
+                let xv = [
+                    _mm256_loadu_ps(xp.add(px)),
+                    _mm256_loadu_ps(xp.add(px + 1)),
+                    _mm256_loadu_ps(xp.add(px + 2)),
+                ];
+                for (c, ac) in acc.iter_mut().enumerate() {
+                    let d = _mm256_loadu_ps(dp[c].add(px));
+                    for (k, v) in ac.iter_mut().enumerate() {
+                        *v = _mm256_fmadd_ps(d, xv[k], *v);
+                    }
+                }
+            }
+            px += L;
+        }
+        for (c, ac) in acc.iter().enumerate() {
+            for (k, v) in ac.iter().enumerate() {
+                // Safety: a[c][k] holds 8 floats.
+                unsafe { _mm256_storeu_ps(a[c][k].as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
+    use crate::train::workers::Workers;
+
+    fn vals(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f32]) {
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-5 * scale,
+                "{what}[{i}]: direct {a} vs naive {b} (scale {scale})"
+            );
+        }
+    }
+
+    /// Forward and weight gradient against the nested loops: rows narrower and wider
+    /// than a panel, widths not a multiple of 8, channel counts not a multiple of 6 or
+    /// 4, 1–3 threads on helper threads and on rayon.
+    #[test]
+    fn matches_naive_loops() {
+        for &(n, c_in, c_out, h, w) in &[
+            (2, 3, 32, 6, 6),
+            (1, 1, 7, 5, 19),
+            (3, 7, 13, 4, 40),
+            (2, 3, 5, 9, 1),
+        ] {
+            let s = Conv2dShape {
+                n,
+                c_in,
+                h,
+                w,
+                c_out,
+                kh: 3,
+                kw: 3,
+                stride: 1,
+                pad: 1,
+            };
+            assert!(applies(&s, (h, w)));
+            let x = vals(s.input_len(), 1);
+            let wt = vals(s.weight_len(), 2);
+            let b = vals(c_out, 3);
+            let dy = vals(n * c_out * h * w, 4);
+            let mut y0 = vec![0.0; dy.len()];
+            conv2d_forward_naive(s, &x, &wt, Some(&b), &mut y0).unwrap();
+            let (mut dx0, mut dw0) = (vec![0.0; x.len()], vec![0.0; wt.len()]);
+            conv2d_backward_naive(s, &x, &wt, &dy, &mut dx0, &mut dw0, None).unwrap();
+            for threads in [1, 2, 3] {
+                let workers = Workers::new(threads - 1).unwrap();
+                for use_workers in [false, true] {
+                    let mut g = Gemm {
+                        threads,
+                        pack: &mut [],
+                        workers: use_workers.then_some(&workers),
+                    };
+                    let len = forward_workspace_len(&s, threads)
+                        .max(weight_grad_workspace_len(&s, threads));
+                    let mut ws = vec![f32::NAN; len];
+                    let mut y = vec![f32::NAN; dy.len()];
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g).unwrap();
+                    close("y", &y, &y0);
+                    let mut dw = vec![1.0; wt.len()];
+                    weight_grad(&s, &x, &dy, &mut dw, true, &mut ws, &mut g).unwrap();
+                    let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();
+                    close("dw (added)", &dw, &dw1);
+                    weight_grad(&s, &x, &dy, &mut dw, false, &mut ws, &mut g).unwrap();
+                    close("dw", &dw, &dw0);
+                }
+            }
+        }
+    }
+}
