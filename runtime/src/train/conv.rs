@@ -112,6 +112,14 @@ impl Conv2dShape {
     }
 }
 
+/// Whether 3×3 stride-1 convolutions may leave im2col for Winograd or the direct path;
+/// `EDGEBENCH_CONV=im2col` keeps every convolution on im2col + GEMM (for comparisons).
+/// Read once.
+pub(crate) fn fast_paths() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"))
+}
+
 /// Workspace floats one image of the trainer's convolution needs at output size `hw` on
 /// `threads` threads: Winograd's or the direct path's when they apply, else one im2col
 /// matrix forward and one per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.

@@ -39,6 +39,7 @@ pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
         && hw == (s.h, s.w)
         && s.c_in * 9 <= MAX_DEPTH
         && s.c_in > 0
+        && super::conv::fast_paths()
 }
 
 fn parts_for(g: &Gemm<'_>) -> usize {
@@ -63,9 +64,18 @@ fn fwd_part_len(s: &Conv2dShape) -> usize {
     s.c_in * 9 * wp(s.w) + wp(s.w) + 2
 }
 
-/// One thread's weight-gradient scratch: lane accumulators and padded input rows.
+/// Fixed groups of rows whose weight-gradient sums are kept apart and added in order,
+/// so the result does not depend on the thread count (threads take whole groups).
+const GROUPS: usize = 8;
+
+/// One group's lane accumulators.
+fn dw_acc_len(s: &Conv2dShape) -> usize {
+    s.c_out * s.c_in * 9 * L
+}
+
+/// One thread's weight-gradient scratch: padded input rows.
 fn dw_part_len(s: &Conv2dShape) -> usize {
-    s.c_out * s.c_in * 9 * L + 3 * s.c_in * (s.w + 2)
+    3 * s.c_in * (s.w + 2)
 }
 
 /// Workspace floats [`forward`] needs on `threads` threads.
@@ -75,7 +85,7 @@ pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
 
 /// Workspace floats [`weight_grad`] needs on `threads` threads.
 pub(crate) fn weight_grad_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
-    Gemm::resolve_threads(threads) * dw_part_len(s)
+    GROUPS * dw_acc_len(s) + Gemm::resolve_threads(threads) * dw_part_len(s)
 }
 
 /// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
@@ -363,33 +373,41 @@ pub(crate) fn weight_grad(
     check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?;
     check_len("conv dw", dw.len(), s.weight_len())?;
     let rows = s.n * s.h;
-    let parts = parts_for(g).min(rows).max(1);
-    let plen = dw_part_len(s);
-    check_min_len("conv workspace", workspace.len(), parts * plen)?;
-    let acc_len = s.c_out * s.c_in * 9 * L;
-    let scr = SharedMut::new(workspace);
+    let groups = GROUPS.min(rows).max(1);
+    let parts = parts_for(g).min(groups);
+    let (acc_len, plen) = (dw_acc_len(s), dw_part_len(s));
+    check_min_len(
+        "conv workspace",
+        workspace.len(),
+        GROUPS * acc_len + parts * plen,
+    )?;
+    let (accs, scratch) = workspace.split_at_mut(GROUPS * acc_len);
+    let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(scratch));
     let avx = avx2();
     run_parts(g, parts, &|part| {
         // Safety: each part takes its own scratch block.
-        let sc = unsafe { scr.range(part * plen, plen) };
-        let (acc, bufs) = sc.split_at_mut(acc_len);
-        acc.fill(0.0);
-        let range = rows * part / parts..rows * (part + 1) / parts;
-        #[cfg(target_arch = "x86_64")]
-        if avx {
-            // Safety: AVX2 and FMA were detected.
-            unsafe { weight_grad_rows_avx2(s, range, x, dy, acc, bufs) };
-            return;
+        let bufs = unsafe { scr.range(part * plen, plen) };
+        for group in groups * part / parts..groups * (part + 1) / parts {
+            // Safety: each group's accumulators belong to the one part that takes it.
+            let acc = unsafe { acc_s.range(group * acc_len, acc_len) };
+            acc.fill(0.0);
+            let range = rows * group / groups..rows * (group + 1) / groups;
+            #[cfg(target_arch = "x86_64")]
+            if avx {
+                // Safety: AVX2 and FMA were detected.
+                unsafe { weight_grad_rows_avx2(s, range, x, dy, acc, bufs) };
+                continue;
+            }
+            let _ = avx;
+            weight_grad_rows(s, range, x, dy, acc, bufs, false);
         }
-        let _ = avx;
-        weight_grad_rows(s, range, x, dy, acc, bufs, false);
     });
+    // Add the groups' sums in order.
     for (i, d) in dw.iter_mut().enumerate() {
         let mut sum = 0.0f32;
-        for p in 0..parts {
-            sum += workspace[p * plen + i * L..p * plen + (i + 1) * L]
-                .iter()
-                .sum::<f32>();
+        for grp in 0..groups {
+            let o = grp * acc_len + i * L;
+            sum += accs[o..o + L].iter().sum::<f32>();
         }
         if add {
             *d += sum;

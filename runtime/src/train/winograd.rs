@@ -60,13 +60,7 @@ pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
         && hw == (s.h, s.w)
         && s.c_in >= 8
         && s.c_out >= 8
-        && enabled()
-}
-
-/// `EDGEBENCH_CONV=im2col` turns Winograd off (for comparisons); read once.
-fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"))
+        && super::conv::fast_paths()
 }
 
 /// Tile geometry of one pass over `n` images of `h × w`, in chunks of whole tile rows.
@@ -126,10 +120,19 @@ fn fwd_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
     XI * (cin + panels(cout) * MR) * geo.tiles() + 4 * geo.prow()
 }
 
-/// Floats of one thread's scratch for the weight gradient.
+/// Fixed groups of chunks whose weight-gradient sums are kept apart and added in order,
+/// so the result does not depend on the thread count (threads take whole groups).
+const GROUPS: usize = 8;
+
+/// Floats of one group's weight-gradient accumulators.
+fn dw_acc_len(cin: usize, cout: usize) -> usize {
+    XI * panels(cout) * MR * cin.div_ceil(NR) * NR
+}
+
+/// Floats of one thread's scratch for the weight gradient (beside the accumulators).
 fn dw_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
     let (rows, cols) = (panels(cout) * MR, cin.div_ceil(NR) * NR);
-    XI * (rows + cols) * geo.tiles() + XI * rows * cols + 6 * geo.prow()
+    XI * (rows + cols) * geo.tiles() + 6 * geo.prow()
 }
 
 /// Workspace floats [`forward`] needs on `threads` threads.
@@ -141,16 +144,18 @@ pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
 /// Workspace floats [`backward`] needs on `threads` threads for the gradients asked for.
 pub(crate) fn backward_workspace_len(s: &Conv2dShape, threads: usize, dw: bool, dx: bool) -> usize {
     let parts = Gemm::resolve_threads(threads);
-    let mut part = 0;
+    let mut len = 0;
     if dx {
-        part = fwd_part_len(&Geo::new(s.n.max(1), s.h, s.w, CHUNK_FWD), s.c_out, s.c_in);
+        let geo = Geo::new(s.n.max(1), s.h, s.w, CHUNK_FWD);
+        len = u_len(s.c_in, s.c_out) + parts * fwd_part_len(&geo, s.c_out, s.c_in);
     }
     if dw {
         let geo = Geo::new(s.n.max(1), s.h, s.w, CHUNK_DW);
-        part = part.max(dw_part_len(&geo, s.c_in, s.c_out));
+        let dw_len =
+            GROUPS * dw_acc_len(s.c_in, s.c_out) + parts * dw_part_len(&geo, s.c_in, s.c_out);
+        len = len.max(dw_len);
     }
-    let shared = if dx { u_len(s.c_in, s.c_out) } else { 0 };
-    shared + parts * part
+    len
 }
 
 /// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
@@ -682,46 +687,50 @@ fn weight_grad(
 ) -> Result<()> {
     let (cin, cout) = (s.c_in, s.c_out);
     let geo = Geo::new(s.n, s.h, s.w, CHUNK_DW);
-    let parts = parts_for(g).min(geo.chunks()).max(1);
-    let part_len = dw_part_len(&geo, cin, cout);
-    check_min_len("winograd workspace", scratch.len(), parts * part_len)?;
+    let chunks = geo.chunks();
+    let groups = GROUPS.min(chunks).max(1);
+    let parts = parts_for(g).min(groups);
+    let (acc_len, part_len) = (dw_acc_len(cin, cout), dw_part_len(&geo, cin, cout));
+    check_min_len(
+        "winograd workspace",
+        scratch.len(),
+        GROUPS * acc_len + parts * part_len,
+    )?;
     let (kp, cp) = (panels(cout), cin.div_ceil(NR));
     let (tiles, len) = (geo.tiles(), geo.prow());
-    let acc_len = XI * kp * MR * cp * NR;
-    let scr = SharedMut::new(scratch);
-    let chunks = geo.chunks();
+    let (accs, parts_scratch) = scratch.split_at_mut(GROUPS * acc_len);
+    let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(parts_scratch));
     let avx = avx2();
     run_parts(g, parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * part_len, part_len) };
-        let (acc, rest) = sc.split_at_mut(acc_len);
-        let (v, rest) = rest.split_at_mut(XI * cp * NR * tiles);
+        let (v, rest) = sc.split_at_mut(XI * cp * NR * tiles);
         let (e, rest) = rest.split_at_mut(XI * kp * MR * tiles);
         let (prow, drows) = rest.split_at_mut(4 * len);
         // Padding channels stay zero (their sums are never read).
-        acc.fill(0.0);
         v.fill(0.0);
         e.fill(0.0);
-        for chunk in chunks * part / parts..chunks * (part + 1) / parts {
-            let bufs = (&mut *acc, &mut *v, &mut *e, &mut *prow, &mut *drows);
-            #[cfg(target_arch = "x86_64")]
-            if avx {
-                // Safety: AVX2 and FMA were detected.
-                unsafe { dw_chunk_avx2(&geo, (cin, cout), chunk, x, dy, bufs) };
-                continue;
+        for group in groups * part / parts..groups * (part + 1) / parts {
+            // Safety: each group's accumulators belong to the one part that takes it.
+            let acc = unsafe { acc_s.range(group * acc_len, acc_len) };
+            acc.fill(0.0);
+            for chunk in chunks * group / groups..chunks * (group + 1) / groups {
+                let bufs = (&mut *acc, &mut *v, &mut *e, &mut *prow, &mut *drows);
+                #[cfg(target_arch = "x86_64")]
+                if avx {
+                    // Safety: AVX2 and FMA were detected.
+                    unsafe { dw_chunk_avx2(&geo, (cin, cout), chunk, x, dy, bufs) };
+                    continue;
+                }
+                let _ = avx;
+                dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs);
             }
-            let _ = avx;
-            dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs);
         }
     });
-    // Sum the parts' accumulators into part 0's, then one transform per filter.
-    let (first, others) = scratch.split_at_mut(part_len);
-    for p in 1..parts {
-        let o = &others[(p - 1) * part_len..(p - 1) * part_len + acc_len];
-        first[..acc_len]
-            .iter_mut()
-            .zip(o)
-            .for_each(|(a, b)| *a += b);
+    // Add the groups' sums in order, then one transform per filter.
+    let (first, others) = accs.split_at_mut(acc_len);
+    for o in others.chunks_exact(acc_len).take(groups - 1) {
+        first.iter_mut().zip(o).for_each(|(a, b)| *a += b);
     }
     let mut m = [0.0f32; XI];
     for co in 0..cout {
