@@ -7,8 +7,9 @@ use super::arena::Region;
 use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_hw};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::layers::{Kind, Op, Program, prefix};
+use super::layers::{Home, Kind, Op, Program, prefix};
 use super::plan::LayerMode;
+use super::pool::maxpool_relu_backward;
 use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
 use super::pool::{relu_backward, relu_forward};
 use super::trainer::Trainer;
@@ -109,7 +110,22 @@ impl Trainer {
         let accumulate = self.pending > 0;
         let mut dy_r = prefix(self.prog.dlogits, n * self.prog.classes);
         let mut dy_buf: Option<usize> = None;
-        for op in self.prog.ops.iter().rev().filter(|op| op.backward) {
+        let mut next = self.prog.ops.len();
+        while next > 0 {
+            next -= 1;
+            let op = &self.prog.ops[next];
+            if !op.backward {
+                continue;
+            }
+            // A max-pool right after a ReLU takes the ReLU's backward along (see
+            // `maxpool_relu_backward`) when its own output is still there to mask with.
+            let fused = next > 0
+                && matches!(op.kind, Kind::MaxPool { .. })
+                && op.dx
+                && self.fuses_relu(next - 1, op);
+            if fused {
+                next -= 1;
+            }
             let out_elems = self.prog.tensors[op.output].elems * n;
             let in_elems = self.prog.tensors[op.input].elems * n;
             let b = dy_buf.map_or(0, |b| 1 - b);
@@ -127,7 +143,7 @@ impl Trainer {
             } else {
                 Region::EMPTY
             };
-            let y_r = if matches!(op.kind, Kind::Relu) {
+            let y_r = if matches!(op.kind, Kind::Relu) || fused {
                 self.prog.tensor(op.output, n)
             } else {
                 Region::EMPTY
@@ -192,7 +208,11 @@ impl Trainer {
                         let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
                         let s = super::pool::PoolShape { n: i1 - i0, ..s };
                         let r = i0 * e_out..i1 * e_out;
-                        maxpool_backward(s, &arg[r.clone()], &dy[r], dx)
+                        if fused {
+                            maxpool_relu_backward(s, &arg[r.clone()], &y[r.clone()], &dy[r], dx)
+                        } else {
+                            maxpool_backward(s, &arg[r.clone()], &dy[r], dx)
+                        }
                     })?;
                 }
                 Kind::Gap { c, hw } => gap_backward(n, c, hw, dy, dx)?,
@@ -203,6 +223,20 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+}
+
+impl Trainer {
+    /// Whether op `relu` is a ReLU whose output is `pool`'s input and whose backward
+    /// the max-pool can do instead: both run backward with an input gradient, and the
+    /// pool's output (the ReLU output at each argmax) is kept from the forward pass.
+    fn fuses_relu(&self, relu: usize, pool: &Op) -> bool {
+        let r = &self.prog.ops[relu];
+        matches!(r.kind, Kind::Relu)
+            && r.output == pool.input
+            && r.backward
+            && r.dx
+            && matches!(self.prog.tensors[pool.output].home, Home::Saved(_))
     }
 }
 

@@ -172,6 +172,78 @@ pub fn maxpool_backward(s: PoolShape, argmax: &[u32], dy: &[f32], dx: &mut [f32]
     Ok(())
 }
 
+/// Max-pool backward fused with the backward of the ReLU before it: `dx` is the gradient
+/// of the ReLU's *input*. The ReLU output at a window's argmax is the pool output `y`,
+/// so the gradient goes through where `y > 0`; nothing else of the ReLU is read. The
+/// common 2×2/2 window over even sizes writes each input once (no zero fill, no
+/// scatter); other windows fill and scatter as [`maxpool_backward`] does.
+pub fn maxpool_relu_backward(
+    s: PoolShape,
+    argmax: &[u32],
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) -> Result<()> {
+    let (oh, ow) = s.output_hw()?;
+    let plane = s.h * s.w;
+    let out_plane = oh * ow;
+    check_len("max-pool dx", dx.len(), s.n * s.c * plane)?;
+    check_len("max-pool dy", dy.len(), s.n * s.c * out_plane)?;
+    check_len("max-pool argmax", argmax.len(), dy.len())?;
+    check_len("max-pool output", y.len(), dy.len())?;
+    let tiled = s.k == 2 && s.stride == 2 && s.h == 2 * oh && s.w == 2 * ow;
+    if !tiled {
+        dx.fill(0.0);
+    }
+    if out_plane == 0 {
+        return Ok(());
+    }
+    let bad = |i: usize| {
+        Err(Error::Invalid(format!(
+            "max-pool argmax {i} outside the {plane}-element plane"
+        )))
+    };
+    for (p, ((dyp, ap), yp)) in dy
+        .chunks_exact(out_plane)
+        .zip(argmax.chunks_exact(out_plane))
+        .zip(y.chunks_exact(out_plane))
+        .enumerate()
+    {
+        let dxp = &mut dx[p * plane..(p + 1) * plane];
+        if tiled {
+            for oy in 0..oh {
+                let (r0, r1) = (2 * oy * s.w, (2 * oy + 1) * s.w);
+                let (top, bottom) = dxp[r0..r1 + s.w].split_at_mut(s.w);
+                for ox in 0..ow {
+                    let o = oy * ow + ox;
+                    let g = if yp[o] > 0.0 { dyp[o] } else { 0.0 };
+                    let a = ap[o] as usize;
+                    let i = 2 * ox;
+                    let cells = [r0 + i, r0 + i + 1, r1 + i, r1 + i + 1];
+                    if !cells.contains(&a) {
+                        return bad(a);
+                    }
+                    top[i] = if a == cells[0] { g } else { 0.0 };
+                    top[i + 1] = if a == cells[1] { g } else { 0.0 };
+                    bottom[i] = if a == cells[2] { g } else { 0.0 };
+                    bottom[i + 1] = if a == cells[3] { g } else { 0.0 };
+                }
+            }
+        } else {
+            for ((&g, &i), &v) in dyp.iter().zip(ap).zip(yp) {
+                let i = i as usize;
+                if i >= plane {
+                    return bad(i);
+                }
+                if v > 0.0 {
+                    dxp[i] += g;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Global average pool: `x [n, c, h, w]` → `y [n, c]` (mean of each plane).
 pub fn gap_forward(n: usize, c: usize, hw: usize, x: &[f32], y: &mut [f32]) -> Result<()> {
     check_len("global-average-pool input", x.len(), n * c * hw)?;

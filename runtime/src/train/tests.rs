@@ -222,3 +222,39 @@ fn maxpool_and_gap_gradients() {
         dot(&y, &dy)
     });
 }
+
+/// The fused max-pool + ReLU backward equals ReLU backward after max-pool backward, for
+/// the tiled 2×2/2 window (even sizes) and for windows that overlap or leave edges.
+#[test]
+fn fused_maxpool_relu_backward_matches_the_two_steps() {
+    let mut r = rng(6);
+    for (h, w, k, stride) in [(8, 6, 2, 2), (7, 6, 2, 2), (7, 6, 3, 2), (6, 6, 3, 1)] {
+        let s = PoolShape {
+            n: 2,
+            c: 3,
+            h,
+            w,
+            k,
+            stride,
+        };
+        let len = 2 * 3 * h * w;
+        // Mostly negative, so that some windows are all zero after the ReLU.
+        let x: Vec<f32> = rand_vec(&mut r, len).iter().map(|v| v - 0.6).collect();
+        let mut relu = vec![0.0; len];
+        relu_forward(&x, &mut relu).unwrap();
+        let out = s.output_len().unwrap();
+        let dy = rand_vec(&mut r, out);
+        let (mut y, mut arg) = (vec![0.0; out], vec![0u32; out]);
+        maxpool_forward(s, &relu, &mut y, &mut arg).unwrap();
+        let (mut d_relu, mut want) = (vec![0.0; len], vec![0.0; len]);
+        maxpool_backward(s, &arg, &dy, &mut d_relu).unwrap();
+        relu_backward(&relu, &d_relu, &mut want).unwrap();
+        let mut got = vec![f32::NAN; len];
+        maxpool_relu_backward(s, &arg, &y, &dy, &mut got).unwrap();
+        assert_eq!(got, want, "{h}×{w} k{k} s{stride}");
+        assert!(y.iter().any(|&v| v <= 0.0), "some windows are all negative");
+        arg[0] = u32::MAX;
+        let err = maxpool_relu_backward(s, &arg, &y, &dy, &mut got).unwrap_err();
+        assert!(err.to_string().contains("argmax"), "{err}");
+    }
+}

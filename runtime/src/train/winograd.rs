@@ -126,13 +126,22 @@ const GROUPS: usize = 8;
 
 /// Floats of one group's weight-gradient accumulators.
 fn dw_acc_len(cin: usize, cout: usize) -> usize {
-    XI * panels(cout) * MR * cin.div_ceil(NR) * NR
+    XI * pad_to(cout, KB) * pad_to(cin, CB)
 }
 
 /// Floats of one thread's scratch for the weight gradient (beside the accumulators).
 fn dw_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
-    let (rows, cols) = (panels(cout) * MR, cin.div_ceil(NR) * NR);
-    XI * (rows + cols) * geo.tiles() + 6 * geo.prow()
+    XI * (pad_to(cout, KB) + pad_to(cin, CB)) * geo.tiles() + 6 * geo.prow()
+}
+
+/// Output channels per weight-gradient dot-product block.
+const KB: usize = 4;
+/// Input channels per weight-gradient dot-product block.
+const CB: usize = 3;
+
+/// `n` rounded up to a multiple of `m`.
+fn pad_to(n: usize, m: usize) -> usize {
+    n.div_ceil(m) * m
 }
 
 /// Workspace floats [`forward`] needs on `threads` threads.
@@ -574,9 +583,11 @@ fn filter_grad(m: &[f32; XI], out: &mut [f32], add: bool) {
     }
 }
 
-/// One chunk of the weight gradient: transforms `x` into `v[ξ][ci / NR][t][ci % NR]`
-/// and `dy` into `e[ξ][co / MR][t][co % MR]` (the micro-kernel's panels, depth = tiles),
-/// then adds the 16 products `e_ξ · v_ξᵀ` to `acc[ξ][co / MR][ci / NR][MR × NR]`.
+/// One chunk of the weight gradient: transforms `x` into rows `v[ξ][ci][t]` and `dy`
+/// into rows `e[ξ][co][t]` (16 tiles at a time, contiguous: nothing is transposed),
+/// then adds the 16 products `e_ξ · v_ξᵀ` (dot products along the tiles, 4 × 3 channel
+/// pairs at once) to `acc[ξ][co][ci]`. Channel counts are padded to the blocks with
+/// zero rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dw_chunk(
@@ -586,9 +597,10 @@ fn dw_chunk(
     x: &[f32],
     dy: &[f32],
     (acc, v, e, prow, drows): DwBufs<'_>,
+    avx: bool,
 ) {
     let (tiles, plane, len, w) = (geo.tiles(), geo.h * geo.w, geo.prow(), geo.w);
-    let (kp, cp) = (panels(cout), cin.div_ceil(NR));
+    let (kp, cp) = (pad_to(cout, KB), pad_to(cin, CB));
     let r0 = chunk * geo.rows;
     for r in 0..geo.rows {
         let row = r0 + r;
@@ -601,14 +613,12 @@ fn dw_chunk(
             } else {
                 prow[..4 * len].fill(0.0);
             }
-            let (panel, lane) = (ci / NR, ci % NR);
             for p in 0..geo.twp / LANES {
                 let t0 = r * geo.twp + p * LANES;
                 input_transform(prow, len, p, &mut |xi, lanes| {
-                    let base = ((xi * cp + panel) * tiles + t0) * NR + lane;
-                    for (l, &val) in lanes.iter().enumerate() {
-                        v[base + l * NR] = val;
-                    }
+                    let o = (xi * cp + ci) * tiles + t0;
+                    let dst: &mut Lanes = (&mut v[o..o + LANES]).try_into().expect("16 lanes");
+                    *dst = *lanes;
                 });
             }
         }
@@ -627,32 +637,103 @@ fn dw_chunk(
             } else {
                 drows[..2 * len].fill(0.0);
             }
-            let (panel, lane) = (co / MR, co % MR);
             for p in 0..geo.twp / LANES {
                 let t0 = r * geo.twp + p * LANES;
                 grad_transform(drows, len, p, &mut |xi, lanes| {
-                    let base = ((xi * kp + panel) * tiles + t0) * MR + lane;
-                    for (l, &val) in lanes.iter().enumerate() {
-                        e[base + l * MR] = val;
-                    }
+                    let o = (xi * kp + co) * tiles + t0;
+                    let dst: &mut Lanes = (&mut e[o..o + LANES]).try_into().expect("16 lanes");
+                    *dst = *lanes;
                 });
             }
         }
     }
-    let mut tile = [0.0f32; MR * NR];
+    let (e, v) = (&*e, &*v);
     for xi in 0..XI {
-        for k in 0..kp {
-            let a = &e[(xi * kp + k) * tiles * MR..(xi * kp + k + 1) * tiles * MR];
-            for c in 0..cp {
-                let b = &v[(xi * cp + c) * tiles * NR..(xi * cp + c + 1) * tiles * NR];
-                micro_tile(tiles, a, b, &mut tile);
-                let o = ((xi * kp + k) * cp + c) * MR * NR;
-                acc[o..o + MR * NR]
-                    .iter_mut()
-                    .zip(&tile)
-                    .for_each(|(s, t)| *s += t);
+        for k in (0..kp).step_by(KB) {
+            let er: [&[f32]; KB] = std::array::from_fn(|i| {
+                let r = xi * kp + k + i;
+                &e[r * tiles..(r + 1) * tiles]
+            });
+            for c in (0..cp).step_by(CB) {
+                let vr: [&[f32]; CB] = std::array::from_fn(|j| {
+                    let r = xi * cp + c + j;
+                    &v[r * tiles..(r + 1) * tiles]
+                });
+                let sums = dot_block(er, vr, avx);
+                for (i, srow) in sums.iter().enumerate() {
+                    let o = (xi * kp + k + i) * cp + c;
+                    for (a, s) in acc[o..o + CB].iter_mut().zip(srow) {
+                        *a += s;
+                    }
+                }
             }
         }
+    }
+}
+
+/// `sums[i][j] = e[i] · v[j]` for 4 × 3 rows of equal length (a multiple of 8).
+#[inline(always)]
+fn dot_block(e: [&[f32]; KB], v: [&[f32]; CB], avx: bool) -> [[f32; CB]; KB] {
+    #[cfg(target_arch = "x86_64")]
+    if avx {
+        // Safety: AVX2 and FMA were detected by the caller.
+        return unsafe { simd::dot_block(e, v) };
+    }
+    let _ = avx;
+    let mut out = [[0.0f32; CB]; KB];
+    for (o, er) in out.iter_mut().zip(&e) {
+        for (s, vr) in o.iter_mut().zip(&v) {
+            *s = er.iter().zip(*vr).map(|(a, b)| a * b).sum();
+        }
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{CB, KB};
+    use std::arch::x86_64::*;
+
+    /// [`super::dot_block`] in 12 ymm accumulators: four loads of `e` and three of `v`
+    /// per 12 FMAs, the lanes summed once at the end.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; every row holds the same number of floats, a
+    /// multiple of 8.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_block(e: [&[f32]; KB], v: [&[f32]; CB]) -> [[f32; CB]; KB] {
+        let n = v[0].len();
+        assert!(
+            n.is_multiple_of(8) && e.iter().all(|r| r.len() == n) && v.iter().all(|r| r.len() == n)
+        );
+        let (ep, vp) = (e.map(<[f32]>::as_ptr), v.map(<[f32]>::as_ptr));
+        let mut acc = [[_mm256_setzero_ps(); CB]; KB];
+        let mut t = 0;
+        while t < n {
+            // Safety: t + 8 ≤ n, the length of every row (checked above).
+            unsafe {
+                let vv: [__m256; CB] = std::array::from_fn(|j| _mm256_loadu_ps(vp[j].add(t)));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let ev = _mm256_loadu_ps(ep[i].add(t));
+                    for (j, s) in a.iter_mut().enumerate() {
+                        *s = _mm256_fmadd_ps(ev, vv[j], *s);
+                    }
+                }
+            }
+            t += 8;
+        }
+        let mut out = [[0.0f32; CB]; KB];
+        for (o, a) in out.iter_mut().zip(&acc) {
+            for (s, v) in o.iter_mut().zip(a) {
+                let lo = _mm256_castps256_ps128(*v);
+                let hi = _mm256_extractf128_ps(*v, 1);
+                let q = _mm_add_ps(lo, hi);
+                let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+                let r = _mm_add_ss(d, _mm_shuffle_ps(d, d, 1));
+                *s = _mm_cvtss_f32(r);
+            }
+        }
+        out
     }
 }
 
@@ -671,7 +752,7 @@ unsafe fn dw_chunk_avx2(
     dy: &[f32],
     bufs: DwBufs<'_>,
 ) {
-    dw_chunk(geo, ch, chunk, x, dy, bufs)
+    dw_chunk(geo, ch, chunk, x, dy, bufs, true)
 }
 
 /// Weight gradient (see the module notes): `dw [c_out, c_in, 3, 3]` from `x` and `dy`,
@@ -696,7 +777,7 @@ fn weight_grad(
         scratch.len(),
         GROUPS * acc_len + parts * part_len,
     )?;
-    let (kp, cp) = (panels(cout), cin.div_ceil(NR));
+    let (kp, cp) = (pad_to(cout, KB), pad_to(cin, CB));
     let (tiles, len) = (geo.tiles(), geo.prow());
     let (accs, parts_scratch) = scratch.split_at_mut(GROUPS * acc_len);
     let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(parts_scratch));
@@ -704,8 +785,8 @@ fn weight_grad(
     run_parts(g, parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * part_len, part_len) };
-        let (v, rest) = sc.split_at_mut(XI * cp * NR * tiles);
-        let (e, rest) = rest.split_at_mut(XI * kp * MR * tiles);
+        let (v, rest) = sc.split_at_mut(XI * cp * tiles);
+        let (e, rest) = rest.split_at_mut(XI * kp * tiles);
         let (prow, drows) = rest.split_at_mut(4 * len);
         // Padding channels stay zero (their sums are never read).
         v.fill(0.0);
@@ -723,7 +804,7 @@ fn weight_grad(
                     continue;
                 }
                 let _ = avx;
-                dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs);
+                dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs, false);
             }
         }
     });
@@ -736,8 +817,7 @@ fn weight_grad(
     for co in 0..cout {
         for ci in 0..cin {
             for (xi, mv) in m.iter_mut().enumerate() {
-                let o = ((xi * kp + co / MR) * cp + ci / NR) * MR * NR;
-                *mv = first[o + (co % MR) * NR + ci % NR];
+                *mv = first[(xi * kp + co) * cp + ci];
             }
             let f = (co * cin + ci) * 9;
             filter_grad(&m, &mut dw[f..f + 9], add);
