@@ -309,6 +309,22 @@ pub fn conv2d_forward(
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward_hw(
     s: Conv2dShape,
+    hw: (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    workspace: &mut [f32],
+    gemm: &mut Gemm<'_>,
+) -> Result<()> {
+    conv2d_forward_act(s, hw, x, w, b, y, workspace, gemm, false)
+}
+
+/// [`conv2d_forward_hw`] with a ReLU applied as the output is written when `relu` (the
+/// trainer's conv → ReLU pairs: the pre-activation is never stored).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_forward_act(
+    s: Conv2dShape,
     (oh, ow): (usize, usize),
     x: &[f32],
     w: &[f32],
@@ -316,6 +332,7 @@ pub fn conv2d_forward_hw(
     y: &mut [f32],
     workspace: &mut [f32],
     gemm: &mut Gemm<'_>,
+    relu: bool,
 ) -> Result<()> {
     let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
     check_len(FWD[0], x.len(), s.input_len())?;
@@ -327,12 +344,12 @@ pub fn conv2d_forward_hw(
     if winograd::applies(&s, (oh, ow))
         && workspace.len() >= winograd::forward_workspace_len(&s, gemm.threads)
     {
-        return winograd::forward(&s, x, w, b, y, workspace, gemm);
+        return winograd::forward(&s, x, w, b, y, workspace, gemm, relu);
     }
     if direct::applies(&s, (oh, ow))
         && workspace.len() >= direct::forward_workspace_len(&s, gemm.threads)
     {
-        return direct::forward(&s, x, w, b, y, workspace, gemm);
+        return direct::forward(&s, x, w, b, y, workspace, gemm, relu);
     }
     let col_len = k * ohw;
     check_min_len("conv workspace", workspace.len(), col_len)?;
@@ -354,6 +371,9 @@ pub fn conv2d_forward_hw(
             transposed: false,
         };
         matmul(s.c_out, ohw, k, yi, b.is_some(), wm, cm, gemm)?;
+        if relu {
+            yi.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
     }
     Ok(())
 }

@@ -120,11 +120,12 @@ fn forward_rows(
     rows: std::ops::Range<usize>,
     x: &[f32],
     a: &[f32],
-    b: Option<&[f32]>,
+    (b, relu): (Option<&[f32]>, bool),
     y: &SharedMut,
     panels: &mut [f32],
     buf: &mut [f32],
 ) {
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
     let (k, w, plane) = (s.c_in * 9, s.w, s.h * s.w);
     let np = wp(w) / NR;
     let mut tile = [0.0f32; MR * NR];
@@ -160,7 +161,7 @@ fn forward_rows(
                     // Safety: output row (img, co, oy) belongs to this part's rows only.
                     let dst = unsafe { y.range(at, cols) };
                     for (d, t) in dst.iter_mut().zip(&tile[r * NR..r * NR + cols]) {
-                        *d = t + bv;
+                        *d = (t + bv).max(floor);
                     }
                 }
             }
@@ -180,7 +181,7 @@ unsafe fn forward_rows_avx2(
     rows: std::ops::Range<usize>,
     x: &[f32],
     a: &[f32],
-    b: Option<&[f32]>,
+    b: (Option<&[f32]>, bool),
     y: &SharedMut,
     panels: &mut [f32],
     buf: &mut [f32],
@@ -203,6 +204,7 @@ fn avx2() -> bool {
 
 /// Forward pass `y = conv(x, w) + b` (see [`applies`]); `workspace` needs
 /// [`forward_workspace_len`] floats.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     s: &Conv2dShape,
     x: &[f32],
@@ -211,6 +213,7 @@ pub(crate) fn forward(
     y: &mut [f32],
     workspace: &mut [f32],
     g: &mut Gemm<'_>,
+    relu: bool,
 ) -> Result<()> {
     check_len("conv input", x.len(), s.input_len())?;
     check_len("conv weight", w.len(), s.weight_len())?;
@@ -241,11 +244,11 @@ pub(crate) fn forward(
         #[cfg(target_arch = "x86_64")]
         if avx {
             // Safety: AVX2 and FMA were detected.
-            unsafe { forward_rows_avx2(s, range, x, a, b, &ys, panels, buf) };
+            unsafe { forward_rows_avx2(s, range, x, a, (b, relu), &ys, panels, buf) };
             return;
         }
         let _ = avx;
-        forward_rows(s, range, x, a, b, &ys, panels, buf);
+        forward_rows(s, range, x, a, (b, relu), &ys, panels, buf);
     });
     Ok(())
 }
@@ -532,8 +535,11 @@ mod tests {
                         .max(weight_grad_workspace_len(&s, threads));
                     let mut ws = vec![f32::NAN; len];
                     let mut y = vec![f32::NAN; dy.len()];
-                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g).unwrap();
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, false).unwrap();
                     close("y", &y, &y0);
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
+                    let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
+                    close("relu(y)", &y, &relu0);
                     let mut dw = vec![1.0; wt.len()];
                     weight_grad(&s, &x, &dy, &mut dw, true, &mut ws, &mut g).unwrap();
                     let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();

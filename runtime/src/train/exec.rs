@@ -4,7 +4,7 @@
 
 use super::Gemm;
 use super::arena::Region;
-use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_hw};
+use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_act};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
 use super::layers::{Home, Kind, Op, Program, prefix};
@@ -43,9 +43,24 @@ impl Trainer {
     /// Runs every op forward for `n` images (`train`: keep the max-pool argmaxes).
     pub(crate) fn forward(&mut self, n: usize, train: bool) -> Result<()> {
         let threads = self.cfg.threads;
-        for op in &self.prog.ops {
+        let mut next = 0;
+        while next < self.prog.ops.len() {
+            let op = &self.prog.ops[next];
+            next += 1;
+            // A conv followed by its ReLU writes the ReLU's output directly (its own
+            // output, the pre-activation, is read by nothing else).
+            let relu_out = match op.kind {
+                Kind::Conv { .. } => self.relu_after(next, op),
+                _ => None,
+            };
+            if relu_out.is_some() {
+                next += 1;
+            }
             let x = self.prog.tensor(op.input, n);
-            let y = self.prog.tensor(op.output, n);
+            let y = match relu_out {
+                Some(t) => self.prog.tensor(t, n),
+                None => self.prog.tensor(op.output, n),
+            };
             let arg = if train { op.argmax } else { Region::EMPTY };
             let [x, y, prm, ws, arg, pack] = self.arena.views([
                 x,
@@ -65,7 +80,8 @@ impl Trainer {
             match op.kind {
                 Kind::Conv { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
-                    conv2d_forward_hw(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm)?;
+                    let relu = relu_out.is_some();
+                    conv2d_forward_act(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm, relu)?;
                 }
                 Kind::Depthwise { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
@@ -227,6 +243,22 @@ impl Trainer {
 }
 
 impl Trainer {
+    /// The output tensor of op `at` when it is a ReLU of `conv`'s output that the conv
+    /// can write itself: its own region (kept for backward), apart from the conv's input.
+    /// A transient ReLU output would share the ping-pong buffer of the conv's input.
+    fn relu_after(&self, at: usize, conv: &Op) -> Option<usize> {
+        let r = self.prog.ops.get(at)?;
+        let separate = match (
+            self.prog.tensors[r.output].home,
+            self.prog.tensors[conv.input].home,
+        ) {
+            (Home::Saved(out), Home::Saved(inp)) => out.offset != inp.offset,
+            (Home::Saved(_), Home::Transient(_)) => true,
+            _ => false,
+        };
+        (matches!(r.kind, Kind::Relu) && r.input == conv.output && separate).then_some(r.output)
+    }
+
     /// Whether op `relu` is a ReLU whose output is `pool`'s input and whose backward
     /// the max-pool can do instead: both run backward with an input gradient, and the
     /// pool's output (the ReLU output at each argmax) is kept from the forward pass.

@@ -98,21 +98,23 @@ pub fn maxpool_forward_opt(
         if s.k == 2 && s.stride == 2 {
             // The common 2×2/2 window, unrolled (same choice as the general loop: the
             // first of equal maxima, scanning row by row).
+            // Branch-free selects: which of the four wins is data, so branches on it
+            // would be mispredicted about half the time.
             for oy in 0..oh {
                 let (r0, r1) = (2 * oy * s.w, (2 * oy + 1) * s.w);
+                let top = &xp[r0..r0 + 2 * ow];
+                let bottom = &xp[r1..r1 + 2 * ow];
+                let yr = &mut yp[oy * ow..(oy + 1) * ow];
+                let mut ar = ap.as_deref_mut().map(|a| &mut a[oy * ow..(oy + 1) * ow]);
                 for ox in 0..ow {
                     let i = 2 * ox;
-                    let mut best = xp[r0 + i];
-                    let mut at = r0 + i;
-                    for j in [r0 + i + 1, r1 + i, r1 + i + 1] {
-                        if xp[j] > best {
-                            best = xp[j];
-                            at = j;
-                        }
-                    }
-                    yp[oy * ow + ox] = best;
-                    if let Some(ap) = ap.as_deref_mut() {
-                        ap[oy * ow + ox] = at as u32;
+                    let (a, b, c, d) = (top[i], top[i + 1], bottom[i], bottom[i + 1]);
+                    let (m, k) = if b > a { (b, 1u32) } else { (a, 0) };
+                    let (m, k) = if c > m { (c, 2) } else { (m, k) };
+                    let (m, k) = if d > m { (d, 3) } else { (m, k) };
+                    yr[ox] = m;
+                    if let Some(ar) = ar.as_deref_mut() {
+                        ar[ox] = (r0 + i) as u32 + (k & 1) + (k >> 1) * s.w as u32;
                     }
                 }
             }
@@ -211,22 +213,34 @@ pub fn maxpool_relu_backward(
     {
         let dxp = &mut dx[p * plane..(p + 1) * plane];
         if tiled {
+            let w = s.w as u32;
             for oy in 0..oh {
-                let (r0, r1) = (2 * oy * s.w, (2 * oy + 1) * s.w);
-                let (top, bottom) = dxp[r0..r1 + s.w].split_at_mut(s.w);
+                let r0 = 2 * oy * s.w;
+                let (top, bottom) = dxp[r0..r0 + 2 * s.w].split_at_mut(s.w);
+                let (yr, gr, ar) = (
+                    &yp[oy * ow..(oy + 1) * ow],
+                    &dyp[oy * ow..(oy + 1) * ow],
+                    &ap[oy * ow..(oy + 1) * ow],
+                );
+                // Branch-free: the winner's offset in its window picks the cell.
+                let mut ok = true;
                 for ox in 0..ow {
-                    let o = oy * ow + ox;
-                    let g = if yp[o] > 0.0 { dyp[o] } else { 0.0 };
-                    let a = ap[o] as usize;
-                    let i = 2 * ox;
-                    let cells = [r0 + i, r0 + i + 1, r1 + i, r1 + i + 1];
-                    if !cells.contains(&a) {
-                        return bad(a);
-                    }
-                    top[i] = if a == cells[0] { g } else { 0.0 };
-                    top[i + 1] = if a == cells[1] { g } else { 0.0 };
-                    bottom[i] = if a == cells[2] { g } else { 0.0 };
-                    bottom[i + 1] = if a == cells[3] { g } else { 0.0 };
+                    let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
+                    let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+                    ok &= rel <= 1 || rel.wrapping_sub(w) <= 1;
+                    top[2 * ox] = if rel == 0 { g } else { 0.0 };
+                    top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
+                    bottom[2 * ox] = if rel == w { g } else { 0.0 };
+                    bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
+                }
+                if !ok {
+                    let o = (0..ow)
+                        .find(|&ox| {
+                            let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+                            !(rel <= 1 || rel.wrapping_sub(w) <= 1)
+                        })
+                        .unwrap_or(0);
+                    return bad(ar[o] as usize);
                 }
             }
         } else {

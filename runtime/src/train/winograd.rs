@@ -362,7 +362,7 @@ fn pass_chunk(
     chunk: usize,
     inp: &[f32],
     u: &[f32],
-    bias: Option<&[f32]>,
+    (bias, relu): (Option<&[f32]>, bool),
     out: &SharedMut,
     (v, m, prow): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
@@ -409,14 +409,15 @@ fn pass_chunk(
                     // Safety: rows (img, co, oy + i) belong to this chunk's tile rows,
                     // which no other part touches; columns x0 .. x0 + cols lie inside.
                     let dst = unsafe { out.range(base + (oy + i) * w + x0, cols) };
+                    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
                     if let Ok(dst) = <&mut [f32; 2 * LANES]>::try_from(&mut *dst) {
                         for l in 0..LANES {
-                            dst[2 * l] = yi[0][l] + bv;
-                            dst[2 * l + 1] = yi[1][l] + bv;
+                            dst[2 * l] = (yi[0][l] + bv).max(floor);
+                            dst[2 * l + 1] = (yi[1][l] + bv).max(floor);
                         }
                     } else {
                         for (k, d) in dst.iter_mut().enumerate() {
-                            *d = yi[k % 2][k / 2] + bv;
+                            *d = (yi[k % 2][k / 2] + bv).max(floor);
                         }
                     }
                 }
@@ -438,7 +439,7 @@ unsafe fn pass_chunk_avx2(
     chunk: usize,
     inp: &[f32],
     u: &[f32],
-    bias: Option<&[f32]>,
+    bias: (Option<&[f32]>, bool),
     out: &SharedMut,
     bufs: (&mut [f32], &mut [f32], &mut [f32]),
 ) {
@@ -467,7 +468,7 @@ fn pass(
     (cin, cout, h, w): (usize, usize, usize, usize),
     inp: &[f32],
     u: &[f32],
-    bias: Option<&[f32]>,
+    bias: (Option<&[f32]>, bool),
     out: &mut [f32],
     scratch: &mut [f32],
     g: &mut Gemm<'_>,
@@ -503,6 +504,7 @@ fn pass(
 
 /// Forward pass `y = conv(x, w) + b` of a 3×3 stride-1 pad-1 convolution (see
 /// [`applies`]); `workspace` needs [`forward_workspace_len`] floats.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     s: &Conv2dShape,
     x: &[f32],
@@ -511,6 +513,7 @@ pub(crate) fn forward(
     y: &mut [f32],
     workspace: &mut [f32],
     g: &mut Gemm<'_>,
+    relu: bool,
 ) -> Result<()> {
     check_len("conv input", x.len(), s.input_len())?;
     check_len("conv weight", w.len(), s.weight_len())?;
@@ -522,7 +525,16 @@ pub(crate) fn forward(
     check_min_len("winograd workspace", workspace.len(), ulen)?;
     let (u, scratch) = workspace.split_at_mut(ulen);
     weight_transform(s, w, false, u);
-    pass(s.n, (s.c_in, s.c_out, s.h, s.w), x, u, b, y, scratch, g)
+    pass(
+        s.n,
+        (s.c_in, s.c_out, s.h, s.w),
+        x,
+        u,
+        (b, relu),
+        y,
+        scratch,
+        g,
+    )
 }
 
 /// `A e Aᵀ` of the 2×2 `dy` tiles of panel `p` (two padded rows, zero past the plane).
@@ -859,7 +871,7 @@ pub(crate) fn backward(
             (s.c_out, s.c_in, s.h, s.w),
             dy,
             u,
-            None,
+            (None, false),
             dx,
             scratch,
             g,
@@ -936,8 +948,11 @@ mod tests {
                             .max(backward_workspace_len(&s, threads, true, true))
                     ];
                     let mut y = vec![f32::NAN; dy.len()];
-                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g).unwrap();
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, false).unwrap();
                     close("y", &y, &y0);
+                    forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
+                    let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
+                    close("relu(y)", &y, &relu0);
                     let mut dx = vec![f32::NAN; x.len()];
                     let mut dw = vec![1.0; wt.len()];
                     backward(
@@ -996,7 +1011,7 @@ mod tests {
             workers: None,
         };
         let mut ws = vec![0.0; forward_workspace_len(&s, 1) - 1];
-        let err = forward(&s, &x, &wt, None, &mut y, &mut ws, &mut g).unwrap_err();
+        let err = forward(&s, &x, &wt, None, &mut y, &mut ws, &mut g, false).unwrap_err();
         assert!(err.to_string().contains("winograd workspace"), "{err}");
     }
 }
