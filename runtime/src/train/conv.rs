@@ -138,7 +138,10 @@ pub(crate) fn train_workspace_len(
     let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
     let bwd = backward.map_or(0, |(dw, dx)| col * (usize::from(dw) + usize::from(dx)));
     if direct::applies(s, hw) {
-        let fwd = direct::forward_workspace_len(s, threads);
+        let mut fwd = direct::forward_workspace_len(s, threads);
+        if direct::relu_pool_applies(s, hw) {
+            fwd = fwd.max(direct::relu_pool_workspace_len(s, threads));
+        }
         return match backward {
             Some((true, false)) => fwd.max(direct::weight_grad_workspace_len(s, threads)),
             Some((_, true)) => fwd.max(bwd),

@@ -4,9 +4,10 @@
 
 use super::Gemm;
 use super::arena::Region;
-use super::conv::{Grads, conv2d_backward_hw, conv2d_forward_act};
+use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use super::direct::{forward_relu_pool, relu_pool_applies, relu_pool_workspace_len};
 use super::layers::{Home, Kind, Op, Program, prefix};
 use super::plan::LayerMode;
 use super::pool::maxpool_relu_backward;
@@ -53,15 +54,27 @@ impl Trainer {
                 Kind::Conv { .. } => self.relu_after(next, op),
                 _ => None,
             };
-            if relu_out.is_some() {
-                next += 1;
-            }
-            let x = self.prog.tensor(op.input, n);
-            let y = match relu_out {
-                Some(t) => self.prog.tensor(t, n),
-                None => self.prog.tensor(op.output, n),
+            // ... and when a 2×2 max-pool follows and nothing reads the ReLU output
+            // later, the pooled output (and argmax) come out of the same pass.
+            let pool = match (op.kind, relu_out) {
+                (Kind::Conv { s, hw }, Some(_)) => self.pool_after(next, s, hw, n),
+                _ => None,
             };
-            let arg = if train { op.argmax } else { Region::EMPTY };
+            next += usize::from(relu_out.is_some()) + usize::from(pool.is_some());
+            let x = self.prog.tensor(op.input, n);
+            let y = match (pool, relu_out) {
+                (Some(p), _) => self.prog.tensor(self.prog.ops[p].output, n),
+                (None, Some(t)) => self.prog.tensor(t, n),
+                (None, None) => self.prog.tensor(op.output, n),
+            };
+            let arg = match (train, pool) {
+                (false, _) => Region::EMPTY,
+                (true, Some(p)) => {
+                    let p = &self.prog.ops[p];
+                    prefix(p.argmax, self.prog.tensors[p.output].elems * n)
+                }
+                (true, None) => op.argmax,
+            };
             let [x, y, prm, ws, arg, pack] = self.arena.views([
                 x,
                 y,
@@ -81,7 +94,13 @@ impl Trainer {
                 Kind::Conv { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
                     let relu = relu_out.is_some();
-                    conv2d_forward_act(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm, relu)?;
+                    if pool.is_some() {
+                        let a = arg.as_mut::<u32>();
+                        let a = (!a.is_empty()).then_some(a);
+                        forward_relu_pool(&s, x, w, Some(b), y, a, ws.as_mut(), &mut gemm)?;
+                    } else {
+                        conv2d_forward_act(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm, relu)?;
+                    }
                 }
                 Kind::Depthwise { s, hw } => {
                     let s = super::conv::Conv2dShape { n, ..s };
@@ -257,6 +276,40 @@ impl Trainer {
             _ => false,
         };
         (matches!(r.kind, Kind::Relu) && r.input == conv.output && separate).then_some(r.output)
+    }
+
+    /// Op `relu + 1` when it is a 2×2/2 max-pool of op `relu`'s output that the direct
+    /// conv path can compute in the conv's pass (see `direct::forward_relu_pool`): the
+    /// ReLU output must be read by nothing later (its backward is the pool's, or it has
+    /// none), the workspace large enough, the pooled output apart from the conv input.
+    fn pool_after(
+        &self,
+        relu: usize,
+        s: Conv2dShape,
+        hw: (usize, usize),
+        n: usize,
+    ) -> Option<usize> {
+        let (r, at) = (&self.prog.ops[relu], relu + 1);
+        let p = self.prog.ops.get(at)?;
+        let Kind::MaxPool { s: ps } = p.kind else {
+            return None;
+        };
+        let s = Conv2dShape { n, ..s };
+        let ws = self.prog.workspace.bytes / std::mem::size_of::<f32>();
+        let conv_in = self.prog.tensors[self.prog.ops[relu - 1].input].home;
+        let apart = match (self.prog.tensors[p.output].home, conv_in) {
+            (Home::Saved(o), Home::Saved(i)) => o.offset != i.offset,
+            (Home::Transient(o), Home::Transient(i)) => o != i,
+            _ => true,
+        };
+        let fits = ps.k == 2
+            && ps.stride == 2
+            && p.input == r.output
+            && relu_pool_applies(&s, hw)
+            && ws >= relu_pool_workspace_len(&s, self.cfg.threads)
+            && (!r.backward || (p.dx && self.fuses_relu(relu, p)))
+            && apart;
+        fits.then_some(at)
     }
 
     /// Whether op `relu` is a ReLU whose output is `pool`'s input and whose backward
