@@ -42,13 +42,6 @@ pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
         && super::conv::fast_paths()
 }
 
-fn parts_for(g: &Gemm<'_>) -> usize {
-    match g.workers {
-        Some(w) => w.threads(),
-        None => Gemm::resolve_threads(g.threads),
-    }
-}
-
 /// Output pixels per row rounded up to whole panels.
 fn wp(w: usize) -> usize {
     w.div_ceil(NR).max(1) * NR
@@ -86,18 +79,6 @@ pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
 /// Workspace floats [`weight_grad`] needs on `threads` threads.
 pub(crate) fn weight_grad_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
     GROUPS * dw_acc_len(s) + Gemm::resolve_threads(threads) * dw_part_len(s)
-}
-
-/// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
-fn run_parts(g: &Gemm<'_>, parts: usize, f: &(dyn Fn(usize) + Sync)) {
-    match g.workers {
-        Some(w) => w.run(parts, f),
-        None if parts > 1 => {
-            use rayon::prelude::*;
-            (0..parts).into_par_iter().for_each(f);
-        }
-        None => f(0),
-    }
 }
 
 /// Copies input row `iy` of `plane` into `buf[1..=w]` with zeros around (and for rows
@@ -205,19 +186,6 @@ unsafe fn forward_rows_avx2(
     forward_rows(s, rows, x, a, b, y, panels, buf)
 }
 
-/// Whether the AVX2 builds can run here.
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// The weights as the micro-kernel's A panels (`[co / MR][j][co % MR]`, zero-padded).
 fn pack_weights(s: &Conv2dShape, w: &[f32], a: &mut [f32]) {
     let k = s.c_in * 9;
@@ -249,7 +217,7 @@ pub(crate) fn forward(
         check_len("conv bias", b.len(), s.c_out)?;
     }
     let rows = s.n * s.h;
-    let parts = parts_for(g).min(rows).max(1);
+    let parts = g.parts().min(rows).max(1);
     let (alen, plen) = (a_len(s), fwd_part_len(s));
     check_min_len("conv workspace", workspace.len(), alen + parts * plen)?;
     let (a, scratch) = workspace.split_at_mut(alen);
@@ -257,8 +225,8 @@ pub(crate) fn forward(
     pack_weights(s, w, a);
     let a = &*a;
     let (ys, scr) = (SharedMut::new(y), SharedMut::new(scratch));
-    let avx = avx2();
-    run_parts(g, parts, &|part| {
+    let avx = super::avx2_fma();
+    g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * plen, plen) };
         let (panels, buf) = sc.split_at_mut(k * wp(s.w));
@@ -389,7 +357,7 @@ pub(crate) fn forward_relu_pool(
         check_len("conv bias", b.len(), s.c_out)?;
     }
     let pairs = s.n * s.h / 2;
-    let parts = parts_for(g).min(pairs).max(1);
+    let parts = g.parts().min(pairs).max(1);
     let (alen, plen) = (a_len(s), fwd_part_len(s) + s.c_in * 9 * wp(s.w));
     check_min_len("conv workspace", workspace.len(), alen + parts * plen)?;
     let (a, scratch) = workspace.split_at_mut(alen);
@@ -399,8 +367,8 @@ pub(crate) fn forward_relu_pool(
     let ys = SharedMut::new(y);
     let args = argmax.map(SharedMut::new);
     let scr = SharedMut::new(scratch);
-    let avx = avx2();
-    run_parts(g, parts, &|part| {
+    let avx = super::avx2_fma();
+    g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * plen, plen) };
         let (panels, buf) = sc.split_at_mut(2 * k * wp(s.w));
@@ -542,7 +510,7 @@ pub(crate) fn weight_grad(
     check_len("conv dw", dw.len(), s.weight_len())?;
     let rows = s.n * s.h;
     let groups = GROUPS.min(rows).max(1);
-    let parts = parts_for(g).min(groups);
+    let parts = g.parts().min(groups);
     let (acc_len, plen) = (dw_acc_len(s), dw_part_len(s));
     check_min_len(
         "conv workspace",
@@ -551,8 +519,8 @@ pub(crate) fn weight_grad(
     )?;
     let (accs, scratch) = workspace.split_at_mut(GROUPS * acc_len);
     let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(scratch));
-    let avx = avx2();
-    run_parts(g, parts, &|part| {
+    let avx = super::avx2_fma();
+    g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let bufs = unsafe { scr.range(part * plen, plen) };
         for group in groups * part / parts..groups * (part + 1) / parts {
@@ -639,23 +607,8 @@ mod simd {
 mod tests {
     use super::*;
     use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
+    use crate::train::tests::{close, vals};
     use crate::train::workers::Workers;
-
-    fn vals(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
-
-    fn close(what: &str, got: &[f32], want: &[f32]) {
-        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (a - b).abs() <= 2e-5 * scale,
-                "{what}[{i}]: direct {a} vs naive {b} (scale {scale})"
-            );
-        }
-    }
 
     /// Forward and weight gradient against the nested loops: rows narrower and wider
     /// than a panel, widths not a multiple of 8, channel counts not a multiple of 6 or
@@ -702,10 +655,10 @@ mod tests {
                     let mut ws = vec![f32::NAN; len];
                     let mut y = vec![f32::NAN; dy.len()];
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, false).unwrap();
-                    close("y", &y, &y0);
+                    close("y", &y, &y0, "direct");
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
                     let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
-                    close("relu(y)", &y, &relu0);
+                    close("relu(y)", &y, &relu0, "direct");
                     if relu_pool_applies(&s, (h, w)) {
                         let ps = crate::train::pool::PoolShape {
                             n,
@@ -743,9 +696,9 @@ mod tests {
                     let mut dw = vec![1.0; wt.len()];
                     weight_grad(&s, &x, &dy, &mut dw, true, &mut ws, &mut g).unwrap();
                     let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();
-                    close("dw (added)", &dw, &dw1);
+                    close("dw (added)", &dw, &dw1, "direct");
                     weight_grad(&s, &x, &dy, &mut dw, false, &mut ws, &mut g).unwrap();
-                    close("dw", &dw, &dw0);
+                    close("dw", &dw, &dw0, "direct");
                 }
             }
         }

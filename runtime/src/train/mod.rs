@@ -112,6 +112,43 @@ impl Gemm<'_> {
     }
 }
 
+impl Gemm<'_> {
+    /// Threads a pass split into parts runs on: the helper threads and the caller, or
+    /// rayon's pool.
+    pub(crate) fn parts(&self) -> usize {
+        match self.workers {
+            Some(w) => w.threads(),
+            None => Self::resolve_threads(self.threads),
+        }
+    }
+
+    /// Runs `f(part)` for `parts` parts (at most [`Gemm::parts`]) on the helper threads,
+    /// or on rayon's pool without them.
+    pub(crate) fn run_parts(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+        match self.workers {
+            Some(w) => w.run(parts, f),
+            None if parts > 1 => {
+                use rayon::prelude::*;
+                (0..parts).into_par_iter().for_each(f);
+            }
+            None => f(0),
+        }
+    }
+}
+
+/// Whether the kernels' AVX2 + FMA builds can run here (detected once).
+pub(crate) fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// A packing buffer for the stand-alone kernels that take a thread count (allocated per
 /// call; the trainer passes its own [`Gemm`] instead).
 pub(crate) fn pack_for(threads: usize) -> Vec<f32> {

@@ -15,6 +15,27 @@ pub(super) fn rand_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
+/// Deterministic values in [-1, 1] from a multiplicative hash of the index (no RNG
+/// state to thread through the fast-path tests).
+pub(super) fn vals(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+/// `got` within 2e-5 of `want`, relative to `want`'s largest magnitude (at least 1);
+/// `path` names the kernel in the message.
+pub(super) fn close(what: &str, got: &[f32], want: &[f32], path: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() <= 2e-5 * scale,
+            "{what}[{i}]: {path} {a} vs naive {b} (scale {scale})"
+        );
+    }
+}
+
 /// Distinct values at least 0.1 apart and away from 0, shuffled: no kink (ReLU, max)
 /// lies within a finite-difference step of any of them.
 pub(super) fn spaced_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {

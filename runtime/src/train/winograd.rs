@@ -107,14 +107,6 @@ impl Geo {
     }
 }
 
-/// Threads a pass runs on (and scratch blocks it needs).
-fn parts_for(g: &Gemm<'_>) -> usize {
-    match g.workers {
-        Some(w) => w.threads(),
-        None => Gemm::resolve_threads(g.threads),
-    }
-}
-
 /// Floats of one thread's scratch for a forward-style pass from `cin` to `cout` channels.
 fn fwd_part_len(geo: &Geo, cin: usize, cout: usize) -> usize {
     XI * (cin + panels(cout) * MR) * geo.tiles() + 4 * geo.prow()
@@ -165,18 +157,6 @@ pub(crate) fn backward_workspace_len(s: &Conv2dShape, threads: usize, dw: bool, 
         len = len.max(dw_len);
     }
     len
-}
-
-/// Runs `f(part)` for `parts` parts on the GEMM's helper threads (or rayon's pool).
-fn run_parts(g: &Gemm<'_>, parts: usize, f: &(dyn Fn(usize) + Sync)) {
-    match g.workers {
-        Some(w) => w.run(parts, f),
-        None if parts > 1 => {
-            use rayon::prelude::*;
-            (0..parts).into_par_iter().for_each(f);
-        }
-        None => f(0),
-    }
 }
 
 /// `G g Gᵀ` of one 3×3 filter (row-major) into 16 values `u[ξ]`.
@@ -446,19 +426,6 @@ unsafe fn pass_chunk_avx2(
     pass_chunk(geo, ch, chunk, inp, u, bias, out, bufs)
 }
 
-/// Whether the AVX2 builds of the chunk functions can run here.
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// A forward-style Winograd pass: `out [n, cout, h, w] = conv3×3(inp [n, cin, h, w])`
 /// with transformed, packed weights `u` (see [`weight_transform`]) and an optional
 /// bias; `scratch` holds `parts` blocks of [`fwd_part_len`] floats.
@@ -474,15 +441,15 @@ fn pass(
     g: &mut Gemm<'_>,
 ) -> Result<()> {
     let geo = Geo::new(n, h, w, CHUNK_FWD);
-    let parts = parts_for(g).min(geo.chunks()).max(1);
+    let parts = g.parts().min(geo.chunks()).max(1);
     let part_len = fwd_part_len(&geo, cin, cout);
     check_min_len("winograd workspace", scratch.len(), parts * part_len)?;
     let tiles = geo.tiles();
     let out_s = SharedMut::new(out);
     let scr = SharedMut::new(scratch);
     let chunks = geo.chunks();
-    let avx = avx2();
-    run_parts(g, parts, &|part| {
+    let avx = super::avx2_fma();
+    g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let s = unsafe { scr.range(part * part_len, part_len) };
         let (v, rest) = s.split_at_mut(XI * cin * tiles);
@@ -782,7 +749,7 @@ fn weight_grad(
     let geo = Geo::new(s.n, s.h, s.w, CHUNK_DW);
     let chunks = geo.chunks();
     let groups = GROUPS.min(chunks).max(1);
-    let parts = parts_for(g).min(groups);
+    let parts = g.parts().min(groups);
     let (acc_len, part_len) = (dw_acc_len(cin, cout), dw_part_len(&geo, cin, cout));
     check_min_len(
         "winograd workspace",
@@ -793,8 +760,8 @@ fn weight_grad(
     let (tiles, len) = (geo.tiles(), geo.prow());
     let (accs, parts_scratch) = scratch.split_at_mut(GROUPS * acc_len);
     let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(parts_scratch));
-    let avx = avx2();
-    run_parts(g, parts, &|part| {
+    let avx = super::avx2_fma();
+    g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * part_len, part_len) };
         let (v, rest) = sc.split_at_mut(XI * cp * tiles);
@@ -885,23 +852,8 @@ mod tests {
     use super::*;
     use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
     use crate::train::sgemm::pack_len;
+    use crate::train::tests::{close, vals};
     use crate::train::workers::Workers;
-
-    fn vals(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
-
-    fn close(what: &str, got: &[f32], want: &[f32]) {
-        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (a - b).abs() <= 2e-5 * scale,
-                "{what}[{i}]: winograd {a} vs naive {b} (scale {scale})"
-            );
-        }
-    }
 
     /// Forward, input and weight gradients against the nested loops, on odd and even
     /// sizes, rows wider than a panel, several chunks and 1–3 threads.
@@ -949,10 +901,10 @@ mod tests {
                     ];
                     let mut y = vec![f32::NAN; dy.len()];
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, false).unwrap();
-                    close("y", &y, &y0);
+                    close("y", &y, &y0, "winograd");
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
                     let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
-                    close("relu(y)", &y, &relu0);
+                    close("relu(y)", &y, &relu0, "winograd");
                     let mut dx = vec![f32::NAN; x.len()];
                     let mut dw = vec![1.0; wt.len()];
                     backward(
@@ -967,9 +919,9 @@ mod tests {
                         &mut g,
                     )
                     .unwrap();
-                    close("dx", &dx, &dx0);
+                    close("dx", &dx, &dx0, "winograd");
                     let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();
-                    close("dw (added)", &dw, &dw1);
+                    close("dw (added)", &dw, &dw1, "winograd");
                     backward(
                         &s,
                         &x,
@@ -982,7 +934,7 @@ mod tests {
                         &mut g,
                     )
                     .unwrap();
-                    close("dw", &dw, &dw0);
+                    close("dw", &dw, &dw0, "winograd");
                 }
             }
         }
