@@ -293,13 +293,10 @@ fn relu_pool_rows(
                     let base = (2 * py * w + p * NR) as u32;
                     for (j, d) in dst.iter_mut().enumerate() {
                         let i = r * NR + 2 * j;
-                        // The same choice as `maxpool_forward_opt`: the first of equal
-                        // maxima, row by row, on the ReLU's outputs.
+                        // The same winner as `maxpool_forward_opt`, on the ReLU's outputs.
                         let (va, vb) = ((t0[i] + bv).max(0.0), (t0[i + 1] + bv).max(0.0));
                         let (vc, vd) = ((t1[i] + bv).max(0.0), (t1[i + 1] + bv).max(0.0));
-                        let (m, c) = if vb > va { (vb, 1u32) } else { (va, 0) };
-                        let (m, c) = if vc > m { (vc, 2) } else { (m, c) };
-                        let (m, c) = if vd > m { (vd, 3) } else { (m, c) };
+                        let (m, c) = crate::train::pool::max_of_window4(va, vb, vc, vd);
                         *d = m;
                         if let Some(ga) = dst_arg.as_deref_mut() {
                             ga[j] = base + 2 * j as u32 + (c & 1) + (c >> 1) * w as u32;

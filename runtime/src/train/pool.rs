@@ -98,8 +98,6 @@ pub fn maxpool_forward_opt(
         if s.k == 2 && s.stride == 2 {
             // The common 2×2/2 window, unrolled (same choice as the general loop: the
             // first of equal maxima, scanning row by row).
-            // Branch-free selects: which of the four wins is data, so branches on it
-            // would be mispredicted about half the time.
             for oy in 0..oh {
                 let (r0, r1) = (2 * oy * s.w, (2 * oy + 1) * s.w);
                 let top = &xp[r0..r0 + 2 * ow];
@@ -109,9 +107,7 @@ pub fn maxpool_forward_opt(
                 for ox in 0..ow {
                     let i = 2 * ox;
                     let (a, b, c, d) = (top[i], top[i + 1], bottom[i], bottom[i + 1]);
-                    let (m, k) = if b > a { (b, 1u32) } else { (a, 0) };
-                    let (m, k) = if c > m { (c, 2) } else { (m, k) };
-                    let (m, k) = if d > m { (d, 3) } else { (m, k) };
+                    let (m, k) = max_of_window4(a, b, c, d);
                     yr[ox] = m;
                     if let Some(ar) = ar.as_deref_mut() {
                         ar[ox] = (r0 + i) as u32 + (k & 1) + (k >> 1) * s.w as u32;
@@ -145,12 +141,39 @@ pub fn maxpool_forward_opt(
 /// Max-pool backward: `dx` is zeroed, then each `dy` goes to its window's argmax
 /// (overlapping windows add up).
 pub fn maxpool_backward(s: PoolShape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) -> Result<()> {
+    scatter_backward(s, argmax, None, dy, dx)
+}
+
+/// The winner of a 2×2 window `a b / c d`: its value and its index 0–3 (row by row),
+/// the first of equal maxima (strict `>`, so a NaN never wins over an earlier value).
+/// Branch-free selects: which one wins is data, so branches on it would be mispredicted
+/// about half the time. Every 2×2 max-pool (and the direct conv's fused pool) uses it,
+/// so their argmaxes agree.
+#[inline(always)]
+pub(crate) fn max_of_window4(a: f32, b: f32, c: f32, d: f32) -> (f32, u32) {
+    let (m, k) = if b > a { (b, 1u32) } else { (a, 0) };
+    let (m, k) = if c > m { (c, 2) } else { (m, k) };
+    if d > m { (d, 3) } else { (m, k) }
+}
+
+/// [`maxpool_backward`], optionally passing only where `mask` (the pool output) is > 0:
+/// zero `dx`, then add each `dy` at its window's argmax.
+fn scatter_backward(
+    s: PoolShape,
+    argmax: &[u32],
+    mask: Option<&[f32]>,
+    dy: &[f32],
+    dx: &mut [f32],
+) -> Result<()> {
     let (oh, ow) = s.output_hw()?;
     let plane = s.h * s.w;
     let out_plane = oh * ow;
     check_len("max-pool dx", dx.len(), s.n * s.c * plane)?;
     check_len("max-pool dy", dy.len(), s.n * s.c * out_plane)?;
     check_len("max-pool argmax", argmax.len(), dy.len())?;
+    if let Some(m) = mask {
+        check_len("max-pool output", m.len(), dy.len())?;
+    }
     dx.fill(0.0);
     if out_plane == 0 {
         return Ok(());
@@ -161,14 +184,17 @@ pub fn maxpool_backward(s: PoolShape, argmax: &[u32], dy: &[f32], dx: &mut [f32]
         .enumerate()
     {
         let dxp = &mut dx[p * plane..(p + 1) * plane];
-        for (&g, &i) in dyp.iter().zip(ap) {
+        let mp = mask.map(|m| &m[p * out_plane..(p + 1) * out_plane]);
+        for (o, (&g, &i)) in dyp.iter().zip(ap).enumerate() {
             let i = i as usize;
             if i >= plane {
                 return Err(Error::Invalid(format!(
                     "max-pool argmax {i} outside the {plane}-element plane"
                 )));
             }
-            dxp[i] += g;
+            if mp.is_none_or(|m| m[o] > 0.0) {
+                dxp[i] += g;
+            }
         }
     }
     Ok(())
@@ -178,7 +204,7 @@ pub fn maxpool_backward(s: PoolShape, argmax: &[u32], dy: &[f32], dx: &mut [f32]
 /// of the ReLU's *input*. The ReLU output at a window's argmax is the pool output `y`,
 /// so the gradient goes through where `y > 0`; nothing else of the ReLU is read. The
 /// common 2×2/2 window over even sizes writes each input once (no zero fill, no
-/// scatter); other windows fill and scatter as [`maxpool_backward`] does.
+/// scatter); other windows fill and scatter as [`maxpool_backward`] does, masked.
 pub fn maxpool_relu_backward(
     s: PoolShape,
     argmax: &[u32],
@@ -193,18 +219,13 @@ pub fn maxpool_relu_backward(
     check_len("max-pool dy", dy.len(), s.n * s.c * out_plane)?;
     check_len("max-pool argmax", argmax.len(), dy.len())?;
     check_len("max-pool output", y.len(), dy.len())?;
-    let tiled = s.k == 2 && s.stride == 2 && s.h == 2 * oh && s.w == 2 * ow;
-    if !tiled {
-        dx.fill(0.0);
+    if !(s.k == 2 && s.stride == 2 && s.h == 2 * oh && s.w == 2 * ow) {
+        return scatter_backward(s, argmax, Some(y), dy, dx);
     }
     if out_plane == 0 {
         return Ok(());
     }
-    let bad = |i: usize| {
-        Err(Error::Invalid(format!(
-            "max-pool argmax {i} outside the {plane}-element plane"
-        )))
-    };
+    let w = s.w as u32;
     for (p, ((dyp, ap), yp)) in dy
         .chunks_exact(out_plane)
         .zip(argmax.chunks_exact(out_plane))
@@ -212,46 +233,35 @@ pub fn maxpool_relu_backward(
         .enumerate()
     {
         let dxp = &mut dx[p * plane..(p + 1) * plane];
-        if tiled {
-            let w = s.w as u32;
-            for oy in 0..oh {
-                let r0 = 2 * oy * s.w;
-                let (top, bottom) = dxp[r0..r0 + 2 * s.w].split_at_mut(s.w);
-                let (yr, gr, ar) = (
-                    &yp[oy * ow..(oy + 1) * ow],
-                    &dyp[oy * ow..(oy + 1) * ow],
-                    &ap[oy * ow..(oy + 1) * ow],
-                );
-                // Branch-free: the winner's offset in its window picks the cell.
-                let mut ok = true;
-                for ox in 0..ow {
-                    let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
-                    let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-                    ok &= rel <= 1 || rel.wrapping_sub(w) <= 1;
-                    top[2 * ox] = if rel == 0 { g } else { 0.0 };
-                    top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
-                    bottom[2 * ox] = if rel == w { g } else { 0.0 };
-                    bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
-                }
-                if !ok {
-                    let o = (0..ow)
-                        .find(|&ox| {
-                            let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-                            !(rel <= 1 || rel.wrapping_sub(w) <= 1)
-                        })
-                        .unwrap_or(0);
-                    return bad(ar[o] as usize);
-                }
+        for oy in 0..oh {
+            let r0 = 2 * oy * s.w;
+            let (top, bottom) = dxp[r0..r0 + 2 * s.w].split_at_mut(s.w);
+            let (yr, gr, ar) = (
+                &yp[oy * ow..(oy + 1) * ow],
+                &dyp[oy * ow..(oy + 1) * ow],
+                &ap[oy * ow..(oy + 1) * ow],
+            );
+            let inside = |ox: usize| {
+                let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+                rel <= 1 || rel.wrapping_sub(w) <= 1
+            };
+            // Branch-free: the winner's offset in its window picks the cell.
+            let mut ok = true;
+            for ox in 0..ow {
+                let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
+                let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+                ok &= inside(ox);
+                top[2 * ox] = if rel == 0 { g } else { 0.0 };
+                top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
+                bottom[2 * ox] = if rel == w { g } else { 0.0 };
+                bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
             }
-        } else {
-            for ((&g, &i), &v) in dyp.iter().zip(ap).zip(yp) {
-                let i = i as usize;
-                if i >= plane {
-                    return bad(i);
-                }
-                if v > 0.0 {
-                    dxp[i] += g;
-                }
+            if !ok {
+                let ox = (0..ow).find(|&ox| !inside(ox)).unwrap_or(0);
+                return Err(Error::Invalid(format!(
+                    "max-pool argmax {} outside the {plane}-element plane",
+                    ar[ox]
+                )));
             }
         }
     }
