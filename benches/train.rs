@@ -3,7 +3,7 @@
 //! GEMM rate of convolution forward and backward passes (lean's second conv, 32→64
 //! channels at 128×128, batch 16), reported as elements = floating-point operations, so
 //! criterion's "Gelem/s" reads as GFLOP/s. Those are the direct convolution's FLOPs: the
-//! trainer runs this shape with Winograd F(2×2, 3×3), which does 16/36 of them, so the
+//! trainer runs this shape with Winograd F(4×4, 3×3), which does 36/144 of them, so the
 //! rate can pass the machine's GEMM peak; `EDGEBENCH_CONV=im2col` measures the im2col +
 //! GEMM path instead.
 //!
@@ -126,13 +126,13 @@ fn conv_gemm(c: &mut Criterion) {
     conv2d_forward_hw(s, hw, &x, &w, Some(&b), &mut y, &mut ws, &mut gemm).expect("fwd");
     let (t1, w1) = (cpu(), w0.elapsed().as_secs_f64());
     let rate = 2.0 * macs as f64 / (t1 - t0) / 1e9 * threads as f64;
-    // 3×3 stride-1 convs run Winograd F(2×2, 3×3) unless EDGEBENCH_CONV=im2col: 16 of
-    // every 36 multiplies of the direct convolution are done.
+    // 3×3 stride-1 convs run Winograd F(4×4, 3×3) unless EDGEBENCH_CONV=im2col: 36 of
+    // every 144 multiplies of the direct convolution are done.
     let im2col = std::env::var("EDGEBENCH_CONV").is_ok_and(|v| v == "im2col");
     let (algo, done) = if im2col {
         ("im2col + GEMM", 1.0)
     } else {
-        ("Winograd F(2x2,3x3)", 16.0 / 36.0)
+        ("Winograd F(4x4,3x3)", 36.0 / 144.0)
     };
     eprintln!(
         "conv forward ({algo}): {rate:.1} GFLOP/s per CPU-second counting the direct \

@@ -28,10 +28,11 @@ fn lean_all_parameters_gradients_and_adam_state() {
     assert_eq!(p.saved_activations, 5_505_034 * 4 * 16);
     // Workspace: no im2col matrix any more. conv_1 runs the direct path (a few rows of
     // panels), conv_3 and conv_5 Winograd; the largest is conv_5's weight gradient:
-    // 8 groups of accumulators 16·128·66 = 135,168 each (input channels padded to
-    // blocks of 3) + one thread's scratch 16·(128 + 66)·128 + 6·66 = 397,708 =
-    // 1,479,052 f32.
-    assert_eq!(p.workspace, 1_479_052 * 4);
+    // F(4×4, 3×3) has 36 transformed positions: 8 groups' 3×3 gradients 8·73,728 =
+    // 589,824 + one thread's scratch: accumulators 36·128·66 = 304,128 (input channels
+    // padded to blocks of 3), a chunk of 64 tiles 36·(128 + 66)·64 = 446,976 and 10
+    // padded rows·66 = 660; together 1,341,588 f32.
+    assert_eq!(p.workspace, 1_341_588 * 4);
     // Gradients flow to 32x256x256 pre-activations: two buffers of 2,097,152 f32.
     assert_eq!(p.activation_gradients, 2 * 2_097_152 * 4 * 16);
     // Forward transients are the conv pre-activations (largest 2,097,152) and logits.
@@ -39,11 +40,11 @@ fn lean_all_parameters_gradients_and_adam_state() {
     assert_eq!(p.input_batch, 196_608 * 4 * 16);
     assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
     // Total: 5,615,912 × 4 (params, grads, Adam) + 352,322,176 saved + 268,435,456
-    // scratch + 5,916,208 workspace + 12,582,912 input + labels = 661,720,400 + labels.
+    // scratch + 5,366,352 workspace + 12,582,912 input + labels = 661,170,544 + labels.
     assert_eq!(p.scratch(), 268_435_456);
     assert_eq!(
         p.total(),
-        661_720_400 + 16 * std::mem::size_of::<usize>() as u64
+        661_170_544 + 16 * std::mem::size_of::<usize>() as u64
     );
     assert_eq!(p.layers.len(), 9);
     let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
@@ -91,9 +92,9 @@ fn last_layer_only_trains_the_dense_and_saves_no_conv_activations() {
     // No gradient below the first trainable layer: the dense computes no dx.
     assert_eq!(p.activation_gradients, 0);
     // Forward only for the convs: no backward workspace. The largest is conv_5's
-    // Winograd forward: weights 16·132·64 = 135,168 + one thread's scratch
-    // 16·(64 + 132)·64 + 4·66 = 200,968 = 336,136 f32.
-    assert_eq!(p.workspace, 336_136 * 4);
+    // Winograd forward: weights 36·132·64 = 304,128 + one thread's scratch for 32 tiles
+    // 36·(64 + 132)·32 + 6·66 = 226,188 = 530,316 f32.
+    assert_eq!(p.workspace, 530_316 * 4);
     let all = plan(&spec, input, 16, 1, Trainable::All).unwrap();
     assert!(p.total() < all.total() / 2);
 }
