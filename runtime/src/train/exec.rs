@@ -153,11 +153,8 @@ impl Trainer {
                 continue;
             }
             // A max-pool right after a ReLU takes the ReLU's backward along (see
-            // `maxpool_relu_backward`) when its own output is still there to mask with.
-            let fused = next > 0
-                && matches!(op.kind, Kind::MaxPool { .. })
-                && op.dx
-                && self.fuses_relu(next - 1, op);
+            // `maxpool_relu_backward`); the ReLU output was not even kept.
+            let fused = op.takes_relu;
             if fused {
                 next -= 1;
             }
@@ -263,18 +260,14 @@ impl Trainer {
 
 impl Trainer {
     /// The output tensor of op `at` when it is a ReLU of `conv`'s output that the conv
-    /// can write itself: its own region (kept for backward), apart from the conv's input.
-    /// A transient ReLU output would share the ping-pong buffer of the conv's input.
+    /// can write itself: memory apart from the conv's input (a transient ReLU output may
+    /// land in the ping-pong buffer the conv reads).
     fn relu_after(&self, at: usize, conv: &Op) -> Option<usize> {
         let r = self.prog.ops.get(at)?;
-        let separate = match (
+        let separate = apart(
             self.prog.tensors[r.output].home,
             self.prog.tensors[conv.input].home,
-        ) {
-            (Home::Saved(out), Home::Saved(inp)) => out.offset != inp.offset,
-            (Home::Saved(_), Home::Transient(_)) => true,
-            _ => false,
-        };
+        );
         (matches!(r.kind, Kind::Relu) && r.input == conv.output && separate).then_some(r.output)
     }
 
@@ -297,31 +290,25 @@ impl Trainer {
         let s = Conv2dShape { n, ..s };
         let ws = self.prog.workspace.bytes / std::mem::size_of::<f32>();
         let conv_in = self.prog.tensors[self.prog.ops[relu - 1].input].home;
-        let apart = match (self.prog.tensors[p.output].home, conv_in) {
-            (Home::Saved(o), Home::Saved(i)) => o.offset != i.offset,
-            (Home::Transient(o), Home::Transient(i)) => o != i,
-            _ => true,
-        };
+        let apart = apart(self.prog.tensors[p.output].home, conv_in);
         let fits = ps.k == 2
             && ps.stride == 2
             && p.input == r.output
             && relu_pool_applies(&s, hw)
             && ws >= relu_pool_workspace_len(&s, self.cfg.threads)
-            && (!r.backward || (p.dx && self.fuses_relu(relu, p)))
+            && (!r.backward || p.takes_relu)
             && apart;
         fits.then_some(at)
     }
+}
 
-    /// Whether op `relu` is a ReLU whose output is `pool`'s input and whose backward
-    /// the max-pool can do instead: both run backward with an input gradient, and the
-    /// pool's output (the ReLU output at each argmax) is kept from the forward pass.
-    fn fuses_relu(&self, relu: usize, pool: &Op) -> bool {
-        let r = &self.prog.ops[relu];
-        matches!(r.kind, Kind::Relu)
-            && r.output == pool.input
-            && r.backward
-            && r.dx
-            && matches!(self.prog.tensors[pool.output].home, Home::Saved(_))
+/// Whether two tensor homes are different memory (saved regions never overlap one
+/// another nor the ping-pong buffers).
+fn apart(a: Home, b: Home) -> bool {
+    match (a, b) {
+        (Home::Saved(a), Home::Saved(b)) => a.offset != b.offset,
+        (Home::Transient(a), Home::Transient(b)) => a != b,
+        _ => true,
     }
 }
 

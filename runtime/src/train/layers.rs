@@ -59,6 +59,10 @@ pub(crate) struct Op {
     pub dx: bool,
     /// Max-pool argmax (`u32`) when it runs backward.
     pub argmax: Region,
+    /// A max-pool right after a ReLU, both running backward: the pool also does the
+    /// ReLU's backward (see [`super::pool::maxpool_relu_backward`]), masking with its
+    /// own output, which is saved instead of the larger ReLU output.
+    pub takes_relu: bool,
 }
 
 /// Where a tensor lives.
@@ -184,6 +188,7 @@ impl Program {
                     backward,
                     dx,
                     argmax: Region::EMPTY,
+                    takes_relu: false,
                 });
                 cur = tensors.len() - 1;
             };
@@ -245,13 +250,23 @@ impl Program {
         }
         let logits = cur;
         let classes = tensors[logits].elems;
+        for j in 1..ops.len() {
+            let (r, p) = (&ops[j - 1], &ops[j]);
+            ops[j].takes_relu = matches!((r.kind, p.kind), (Kind::Relu, Kind::MaxPool { .. }))
+                && p.input == r.output
+                && r.backward
+                && r.dx
+                && p.dx;
+        }
         // Saved tensors: a fully trained layer's input, the output of a ReLU that runs
-        // backward (the same tensor may be both: counted once).
+        // backward, or instead the output of the max-pool that takes its backward (the
+        // same tensor may be needed twice: counted once).
         let mut saved = vec![false; tensors.len()];
         saved[0] = true;
-        for op in &ops {
-            match op.kind {
-                Kind::Relu if op.backward => saved[op.output] = true,
+        for (j, op) in ops.iter().enumerate() {
+            match (op.kind, ops.get(j + 1)) {
+                (Kind::Relu, Some(p)) if p.takes_relu => saved[p.output] = true,
+                (Kind::Relu, _) if op.backward => saved[op.output] = true,
                 _ => {}
             }
             if let Some(p) = op.params

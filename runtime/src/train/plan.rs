@@ -367,6 +367,19 @@ pub fn plan(
     let softmax_last = matches!(planned[last].layer, Layer::Softmax)
         || planned[last].layer.activation() == Activation::Softmax;
 
+    // A max-pool right after a ReLU output that flows backward does that ReLU's backward
+    // too (masking with its own output): it saves its output, the ReLU saves nothing.
+    let relu_out = |i: usize| {
+        matches!(planned[i].layer, Layer::Relu) || planned[i].layer.activation() == Activation::Relu
+    };
+    let takes_relu: Vec<bool> = (0..count)
+        .map(|i| {
+            i > 0
+                && first < i
+                && matches!(planned[i].layer, Layer::Maxpool { .. })
+                && relu_out(i - 1)
+        })
+        .collect();
     let mut saved = vec![false; count + 1];
     let mut rows = Vec::with_capacity(count + 1);
     let mut fwd_transient: Vec<usize> = Vec::new();
@@ -417,6 +430,7 @@ pub fn plan(
             Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,
             Layer::Relu => need_output = flows,
             Layer::Maxpool { .. } => {
+                need_output = takes_relu[i];
                 if flows {
                     extra = (out_elems as u64)
                         .saturating_mul(n as u64)
@@ -435,6 +449,9 @@ pub fn plan(
             Activation::Relu => need_output |= flows,
             Activation::Softmax => need_output |= flows && !is_last,
             Activation::None => {}
+        }
+        if relu_out(i) && takes_relu.get(i + 1) == Some(&true) {
+            need_output = false;
         }
         let mut saved_bytes = extra;
         for (need, t) in [(need_input, i), (need_output, i + 1)] {
