@@ -294,21 +294,26 @@ fn fill_rows(geo: &Geo, plane: &[f32], ty: usize, prow: &mut [f32]) {
     }
 }
 
-/// Applies `f` to the 16 lanes of `P` (or `M`) input vectors at once: `out[k][l] =
-/// f(inp[..][l])[k]`. The lane loop is what the compiler vectorises.
+/// Applies `f` to the 16 lanes of `I` input vectors at once: `out[k][l] =
+/// f(inp[..][l])[k]`. The lane loop is what the compiler vectorises. (Plain loops, no
+/// `array::from_fn`: its closures are not always inlined into the AVX2 callers.)
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane loops index several arrays in step
 fn lanes_map<const I: usize, const O: usize>(
     inp: &[Lanes; I],
+    out: &mut [Lanes; O],
     f: impl Fn([f32; I]) -> [f32; O],
-) -> [Lanes; O] {
-    let mut out = [[0.0f32; LANES]; O];
+) {
     for l in 0..LANES {
-        let r = f(std::array::from_fn(|i| inp[i][l]));
-        for (o, v) in out.iter_mut().zip(r) {
-            o[l] = v;
+        let mut a = [0.0f32; I];
+        for i in 0..I {
+            a[i] = inp[i][l];
+        }
+        let r = f(a);
+        for o in 0..O {
+            out[o][l] = r[o];
         }
     }
-    out
 }
 
 /// The `K` values starting at each tile's column: `out[j][l] = row[M·l + j]`.
@@ -329,14 +334,19 @@ fn gather<const K: usize>(row: &[f32]) -> [Lanes; K] {
 fn input_transform(prow: &[f32], len: usize, p: usize, put: &mut impl FnMut(usize, &Lanes)) {
     let x0 = M * p * LANES;
     // t[i][q]: row i of the patch times B.
-    let t: [[Lanes; P]; P] = std::array::from_fn(|i| {
+    let mut t = [[[0.0f32; LANES]; P]; P];
+    for (i, ti) in t.iter_mut().enumerate() {
         let row = &prow[i * len + x0..i * len + x0 + M * LANES + 2];
-        lanes_map(&gather::<P>(row), bt)
-    });
+        lanes_map(&gather::<P>(row), ti, bt);
+    }
+    let (mut col, mut v) = ([[0.0f32; LANES]; P], [[0.0f32; LANES]; P]);
     for q in 0..P {
-        let col: [Lanes; P] = std::array::from_fn(|i| t[i][q]);
-        for (k, v) in lanes_map(&col, bt).iter().enumerate() {
-            put(P * k + q, v);
+        for i in 0..P {
+            col[i] = t[i][q];
+        }
+        lanes_map(&col, &mut v, bt);
+        for (k, vk) in v.iter().enumerate() {
+            put(P * k + q, vk);
         }
     }
 }
@@ -372,13 +382,20 @@ fn transform_chunk(geo: &Geo, c: usize, x: &[f32], r0: usize, v: &mut [f32], pro
 #[inline(always)]
 fn output_transform(m: &[Lanes; XI]) -> [[Lanes; M]; M] {
     // s[a][j]: row a of m times A.
-    let s: [[Lanes; M]; P] =
-        std::array::from_fn(|a| lanes_map(m[P * a..P * a + P].try_into().expect("a row"), at));
+    let mut s = [[[0.0f32; LANES]; M]; P];
+    for (a, sa) in s.iter_mut().enumerate() {
+        let row: &[Lanes; P] = m[P * a..P * a + P].try_into().expect("a row");
+        lanes_map(row, sa, at);
+    }
+    let (mut col, mut r) = ([[0.0f32; LANES]; P], [[0.0f32; LANES]; M]);
     let mut y = [[[0.0f32; LANES]; M]; M];
     for j in 0..M {
-        let col: [Lanes; P] = std::array::from_fn(|a| s[a][j]);
-        for (i, v) in lanes_map(&col, at).into_iter().enumerate() {
-            y[i][j] = v;
+        for a in 0..P {
+            col[a] = s[a][j];
+        }
+        lanes_map(&col, &mut r, at);
+        for i in 0..M {
+            y[i][j] = r[i];
         }
     }
     y
@@ -563,14 +580,19 @@ pub(crate) fn forward(
 fn grad_transform(rows: &[f32], len: usize, p: usize, put: &mut impl FnMut(usize, &Lanes)) {
     let x0 = M * p * LANES;
     // u[i][b]: row i of the tile times Aᵀ.
-    let u: [[Lanes; P]; M] = std::array::from_fn(|i| {
+    let mut u = [[[0.0f32; LANES]; P]; M];
+    for (i, ui) in u.iter_mut().enumerate() {
         let row = &rows[i * len + x0..i * len + x0 + M * LANES];
-        lanes_map(&gather::<M>(row), ae)
-    });
+        lanes_map(&gather::<M>(row), ui, ae);
+    }
+    let (mut col, mut v) = ([[0.0f32; LANES]; M], [[0.0f32; LANES]; P]);
     for b in 0..P {
-        let col: [Lanes; M] = std::array::from_fn(|i| u[i][b]);
-        for (a, v) in lanes_map(&col, ae).iter().enumerate() {
-            put(P * a + b, v);
+        for i in 0..M {
+            col[i] = u[i][b];
+        }
+        lanes_map(&col, &mut v, ae);
+        for (a, va) in v.iter().enumerate() {
+            put(P * a + b, va);
         }
     }
 }
@@ -655,15 +677,17 @@ fn dw_chunk(
     let (e, v) = (&*e, &*v);
     for xi in 0..XI {
         for k in (0..kp).step_by(KB) {
-            let er: [&[f32]; KB] = std::array::from_fn(|i| {
-                let r = xi * kp + k + i;
-                &e[r * tiles..(r + 1) * tiles]
-            });
+            let mut er: [&[f32]; KB] = [&[]; KB];
+            for (i, r) in er.iter_mut().enumerate() {
+                let row = xi * kp + k + i;
+                *r = &e[row * tiles..(row + 1) * tiles];
+            }
             for c in (0..cp).step_by(CB) {
-                let vr: [&[f32]; CB] = std::array::from_fn(|j| {
-                    let r = xi * cp + c + j;
-                    &v[r * tiles..(r + 1) * tiles]
-                });
+                let mut vr: [&[f32]; CB] = [&[]; CB];
+                for (j, r) in vr.iter_mut().enumerate() {
+                    let row = xi * cp + c + j;
+                    *r = &v[row * tiles..(row + 1) * tiles];
+                }
                 let sums = dot_block(er, vr, avx);
                 for (i, srow) in sums.iter().enumerate() {
                     let o = (xi * kp + k + i) * cp + c;
@@ -717,7 +741,10 @@ mod simd {
         while t < n {
             // Safety: t + 8 ≤ n, the length of every row (checked above).
             unsafe {
-                let vv: [__m256; CB] = std::array::from_fn(|j| _mm256_loadu_ps(vp[j].add(t)));
+                let mut vv = [_mm256_setzero_ps(); CB];
+                for (j, x) in vv.iter_mut().enumerate() {
+                    *x = _mm256_loadu_ps(vp[j].add(t));
+                }
                 for (i, a) in acc.iter_mut().enumerate() {
                     let ev = _mm256_loadu_ps(ep[i].add(t));
                     for (j, s) in a.iter_mut().enumerate() {
