@@ -431,19 +431,59 @@ pub struct Grads<'a> {
 
 /// Adds (or writes) `db[c] = Σ dy` over every image and position of channel `c`.
 pub(crate) fn bias_grad(dy: &[f32], channels: usize, plane: usize, db: &mut [f32], add: bool) {
+    bias_sums(dy, None, channels, plane, db, add);
+}
+
+/// [`bias_grad`] counting only the elements where `y > 0` (a ReLU's backward folded in:
+/// `y` is the ReLU output, or a max-pool's output over it).
+pub(crate) fn bias_grad_where_positive(
+    dy: &[f32],
+    y: &[f32],
+    channels: usize,
+    plane: usize,
+    db: &mut [f32],
+    add: bool,
+) {
+    bias_sums(dy, Some(y), channels, plane, db, add);
+}
+
+fn bias_sums(
+    dy: &[f32],
+    mask: Option<&[f32]>,
+    channels: usize,
+    plane: usize,
+    db: &mut [f32],
+    add: bool,
+) {
     if !add {
         db.fill(0.0);
     }
-    for (p, pl) in dy.chunks_exact(plane.max(1)).enumerate() {
+    let plane = plane.max(1);
+    for (p, pl) in dy.chunks_exact(plane).enumerate() {
         // Eight partial sums: the compiler vectorises this, not a plain `sum`.
         let mut acc = [0.0f32; 8];
-        let mut chunks = pl.chunks_exact(8);
-        for c in &mut chunks {
-            for (a, v) in acc.iter_mut().zip(c) {
-                *a += v;
+        let tail: f32 = match mask {
+            None => {
+                let mut chunks = pl.chunks_exact(8);
+                for c in &mut chunks {
+                    for (a, v) in acc.iter_mut().zip(c) {
+                        *a += v;
+                    }
+                }
+                chunks.remainder().iter().sum()
             }
-        }
-        let tail: f32 = chunks.remainder().iter().sum();
+            Some(m) => {
+                let ml = &m[p * plane..(p + 1) * plane];
+                let (mut chunks, mut mc) = (pl.chunks_exact(8), ml.chunks_exact(8));
+                for (c, k) in (&mut chunks).zip(&mut mc) {
+                    for ((a, v), y) in acc.iter_mut().zip(c).zip(k) {
+                        *a += if *y > 0.0 { *v } else { 0.0 };
+                    }
+                }
+                let rest = chunks.remainder().iter().zip(mc.remainder());
+                rest.map(|(v, y)| if *y > 0.0 { *v } else { 0.0 }).sum()
+            }
+        };
         db[p % channels.max(1)] += acc.iter().sum::<f32>() + tail;
     }
 }
@@ -498,7 +538,15 @@ pub fn conv2d_backward_hw(
         && direct::applies(&s, (oh, ow))
         && workspace.len() >= direct::weight_grad_workspace_len(&s, gemm.threads)
     {
-        direct::weight_grad(&s, x, dy, dw, accumulate, workspace, gemm)?;
+        direct::weight_grad(
+            &s,
+            x,
+            direct::Dy::Plain(dy),
+            dw,
+            accumulate,
+            workspace,
+            gemm,
+        )?;
         if let Some(db) = db {
             bias_grad(dy, s.c_out, ohw, db, accumulate);
         }

@@ -11,16 +11,20 @@
 //! - **Weight gradient**: `dW[co][ci, ky, kx] = Σ dy[co] · x[ci] shifted` as dot products
 //!   along each output row, 4 output channels × 3 horizontal taps at a time in 8-lane
 //!   accumulators (12 vector registers), so neither operand is packed or transposed.
-//!   Each thread sums its own rows; the parts are added at the end.
+//!   Each thread sums its own rows; the parts are added at the end. When the conv is
+//!   followed by ReLU and a 2×2/2 max-pool, `dy` can come as the pool's gradient
+//!   ([`Dy::Pooled`]): each row pair of the conv's output gradient is expanded in a
+//!   thread's scratch right before use, so that image-sized gradient is never written.
 //!
 //! The input gradient is not computed here: a first layer has none, and other layers
 //! this narrow take the im2col path.
 
 use super::conv::Conv2dShape;
+use super::pool::unpool_relu_rows;
 use super::sgemm::{MR, NR, micro_tile};
 use super::workers::SharedMut;
 use super::{Gemm, check_len, check_min_len};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Largest `c_in·9` handled here (one micro-kernel call per tile, panels in L1).
 const MAX_DEPTH: usize = 63;
@@ -66,9 +70,26 @@ fn dw_acc_len(s: &Conv2dShape) -> usize {
     s.c_out * s.c_in * 9 * L
 }
 
-/// One thread's weight-gradient scratch: padded input rows.
+/// One thread's weight-gradient scratch: padded input rows, then two rows of `dy` per
+/// output channel (expanded from a pooled gradient).
 fn dw_part_len(s: &Conv2dShape) -> usize {
-    3 * s.c_in * (s.w + 2)
+    3 * s.c_in * (s.w + 2) + 2 * s.c_out * s.w
+}
+
+/// Where the weight gradient's `dy` comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dy<'a> {
+    /// The conv output's gradient, `[n, c_out, h, w]`.
+    Plain(&'a [f32]),
+    /// The conv feeds a ReLU and then a 2×2/2 max-pool that tiles it exactly: the pool
+    /// output's gradient `dy`, its argmax (plane indices) and its output `y`, each
+    /// `[n, c_out, h/2, w/2]`. The conv output's gradient is what
+    /// [`super::pool::maxpool_relu_backward`] would write.
+    Pooled {
+        dy: &'a [f32],
+        argmax: &'a [u32],
+        y: &'a [f32],
+    },
 }
 
 /// Workspace floats [`forward`] needs on `threads` threads.
@@ -390,17 +411,35 @@ fn weight_grad_rows(
     s: &Conv2dShape,
     rows: std::ops::Range<usize>,
     x: &[f32],
-    dy: &[f32],
+    src: Dy<'_>,
     acc: &mut [f32],
     bufs: &mut [f32],
     avx: bool,
-) {
+) -> Option<usize> {
     let _ = avx;
     let (w, plane, k) = (s.w, s.h * s.w, s.c_in * 9);
     let stride = w + 2;
     let wv = w / L * L;
-    for row in rows {
+    let (bufs, drows) = bufs.split_at_mut(3 * s.c_in * stride);
+    for row in rows.clone() {
         let (img, oy) = (row / s.h, row % s.h);
+        if let Dy::Pooled { dy, argmax, y } = src
+            && (oy % 2 == 0 || row == rows.start)
+        {
+            // Both rows of this pair, every output channel.
+            let ow = w / 2;
+            for (co, pair) in drows.chunks_exact_mut(2 * w).take(s.c_out).enumerate() {
+                let o = ((img * s.c_out + co) * (s.h / 2) + oy / 2) * ow;
+                let r = o..o + ow;
+                let (top, bottom) = pair.split_at_mut(w);
+                let r0 = (oy / 2) * 2 * w;
+                if let Some(ox) =
+                    unpool_relu_rows(r0, &y[r.clone()], &dy[r], &argmax[o..o + ow], top, bottom)
+                {
+                    return Some(o + ox);
+                }
+            }
+        }
         for ci in 0..s.c_in {
             let src = &x[(img * s.c_in + ci) * plane..(img * s.c_in + ci + 1) * plane];
             for ky in 0..3 {
@@ -416,9 +455,15 @@ fn weight_grad_rows(
         }
         for c0 in (0..s.c_out).step_by(CB) {
             let cb = CB.min(s.c_out - c0);
-            let dyr = |c: usize| {
-                let at = ((img * s.c_out + c0 + c) * s.h + oy) * w;
-                &dy[at..at + w]
+            let dyr = |c: usize| match src {
+                Dy::Plain(dy) => {
+                    let at = ((img * s.c_out + c0 + c) * s.h + oy) * w;
+                    &dy[at..at + w]
+                }
+                Dy::Pooled { .. } => {
+                    let at = ((c0 + c) * 2 + oy % 2) * w;
+                    &drows[at..at + w]
+                }
             };
             for ci in 0..s.c_in {
                 for ky in 0..3 {
@@ -471,6 +516,7 @@ fn weight_grad_rows(
             }
         }
     }
+    None
 }
 
 /// [`weight_grad_rows`] compiled for AVX2.
@@ -483,11 +529,11 @@ unsafe fn weight_grad_rows_avx2(
     s: &Conv2dShape,
     rows: std::ops::Range<usize>,
     x: &[f32],
-    dy: &[f32],
+    src: Dy<'_>,
     acc: &mut [f32],
     bufs: &mut [f32],
-) {
-    weight_grad_rows(s, rows, x, dy, acc, bufs, true)
+) -> Option<usize> {
+    weight_grad_rows(s, rows, x, src, acc, bufs, true)
 }
 
 /// Weight gradient `dw [c_out, c_in, 3, 3]` from `x` and `dy`, added to when `add`;
@@ -496,14 +542,28 @@ unsafe fn weight_grad_rows_avx2(
 pub(crate) fn weight_grad(
     s: &Conv2dShape,
     x: &[f32],
-    dy: &[f32],
+    dy: Dy<'_>,
     dw: &mut [f32],
     add: bool,
     workspace: &mut [f32],
     g: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len("conv input", x.len(), s.input_len())?;
-    check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?;
+    match dy {
+        Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?,
+        Dy::Pooled { dy, argmax, y } => {
+            if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
+                return Err(Error::Invalid(format!(
+                    "a 2×2 max-pool does not tile a {}×{} output",
+                    s.h, s.w
+                )));
+            }
+            let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
+            check_len("max-pool dy", dy.len(), len)?;
+            check_len("max-pool argmax", argmax.len(), len)?;
+            check_len("max-pool output", y.len(), len)?;
+        }
+    }
     check_len("conv dw", dw.len(), s.weight_len())?;
     let rows = s.n * s.h;
     let groups = GROUPS.min(rows).max(1);
@@ -517,6 +577,7 @@ pub(crate) fn weight_grad(
     let (accs, scratch) = workspace.split_at_mut(GROUPS * acc_len);
     let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(scratch));
     let avx = super::avx2_fma();
+    let bad = std::sync::Mutex::new(None);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let bufs = unsafe { scr.range(part * plen, plen) };
@@ -526,15 +587,28 @@ pub(crate) fn weight_grad(
             acc.fill(0.0);
             let range = rows * group / groups..rows * (group + 1) / groups;
             #[cfg(target_arch = "x86_64")]
-            if avx {
+            let outside = if avx {
                 // Safety: AVX2 and FMA were detected.
-                unsafe { weight_grad_rows_avx2(s, range, x, dy, acc, bufs) };
-                continue;
+                unsafe { weight_grad_rows_avx2(s, range, x, dy, acc, bufs) }
+            } else {
+                weight_grad_rows(s, range, x, dy, acc, bufs, false)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let outside = weight_grad_rows(s, range, x, dy, acc, bufs, avx);
+            if let Some(at) = outside {
+                let mut slot = bad.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(at);
             }
-            let _ = avx;
-            weight_grad_rows(s, range, x, dy, acc, bufs, false);
         }
     });
+    if let (Some(at), Dy::Pooled { argmax, .. }) =
+        (bad.into_inner().unwrap_or_else(|p| p.into_inner()), dy)
+    {
+        return Err(Error::Invalid(format!(
+            "max-pool argmax {} outside its window (output element {at})",
+            argmax[at]
+        )));
+    }
     // Add the groups' sums in order.
     for (i, d) in dw.iter_mut().enumerate() {
         let mut sum = 0.0f32;
@@ -689,12 +763,41 @@ mod tests {
                         .unwrap();
                         assert_eq!(got, want, "pooled {n}×{c_in}→{c_out} {h}×{w}");
                         assert_eq!(got_arg, want_arg, "argmax {n}×{c_in}→{c_out} {h}×{w}");
+                        // The weight gradient from the pool's gradient equals the one
+                        // from the expanded gradient, bit for bit.
+                        let dyp = vals(out, 5);
+                        let mut full = vec![f32::NAN; dy.len()];
+                        crate::train::pool::maxpool_relu_backward(
+                            ps, &want_arg, &want, &dyp, &mut full,
+                        )
+                        .unwrap();
+                        let (mut dwa, mut dwb) = (vec![0.5; wt.len()], vec![0.5; wt.len()]);
+                        weight_grad(&s, &x, Dy::Plain(&full), &mut dwa, true, &mut ws, &mut g)
+                            .unwrap();
+                        let pooled = Dy::Pooled {
+                            dy: &dyp,
+                            argmax: &want_arg,
+                            y: &want,
+                        };
+                        weight_grad(&s, &x, pooled, &mut dwb, true, &mut ws, &mut g).unwrap();
+                        assert_eq!(dwa, dwb, "pooled dW {n}×{c_in}→{c_out} {h}×{w}");
+                        let mut bad_arg = want_arg.clone();
+                        bad_arg[out - 1] = (h * w) as u32;
+                        let bad = Dy::Pooled {
+                            dy: &dyp,
+                            argmax: &bad_arg,
+                            y: &want,
+                        };
+                        let e = weight_grad(&s, &x, bad, &mut dwb, true, &mut ws, &mut g)
+                            .unwrap_err()
+                            .to_string();
+                        assert!(e.contains("outside its window"), "{e}");
                     }
                     let mut dw = vec![1.0; wt.len()];
-                    weight_grad(&s, &x, &dy, &mut dw, true, &mut ws, &mut g).unwrap();
+                    weight_grad(&s, &x, Dy::Plain(&dy), &mut dw, true, &mut ws, &mut g).unwrap();
                     let dw1: Vec<f32> = dw0.iter().map(|v| v + 1.0).collect();
                     close("dw (added)", &dw, &dw1, "direct");
-                    weight_grad(&s, &x, &dy, &mut dw, false, &mut ws, &mut g).unwrap();
+                    weight_grad(&s, &x, Dy::Plain(&dy), &mut dw, false, &mut ws, &mut g).unwrap();
                     close("dw", &dw, &dw0, "direct");
                 }
             }

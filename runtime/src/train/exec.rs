@@ -4,10 +4,11 @@
 
 use super::Gemm;
 use super::arena::Region;
+use super::conv::bias_grad_where_positive;
 use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::direct::{forward_relu_pool, relu_pool_applies, relu_pool_workspace_len};
+use super::direct::{self, forward_relu_pool, relu_pool_applies, relu_pool_workspace_len};
 use super::layers::{Home, Kind, Op, Program, prefix};
 use super::plan::LayerMode;
 use super::pool::maxpool_relu_backward;
@@ -157,6 +158,15 @@ impl Trainer {
             let fused = op.takes_relu;
             if fused {
                 next -= 1;
+                // ... and a first conv on the direct path takes both along, expanding
+                // the pool's gradient row by row (its own is never written whole).
+                if next > 0
+                    && let Some(s) = self.pool_into_conv(next - 1, next + 1, n)
+                {
+                    self.conv_pool_backward(next - 1, next + 1, s, n, dy_r, accumulate)?;
+                    next -= 1;
+                    continue;
+                }
             }
             let out_elems = self.prog.tensors[op.output].elems * n;
             let in_elems = self.prog.tensors[op.input].elems * n;
@@ -269,6 +279,74 @@ impl Trainer {
             self.prog.tensors[conv.input].home,
         );
         (matches!(r.kind, Kind::Relu) && r.input == conv.output && separate).then_some(r.output)
+    }
+
+    /// The conv shape (for `n` images) when conv op `conv`, its ReLU and the max-pool op
+    /// `pool` that takes the ReLU's backward can run backward in one pass: the conv's
+    /// weight gradient on the direct path straight from the pool's gradient (see
+    /// `direct::Dy::Pooled`). The conv must be fully trained and compute no input
+    /// gradient (a first layer).
+    fn pool_into_conv(&self, conv: usize, pool: usize, n: usize) -> Option<Conv2dShape> {
+        let (c, p) = (&self.prog.ops[conv], &self.prog.ops[pool]);
+        let (Kind::Conv { s, hw }, Kind::MaxPool { s: ps }) = (c.kind, p.kind) else {
+            return None;
+        };
+        let s = Conv2dShape { n, ..s };
+        let full = c
+            .params
+            .is_some_and(|k| self.prog.params[k].mode == LayerMode::Full);
+        let ws = self.prog.workspace.bytes / std::mem::size_of::<f32>();
+        let fits = c.backward
+            && !c.dx
+            && full
+            && p.takes_relu
+            && self.prog.ops[conv + 1].input == c.output
+            && ps.k == 2
+            && ps.stride == 2
+            && relu_pool_applies(&s, hw)
+            && ws >= direct::weight_grad_workspace_len(&s, self.cfg.threads);
+        fits.then_some(s)
+    }
+
+    /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see [`Self::pool_into_conv`]):
+    /// weight and bias gradients from the pool's gradient `dy_r`.
+    fn conv_pool_backward(
+        &mut self,
+        conv: usize,
+        pool: usize,
+        s: Conv2dShape,
+        n: usize,
+        dy_r: Region,
+        accumulate: bool,
+    ) -> Result<()> {
+        let p = &self.prog;
+        let (c, po) = (&p.ops[conv], &p.ops[pool]);
+        let out_elems = p.tensors[po.output].elems * n;
+        let [x, y, dy, arg, grd, ws, pack] = self.arena.views([
+            p.tensor(c.input, n),
+            p.tensor(po.output, n),
+            prefix(dy_r, out_elems),
+            prefix(po.argmax, out_elems),
+            p.grads_r,
+            p.workspace,
+            p.pack,
+        ])?;
+        let mut gemm = Gemm {
+            threads: self.cfg.threads,
+            pack: pack.as_mut(),
+            workers: Some(&self.workers),
+        };
+        let (y, dy, argmax) = (&*y.as_mut::<f32>(), &*dy.as_mut::<f32>(), &*arg.as_mut());
+        let (Some(dw), Some(db)) = grad_slices(p, c, grd.as_mut()) else {
+            return Err(crate::error::Error::Invalid(
+                "conv + pool backward without weight gradients".into(),
+            ));
+        };
+        let src = direct::Dy::Pooled { dy, argmax, y };
+        direct::weight_grad(&s, x.as_mut(), src, dw, accumulate, ws.as_mut(), &mut gemm)?;
+        let plane = out_elems / (n * s.c_out).max(1);
+        bias_grad_where_positive(dy, y, s.c_out, plane, db, accumulate);
+        Ok(())
     }
 
     /// Op `relu + 1` when it is a 2×2/2 max-pool of op `relu`'s output that the direct

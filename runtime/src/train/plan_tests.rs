@@ -217,7 +217,8 @@ units = 3
     assert_eq!(p.activation_gradients, 2 * 384 * 4);
     assert_eq!(p.forward_buffers, 2 * 384 * 4);
     // Workspace: conv_1's direct weight gradient, 8 groups of 4·18·8 lane sums + one
-    // thread's padded rows 3·2·10 = 4,668, beats conv_3's im2col 4·9·8·8 = 2,304
-    // doubled for backward (it computes dx, which the direct path does not).
-    assert_eq!(p.workspace, (8 * 576 + 60) * 4);
+    // thread's padded rows 3·2·10 and two dy rows per output channel 2·4·8 = 4,732,
+    // beats conv_3's im2col 4·9·8·8 = 2,304 doubled for backward (it computes dx, which
+    // the direct path does not).
+    assert_eq!(p.workspace, (8 * 576 + 60 + 64) * 4);
 }

@@ -225,7 +225,6 @@ pub fn maxpool_relu_backward(
     if out_plane == 0 {
         return Ok(());
     }
-    let w = s.w as u32;
     for (p, ((dyp, ap), yp)) in dy
         .chunks_exact(out_plane)
         .zip(argmax.chunks_exact(out_plane))
@@ -236,28 +235,9 @@ pub fn maxpool_relu_backward(
         for oy in 0..oh {
             let r0 = 2 * oy * s.w;
             let (top, bottom) = dxp[r0..r0 + 2 * s.w].split_at_mut(s.w);
-            let (yr, gr, ar) = (
-                &yp[oy * ow..(oy + 1) * ow],
-                &dyp[oy * ow..(oy + 1) * ow],
-                &ap[oy * ow..(oy + 1) * ow],
-            );
-            let inside = |ox: usize| {
-                let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-                rel <= 1 || rel.wrapping_sub(w) <= 1
-            };
-            // Branch-free: the winner's offset in its window picks the cell.
-            let mut ok = true;
-            for ox in 0..ow {
-                let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
-                let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-                ok &= inside(ox);
-                top[2 * ox] = if rel == 0 { g } else { 0.0 };
-                top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
-                bottom[2 * ox] = if rel == w { g } else { 0.0 };
-                bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
-            }
-            if !ok {
-                let ox = (0..ow).find(|&ox| !inside(ox)).unwrap_or(0);
+            let r = oy * ow..(oy + 1) * ow;
+            let ar = &ap[r.clone()];
+            if let Some(ox) = unpool_relu_rows(r0, &yp[r.clone()], &dyp[r], ar, top, bottom) {
                 return Err(Error::Invalid(format!(
                     "max-pool argmax {} outside the {plane}-element plane",
                     ar[ox]
@@ -266,6 +246,42 @@ pub fn maxpool_relu_backward(
         }
     }
     Ok(())
+}
+
+/// One row pair of the fused 2×2/2 max-pool + ReLU backward: the ReLU input's gradient
+/// on rows `2·oy` (`top`) and `2·oy + 1` (`bottom`) of a plane `top.len()` wide, from
+/// the pool's output row `yr`, its gradient `gr` and its argmax `ar` (plane indices);
+/// `r0` = `2·oy·w`. Each cell is written once; the winner's offset in its window picks
+/// it, without branches. Returns the first window whose argmax lies outside it.
+#[inline(always)]
+pub(crate) fn unpool_relu_rows(
+    r0: usize,
+    yr: &[f32],
+    gr: &[f32],
+    ar: &[u32],
+    top: &mut [f32],
+    bottom: &mut [f32],
+) -> Option<usize> {
+    let w = top.len() as u32;
+    let inside = |ox: usize| {
+        let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+        rel <= 1 || rel.wrapping_sub(w) <= 1
+    };
+    let mut ok = true;
+    for ox in 0..yr.len() {
+        let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
+        let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
+        ok &= inside(ox);
+        top[2 * ox] = if rel == 0 { g } else { 0.0 };
+        top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
+        bottom[2 * ox] = if rel == w { g } else { 0.0 };
+        bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
+    }
+    if ok {
+        None
+    } else {
+        (0..yr.len()).find(|&ox| !inside(ox))
+    }
 }
 
 /// Global average pool: `x [n, c, h, w]` → `y [n, c]` (mean of each plane).
