@@ -120,6 +120,46 @@ pub(crate) fn fast_paths() -> bool {
     *ON.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"))
 }
 
+/// Workspace floats conv → ReLU → 2×2/2 max-pool in one pass needs on `threads`
+/// threads, when a fast path does that (Winograd or the direct kernel) and the pool
+/// tiles the output exactly; `None` otherwise.
+pub(crate) fn relu_pool_workspace_len(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    threads: usize,
+) -> Option<usize> {
+    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
+        None
+    } else if winograd::applies(s, hw) {
+        Some(winograd::forward_workspace_len(s, threads))
+    } else if direct::relu_pool_applies(s, hw) {
+        Some(direct::relu_pool_workspace_len(s, threads))
+    } else {
+        None
+    }
+}
+
+/// Conv + bias + ReLU + 2×2/2 max-pool in one pass (see [`relu_pool_workspace_len`]):
+/// writes the pooled output and, when given, its argmax.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_relu_pool(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u32]>,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    if winograd::applies(s, hw) {
+        winograd::forward_relu_pool(s, x, w, b, y, argmax, workspace, g)
+    } else {
+        direct::forward_relu_pool(s, x, w, b, y, argmax, workspace, g)
+    }
+}
+
 /// Workspace floats one image of the trainer's convolution needs at output size `hw` on
 /// `threads` threads: Winograd's or the direct path's when they apply, else one im2col
 /// matrix forward and one per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.

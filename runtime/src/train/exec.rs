@@ -6,9 +6,10 @@ use super::Gemm;
 use super::arena::Region;
 use super::conv::bias_grad_where_positive;
 use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
+use super::conv::{conv_relu_pool, relu_pool_workspace_len};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::direct::{self, forward_relu_pool, relu_pool_applies, relu_pool_workspace_len};
+use super::direct::{self, relu_pool_applies};
 use super::layers::{Home, Kind, Op, Program, prefix};
 use super::plan::LayerMode;
 use super::pool::maxpool_relu_backward;
@@ -98,7 +99,7 @@ impl Trainer {
                     if pool.is_some() {
                         let a = arg.as_mut::<u32>();
                         let a = (!a.is_empty()).then_some(a);
-                        forward_relu_pool(&s, x, w, Some(b), y, a, ws.as_mut(), &mut gemm)?;
+                        conv_relu_pool(&s, hw, x, w, Some(b), y, a, ws.as_mut(), &mut gemm)?;
                     } else {
                         conv2d_forward_act(s, hw, x, w, Some(b), y, ws.as_mut(), &mut gemm, relu)?;
                     }
@@ -349,8 +350,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// Op `relu + 1` when it is a 2×2/2 max-pool of op `relu`'s output that the direct
-    /// conv path can compute in the conv's pass (see `direct::forward_relu_pool`): the
+    /// Op `relu + 1` when it is a 2×2/2 max-pool of op `relu`'s output that the conv's
+    /// fast path can compute in the conv's pass (see `conv::conv_relu_pool`): the
     /// ReLU output must be read by nothing later (its backward is the pool's, or it has
     /// none), the workspace large enough, the pooled output apart from the conv input.
     fn pool_after(
@@ -372,8 +373,7 @@ impl Trainer {
         let fits = ps.k == 2
             && ps.stride == 2
             && p.input == r.output
-            && relu_pool_applies(&s, hw)
-            && ws >= relu_pool_workspace_len(&s, self.cfg.threads)
+            && relu_pool_workspace_len(&s, hw, self.cfg.threads).is_some_and(|need| ws >= need)
             && (!r.backward || p.takes_relu)
             && apart;
         fits.then_some(at)

@@ -33,7 +33,7 @@ use super::conv::Conv2dShape;
 use super::sgemm::{MR, NR, micro_tile};
 use super::workers::SharedMut;
 use super::{Gemm, check_len, check_min_len};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Tiles handled together by the vectorised transforms (= the GEMM's panel width).
 const LANES: usize = 16;
@@ -401,6 +401,57 @@ fn output_transform(m: &[Lanes; XI]) -> [[Lanes; M]; M] {
     y
 }
 
+/// Where a forward-style pass writes: the convolution's output, or the 2×2/2 max-pool
+/// of its ReLU output and, when kept, the pool's argmax (plane indices).
+#[derive(Clone, Copy)]
+enum Dest<'a> {
+    Full(&'a SharedMut),
+    Pooled(&'a SharedMut, Option<&'a SharedMut<u32>>),
+}
+
+/// ReLU and the 2×2/2 max-pool of one output tile row segment (`y` from
+/// [`output_transform`] at output row `oy`, column `x0`; bias `bv`) into the pooled
+/// plane starting at `pooled`: the same winners as `maxpool_forward_opt` on the ReLU
+/// output. The plane's sides are even.
+#[inline(always)]
+fn pool_tile(
+    geo: &Geo,
+    y: &[[Lanes; M]; M],
+    bv: f32,
+    (pooled, oy, x0): (usize, usize, usize),
+    out: &SharedMut,
+    arg: Option<&SharedMut<u32>>,
+) {
+    let (w, pw) = (geo.w, geo.w / 2);
+    let cols = (w - x0).min(M * LANES) / 2;
+    for pi in 0..M / 2 {
+        let iy = oy + 2 * pi;
+        if iy >= geo.h {
+            break;
+        }
+        let at = pooled + (iy / 2) * pw + x0 / 2;
+        // Safety: pooled row iy / 2 comes from output rows of this chunk's tile rows
+        // only, which no other part touches; columns x0 / 2 .. + cols lie inside.
+        let dst = unsafe { out.range(at, cols) };
+        // Safety: as above (one argmax per pooled output).
+        let mut dst_arg = arg.map(|g| unsafe { g.range(at, cols) });
+        let (top, bottom) = (&y[2 * pi], &y[2 * pi + 1]);
+        for (k, d) in dst.iter_mut().enumerate() {
+            let (l, j) = (k / 2, 2 * (k % 2));
+            let (a, b) = ((top[j][l] + bv).max(0.0), (top[j + 1][l] + bv).max(0.0));
+            let (c, e) = (
+                (bottom[j][l] + bv).max(0.0),
+                (bottom[j + 1][l] + bv).max(0.0),
+            );
+            let (mv, win) = super::pool::max_of_window4(a, b, c, e);
+            *d = mv;
+            if let Some(ga) = dst_arg.as_deref_mut() {
+                ga[k] = (iy * w + x0 + 2 * k) as u32 + (win & 1) + (win >> 1) * w as u32;
+            }
+        }
+    }
+}
+
 /// One chunk of a forward-style pass (see [`pass`]): input transform into `v`, the 16
 /// GEMMs as micro-tiles into `m[ξ][o / MR][t / NR][MR × NR]`, output transform into `out`.
 #[allow(clippy::too_many_arguments)]
@@ -412,7 +463,7 @@ fn pass_chunk(
     inp: &[f32],
     u: &[f32],
     (bias, relu): (Option<&[f32]>, bool),
-    out: &SharedMut,
+    out: Dest<'_>,
     (v, m, prow): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
     let (tiles, plane, w) = (geo.tiles(), geo.h * geo.w, geo.w);
@@ -450,6 +501,14 @@ fn pass_chunk(
                     *mv = *src;
                 }
                 let y = output_transform(&mx);
+                let out = match out {
+                    Dest::Full(out) => out,
+                    Dest::Pooled(out, arg) => {
+                        let pooled = (img * cout + co) * (geo.h / 2) * (w / 2);
+                        pool_tile(geo, &y, bv, (pooled, oy, x0), out, arg);
+                        continue;
+                    }
+                };
                 let cols = (w - x0).min(M * LANES);
                 for (i, yi) in y.iter().enumerate() {
                     if oy + i >= geo.h {
@@ -490,7 +549,7 @@ unsafe fn pass_chunk_avx2(
     inp: &[f32],
     u: &[f32],
     bias: (Option<&[f32]>, bool),
-    out: &SharedMut,
+    out: Dest<'_>,
     bufs: (&mut [f32], &mut [f32], &mut [f32]),
 ) {
     pass_chunk(geo, ch, chunk, inp, u, bias, out, bufs)
@@ -506,7 +565,7 @@ fn pass(
     inp: &[f32],
     u: &[f32],
     bias: (Option<&[f32]>, bool),
-    out: &mut [f32],
+    (out, arg, pooled): (&mut [f32], Option<&mut [u32]>, bool),
     scratch: &mut [f32],
     g: &mut Gemm<'_>,
 ) -> Result<()> {
@@ -515,7 +574,12 @@ fn pass(
     let part_len = fwd_part_len(&geo, cin, cout);
     check_min_len("winograd workspace", scratch.len(), parts * part_len)?;
     let tiles = geo.tiles();
-    let out_s = SharedMut::new(out);
+    let (out_s, arg_s) = (SharedMut::new(out), arg.map(SharedMut::new));
+    let dest = if pooled {
+        Dest::Pooled(&out_s, arg_s.as_ref())
+    } else {
+        Dest::Full(&out_s)
+    };
     let scr = SharedMut::new(scratch);
     let chunks = geo.chunks();
     let avx = super::avx2_fma();
@@ -529,11 +593,11 @@ fn pass(
             #[cfg(target_arch = "x86_64")]
             if avx {
                 // Safety: AVX2 and FMA were detected.
-                unsafe { pass_chunk_avx2(&geo, (cin, cout), chunk, inp, u, bias, &out_s, bufs) };
+                unsafe { pass_chunk_avx2(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs) };
                 continue;
             }
             let _ = avx;
-            pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, &out_s, bufs);
+            pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs);
         }
     });
     Ok(())
@@ -552,9 +616,53 @@ pub(crate) fn forward(
     g: &mut Gemm<'_>,
     relu: bool,
 ) -> Result<()> {
+    check_len("conv output", y.len(), s.n * s.c_out * s.h * s.w)?;
+    forward_into(s, x, w, b, (y, None, false), relu, workspace, g)
+}
+
+/// Conv + bias + ReLU + 2×2/2 max-pool in one pass: the output transform pools its
+/// 4×4 tiles straight away, so only the pooled output `[n, c_out, h/2, w/2]` and, when
+/// given, its argmax (plane indices, the winners `maxpool_forward_opt` picks) are
+/// written. Needs even `h` and `w`, and [`forward_workspace_len`] floats.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_relu_pool(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u32]>,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
+        return Err(Error::Invalid(format!(
+            "a 2×2 max-pool does not tile a {}×{} output",
+            s.h, s.w
+        )));
+    }
+    let pooled = s.n * s.c_out * (s.h / 2) * (s.w / 2);
+    check_len("max-pool output", y.len(), pooled)?;
+    if let Some(a) = &argmax {
+        check_len("max-pool argmax", a.len(), pooled)?;
+    }
+    forward_into(s, x, w, b, (y, argmax, true), true, workspace, g)
+}
+
+/// [`forward`] / [`forward_relu_pool`] after their output checks.
+#[allow(clippy::too_many_arguments)]
+fn forward_into(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    out: (&mut [f32], Option<&mut [u32]>, bool),
+    relu: bool,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
     check_len("conv input", x.len(), s.input_len())?;
     check_len("conv weight", w.len(), s.weight_len())?;
-    check_len("conv output", y.len(), s.n * s.c_out * s.h * s.w)?;
     if let Some(b) = b {
         check_len("conv bias", b.len(), s.c_out)?;
     }
@@ -568,7 +676,7 @@ pub(crate) fn forward(
         x,
         u,
         (b, relu),
-        y,
+        out,
         scratch,
         g,
     )
@@ -901,7 +1009,7 @@ pub(crate) fn backward(
             dy,
             u,
             (None, false),
-            dx,
+            (dx, None, false),
             scratch,
             g,
         )?;
@@ -927,6 +1035,7 @@ mod tests {
             (3, 8, 10, 5, 40),
             (2, 16, 8, 34, 3),
             (1, 8, 8, 1, 1),
+            (1, 8, 9, 10, 70),
         ] {
             let s = Conv2dShape {
                 n,
@@ -967,6 +1076,28 @@ mod tests {
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
                     let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
                     close("relu(y)", &y, &relu0, "winograd");
+                    if h % 2 == 0 && w % 2 == 0 {
+                        // Pooled in the output transform: bit-identical to pooling the
+                        // ReLU output just computed.
+                        let ps = crate::train::pool::PoolShape {
+                            n,
+                            c: c_out,
+                            h,
+                            w,
+                            k: 2,
+                            stride: 2,
+                        };
+                        let out = ps.output_len().unwrap();
+                        let (mut want, mut want_arg) = (vec![0.0; out], vec![0u32; out]);
+                        crate::train::pool::maxpool_forward(ps, &y, &mut want, &mut want_arg)
+                            .unwrap();
+                        let (mut got, mut got_arg) = (vec![f32::NAN; out], vec![0u32; out]);
+                        let a = Some(&mut got_arg[..]);
+                        forward_relu_pool(&s, &x, &wt, Some(&b), &mut got, a, &mut ws, &mut g)
+                            .unwrap();
+                        assert_eq!(got, want, "pooled {n}×{c_in}→{c_out} {h}×{w}");
+                        assert_eq!(got_arg, want_arg, "argmax {n}×{c_in}→{c_out} {h}×{w}");
+                    }
                     let mut dx = vec![f32::NAN; x.len()];
                     let mut dw = vec![1.0; wt.len()];
                     backward(
