@@ -552,12 +552,7 @@ pub(crate) fn weight_grad(
     match dy {
         Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?,
         Dy::Pooled { dy, argmax, y } => {
-            if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
-                return Err(Error::Invalid(format!(
-                    "a 2×2 max-pool does not tile a {}×{} output",
-                    s.h, s.w
-                )));
-            }
+            super::pool::check_tiles_2x2(s.h, s.w)?;
             let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
             check_len("max-pool dy", dy.len(), len)?;
             check_len("max-pool argmax", argmax.len(), len)?;

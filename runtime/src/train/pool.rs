@@ -248,6 +248,18 @@ pub fn maxpool_relu_backward(
     Ok(())
 }
 
+/// An error unless a 2×2/2 max-pool tiles an `h × w` plane exactly (even sides), as
+/// the passes that pool inside a conv need.
+pub(crate) fn check_tiles_2x2(h: usize, w: usize) -> Result<()> {
+    if h.is_multiple_of(2) && w.is_multiple_of(2) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "a 2×2 max-pool does not tile a {h}×{w} output"
+        )))
+    }
+}
+
 /// One row pair of the fused 2×2/2 max-pool + ReLU backward: the ReLU input's gradient
 /// on rows `2·oy` (`top`) and `2·oy + 1` (`bottom`) of a plane `top.len()` wide, from
 /// the pool's output row `yr`, its gradient `gr` and its argmax `ar` (plane indices);

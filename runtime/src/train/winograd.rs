@@ -33,7 +33,7 @@ use super::conv::Conv2dShape;
 use super::sgemm::{MR, NR, micro_tile};
 use super::workers::SharedMut;
 use super::{Gemm, check_len, check_min_len};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Tiles handled together by the vectorised transforms (= the GEMM's panel width).
 const LANES: usize = 16;
@@ -635,12 +635,7 @@ pub(crate) fn forward_relu_pool(
     workspace: &mut [f32],
     g: &mut Gemm<'_>,
 ) -> Result<()> {
-    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
-        return Err(Error::Invalid(format!(
-            "a 2×2 max-pool does not tile a {}×{} output",
-            s.h, s.w
-        )));
-    }
+    super::pool::check_tiles_2x2(s.h, s.w)?;
     let pooled = s.n * s.c_out * (s.h / 2) * (s.w / 2);
     check_len("max-pool output", y.len(), pooled)?;
     if let Some(a) = &argmax {
