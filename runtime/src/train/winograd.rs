@@ -434,19 +434,38 @@ fn pool_tile(
         // only, which no other part touches; columns x0 / 2 .. + cols lie inside.
         let dst = unsafe { out.range(at, cols) };
         // Safety: as above (one argmax per pooled output).
-        let mut dst_arg = arg.map(|g| unsafe { g.range(at, cols) });
+        let dst_arg = arg.map(|g| unsafe { g.range(at, cols) });
         let (top, bottom) = (&y[2 * pi], &y[2 * pi + 1]);
-        for (k, d) in dst.iter_mut().enumerate() {
-            let (l, j) = (k / 2, 2 * (k % 2));
-            let (a, b) = ((top[j][l] + bv).max(0.0), (top[j + 1][l] + bv).max(0.0));
-            let (c, e) = (
-                (bottom[j][l] + bv).max(0.0),
-                (bottom[j + 1][l] + bv).max(0.0),
-            );
-            let (mv, win) = super::pool::max_of_window4(a, b, c, e);
-            *d = mv;
-            if let Some(ga) = dst_arg.as_deref_mut() {
-                ga[k] = (iy * w + x0 + 2 * k) as u32 + (win & 1) + (win >> 1) * w as u32;
+        // Winner and offset per lane (tile) for the left (pj 0) and right (pj 1)
+        // windows: lane loops the compiler vectorises, then interleaved.
+        let (mut mv, mut wn) = ([[0.0f32; LANES]; 2], [[0u32; LANES]; 2]);
+        for pj in 0..2 {
+            let j = 2 * pj;
+            for l in 0..LANES {
+                let (a, b) = ((top[j][l] + bv).max(0.0), (top[j + 1][l] + bv).max(0.0));
+                let (c, e) = (
+                    (bottom[j][l] + bv).max(0.0),
+                    (bottom[j + 1][l] + bv).max(0.0),
+                );
+                let (m, k) = super::pool::max_of_window4(a, b, c, e);
+                mv[pj][l] = m;
+                wn[pj][l] = (k & 1) + (k >> 1) * w as u32;
+            }
+        }
+        if let Ok(dst) = <&mut [f32; M * LANES / 2]>::try_from(&mut *dst) {
+            for l in 0..LANES {
+                dst[2 * l] = mv[0][l];
+                dst[2 * l + 1] = mv[1][l];
+            }
+        } else {
+            for (k, d) in dst.iter_mut().enumerate() {
+                *d = mv[k % 2][k / 2];
+            }
+        }
+        if let Some(ga) = dst_arg {
+            let base = (iy * w + x0) as u32;
+            for (k, g) in ga.iter_mut().enumerate() {
+                *g = base + 2 * k as u32 + wn[k % 2][k / 2];
             }
         }
     }
