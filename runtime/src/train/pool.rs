@@ -275,26 +275,26 @@ pub(crate) fn unpool_relu_rows(
     bottom: &mut [f32],
 ) -> Option<usize> {
     let w = top.len() as u32;
-    let inside = |ox: usize| {
+    // Window `ox`: its four cells (top left, top right, bottom left, bottom right) and
+    // whether its argmax lies inside it.
+    let window = |ox: usize| {
+        let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
         let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-        rel <= 1 || rel.wrapping_sub(w) <= 1
+        let cell = |at: u32| if rel == at { g } else { 0.0 };
+        let inside = rel <= 1 || rel.wrapping_sub(w) <= 1;
+        ([cell(0), cell(1), cell(w), cell(w + 1)], inside)
     };
     // Eight windows at a time in lane arrays (the compiler vectorises the selects),
     // then interleaved into the two rows.
     const B: usize = 8;
     let n = yr.len();
-    let mut bad = 0u32;
+    let mut ok = true;
     for c0 in (0..n / B * B).step_by(B) {
         let (mut t0, mut t1, mut b0, mut b1) = ([0.0f32; B], [0.0f32; B], [0.0f32; B], [0.0f32; B]);
         for i in 0..B {
-            let ox = c0 + i;
-            let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
-            let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-            t0[i] = if rel == 0 { g } else { 0.0 };
-            t1[i] = if rel == 1 { g } else { 0.0 };
-            b0[i] = if rel == w { g } else { 0.0 };
-            b1[i] = if rel == w + 1 { g } else { 0.0 };
-            bad |= u32::from(rel > 1 && rel.wrapping_sub(w) > 1);
+            let ([a, b, c, d], inside) = window(c0 + i);
+            (t0[i], t1[i], b0[i], b1[i]) = (a, b, c, d);
+            ok &= inside;
         }
         let (tr, br) = (
             &mut top[2 * c0..2 * c0 + 2 * B],
@@ -308,18 +308,15 @@ pub(crate) fn unpool_relu_rows(
         }
     }
     for ox in n / B * B..n {
-        let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
-        let rel = ar[ox].wrapping_sub((r0 + 2 * ox) as u32);
-        bad |= u32::from(!inside(ox));
-        top[2 * ox] = if rel == 0 { g } else { 0.0 };
-        top[2 * ox + 1] = if rel == 1 { g } else { 0.0 };
-        bottom[2 * ox] = if rel == w { g } else { 0.0 };
-        bottom[2 * ox + 1] = if rel == w + 1 { g } else { 0.0 };
+        let ([a, b, c, d], inside) = window(ox);
+        (top[2 * ox], top[2 * ox + 1]) = (a, b);
+        (bottom[2 * ox], bottom[2 * ox + 1]) = (c, d);
+        ok &= inside;
     }
-    if bad == 0 {
+    if ok {
         None
     } else {
-        (0..n).find(|&ox| !inside(ox))
+        (0..n).find(|&ox| !window(ox).1)
     }
 }
 
