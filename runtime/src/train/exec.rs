@@ -5,12 +5,12 @@
 use super::Gemm;
 use super::arena::Region;
 use super::conv::bias_grad_where_positive;
+use super::conv::conv_relu_pool;
 use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
-use super::conv::{conv_relu_pool, relu_pool_workspace_len};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::direct::{self, relu_pool_applies};
-use super::layers::{Home, Kind, Op, Program, prefix};
+use super::direct;
+use super::layers::{Kind, Op, Program, prefix};
 use super::plan::LayerMode;
 use super::pool::maxpool_relu_backward;
 use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
@@ -51,18 +51,12 @@ impl Trainer {
             let op = &self.prog.ops[next];
             next += 1;
             // A conv followed by its ReLU writes the ReLU's output directly (its own
-            // output, the pre-activation, is read by nothing else).
-            let relu_out = match op.kind {
-                Kind::Conv { .. } => self.relu_after(next, op),
-                _ => None,
-            };
+            // output, the pre-activation, is read by nothing else) ...
+            let relu_out = op.fuse_relu.then(|| self.prog.ops[next].output);
             // ... and when a 2×2 max-pool follows and nothing reads the ReLU output
             // later, the pooled output (and argmax) come out of the same pass.
-            let pool = match (op.kind, relu_out) {
-                (Kind::Conv { s, hw }, Some(_)) => self.pool_after(next, s, hw, n),
-                _ => None,
-            };
-            next += usize::from(relu_out.is_some()) + usize::from(pool.is_some());
+            let pool = op.fuse_pool.then_some(next + 1);
+            next += usize::from(op.fuse_relu) + usize::from(op.fuse_pool);
             let x = self.prog.tensor(op.input, n);
             let y = match (pool, relu_out) {
                 (Some(p), _) => self.prog.tensor(self.prog.ops[p].output, n),
@@ -161,10 +155,8 @@ impl Trainer {
                 next -= 1;
                 // ... and a first conv on the direct path takes both along, expanding
                 // the pool's gradient row by row (its own is never written whole).
-                if next > 0
-                    && let Some(s) = self.pool_into_conv(next - 1, next + 1, n)
-                {
-                    self.conv_pool_backward(next - 1, next + 1, s, n, dy_r, accumulate)?;
+                if op.into_conv {
+                    self.conv_pool_backward(next - 1, next + 1, n, dy_r, accumulate)?;
                     next -= 1;
                     continue;
                 }
@@ -270,58 +262,25 @@ impl Trainer {
 }
 
 impl Trainer {
-    /// The output tensor of op `at` when it is a ReLU of `conv`'s output that the conv
-    /// can write itself: memory apart from the conv's input (a transient ReLU output may
-    /// land in the ping-pong buffer the conv reads).
-    fn relu_after(&self, at: usize, conv: &Op) -> Option<usize> {
-        let r = self.prog.ops.get(at)?;
-        let separate = apart(
-            self.prog.tensors[r.output].home,
-            self.prog.tensors[conv.input].home,
-        );
-        (matches!(r.kind, Kind::Relu) && r.input == conv.output && separate).then_some(r.output)
-    }
-
-    /// The conv shape (for `n` images) when conv op `conv`, its ReLU and the max-pool op
-    /// `pool` that takes the ReLU's backward can run backward in one pass: the conv's
-    /// weight gradient on the direct path straight from the pool's gradient (see
-    /// `direct::Dy::Pooled`). The conv must be fully trained and compute no input
-    /// gradient (a first layer).
-    fn pool_into_conv(&self, conv: usize, pool: usize, n: usize) -> Option<Conv2dShape> {
-        let (c, p) = (&self.prog.ops[conv], &self.prog.ops[pool]);
-        let (Kind::Conv { s, hw }, Kind::MaxPool { s: ps }) = (c.kind, p.kind) else {
-            return None;
-        };
-        let s = Conv2dShape { n, ..s };
-        let full = c
-            .params
-            .is_some_and(|k| self.prog.params[k].mode == LayerMode::Full);
-        let ws = self.prog.workspace.bytes / std::mem::size_of::<f32>();
-        let fits = c.backward
-            && !c.dx
-            && full
-            && p.takes_relu
-            && self.prog.ops[conv + 1].input == c.output
-            && ps.k == 2
-            && ps.stride == 2
-            && relu_pool_applies(&s, hw)
-            && ws >= direct::weight_grad_workspace_len(&s, self.cfg.threads);
-        fits.then_some(s)
-    }
-
-    /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see [`Self::pool_into_conv`]):
-    /// weight and bias gradients from the pool's gradient `dy_r`.
+    /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see
+    /// [`super::layers::Op::into_conv`]): weight and bias gradients from the pool's
+    /// gradient `dy_r`.
     fn conv_pool_backward(
         &mut self,
         conv: usize,
         pool: usize,
-        s: Conv2dShape,
         n: usize,
         dy_r: Region,
         accumulate: bool,
     ) -> Result<()> {
         let p = &self.prog;
         let (c, po) = (&p.ops[conv], &p.ops[pool]);
+        let Kind::Conv { s, .. } = c.kind else {
+            return Err(crate::error::Error::Invalid(
+                "conv + pool backward on an op that is not a conv".into(),
+            ));
+        };
+        let s = Conv2dShape { n, ..s };
         let out_elems = p.tensors[po.output].elems * n;
         let [x, y, dy, arg, grd, ws, pack] = self.arena.views([
             p.tensor(c.input, n),
@@ -348,45 +307,6 @@ impl Trainer {
         let plane = out_elems / (n * s.c_out).max(1);
         bias_grad_where_positive(dy, y, s.c_out, plane, db, accumulate);
         Ok(())
-    }
-
-    /// Op `relu + 1` when it is a 2×2/2 max-pool of op `relu`'s output that the conv's
-    /// fast path can compute in the conv's pass (see `conv::conv_relu_pool`): the
-    /// ReLU output must be read by nothing later (its backward is the pool's, or it has
-    /// none), the workspace large enough, the pooled output apart from the conv input.
-    fn pool_after(
-        &self,
-        relu: usize,
-        s: Conv2dShape,
-        hw: (usize, usize),
-        n: usize,
-    ) -> Option<usize> {
-        let (r, at) = (&self.prog.ops[relu], relu + 1);
-        let p = self.prog.ops.get(at)?;
-        let Kind::MaxPool { s: ps } = p.kind else {
-            return None;
-        };
-        let s = Conv2dShape { n, ..s };
-        let ws = self.prog.workspace.bytes / std::mem::size_of::<f32>();
-        let conv_in = self.prog.tensors[self.prog.ops[relu - 1].input].home;
-        let apart = apart(self.prog.tensors[p.output].home, conv_in);
-        let fits = ps.k == 2
-            && ps.stride == 2
-            && p.input == r.output
-            && relu_pool_workspace_len(&s, hw, self.cfg.threads).is_some_and(|need| ws >= need)
-            && (!r.backward || p.takes_relu)
-            && apart;
-        fits.then_some(at)
-    }
-}
-
-/// Whether two tensor homes are different memory (saved regions never overlap one
-/// another nor the ping-pong buffers).
-fn apart(a: Home, b: Home) -> bool {
-    match (a, b) {
-        (Home::Saved(a), Home::Saved(b)) => a.offset != b.offset,
-        (Home::Transient(a), Home::Transient(b)) => a != b,
-        _ => true,
     }
 }
 

@@ -11,7 +11,11 @@
 //! - a region per *saved* tensor (a trained layer's input, a ReLU output a gradient
 //!   flows through), the max-pool argmaxes, the loss's `dlogits`;
 //! - one scratch region shared by two forward ping-pong buffers (the tensors not saved)
-//!   and, once forward is done, two activation-gradient ping-pong buffers;
+//!   and, once forward is done, two activation-gradient ping-pong buffers; each buffer
+//!   is as large as the largest tensor that is really *written* to it: a conv that
+//!   writes its ReLU's output (or the pooled output, see [`Op::fuse_pool`]) never writes
+//!   its pre-activation, and a first conv whose weight gradient comes from the pool's
+//!   gradient ([`Op::into_conv`]) never needs its own output gradient;
 //! - the largest per-layer workspace (im2col), the input batch and the labels;
 //! - beyond the plan: the GEMM's packing buffers, [`super::sgemm::pack_len`] floats
 //!   (≈2.1 MiB) per thread.
@@ -63,6 +67,18 @@ pub(crate) struct Op {
     /// ReLU's backward (see [`super::pool::maxpool_relu_backward`]), masking with its
     /// own output, which is saved instead of the larger ReLU output.
     pub takes_relu: bool,
+    /// A conv whose next op is its ReLU: the conv writes the ReLU's output itself and
+    /// its own output (the pre-activation) is never written.
+    pub fuse_relu: bool,
+    /// A conv with [`Op::fuse_relu`] whose ReLU feeds a 2×2/2 max-pool the fast path
+    /// computes in the same pass (`conv::conv_relu_pool`): only the pooled output (and
+    /// argmax) is written.
+    pub fuse_pool: bool,
+    /// A max-pool with [`Op::takes_relu`] right after a first conv's ReLU on the direct
+    /// path: its backward computes the conv's weight gradient straight from the pooled
+    /// gradient (`direct::Dy::Pooled`), so neither the ReLU's nor the conv's output
+    /// gradient is written.
+    pub into_conv: bool,
 }
 
 /// Where a tensor lives.
@@ -72,6 +88,8 @@ pub(crate) enum Home {
     Saved(Region),
     /// Forward ping-pong buffer 0 or 1 (dead once the next op has read it).
     Transient(usize),
+    /// Never written: an intermediate of a fused pass (no memory, an empty region).
+    Unwritten,
 }
 
 /// An activation tensor: elements per image and where it lives.
@@ -156,9 +174,28 @@ impl Program {
         state_per_param: usize,
         threads: usize,
     ) -> Result<Program> {
-        let planned = spec.plan(input)?;
-        let n = plan.micro_batch;
         let modes: Vec<LayerMode> = plan.layers.iter().map(|r| r.mode).collect();
+        Self::lower(
+            spec,
+            input,
+            &modes,
+            plan.micro_batch,
+            state_per_param,
+            threads,
+        )
+    }
+
+    /// [`Program::build`] from the layer modes (one per spec layer) and the micro-batch
+    /// `n`; the planner lowers with it too, so plan and arena agree on the scratch.
+    pub fn lower(
+        spec: &Spec,
+        input: InputShape,
+        modes: &[LayerMode],
+        n: usize,
+        state_per_param: usize,
+        threads: usize,
+    ) -> Result<Program> {
+        let planned = spec.plan(input)?;
         let first = modes
             .iter()
             .position(|&m| m != LayerMode::Frozen)
@@ -189,6 +226,9 @@ impl Program {
                     dx,
                     argmax: Region::EMPTY,
                     takes_relu: false,
+                    fuse_relu: false,
+                    fuse_pool: false,
+                    into_conv: false,
                 });
                 cur = tensors.len() - 1;
             };
@@ -275,6 +315,7 @@ impl Program {
                 saved[op.input] = true;
             }
         }
+        let mut ws = fuse(&mut ops, &saved, &slots, threads);
         let mut layout = ArenaLayout::default();
         // Parameters: frozen segments first, then trainable ones.
         let mut segments: Vec<(bool, usize, bool)> = Vec::new(); // (trains, slot, is_bias)
@@ -315,26 +356,28 @@ impl Program {
             }
         }
         let dlogits = layout.push::<f32>(classes * n);
-        // Forward ping-pong: an output goes to the buffer its input is not in.
-        let (mut fwd_max, mut fwd_used) = (0usize, 0usize);
-        for op in &ops {
-            if saved[op.output] {
-                continue;
+        // Forward ping-pong, pass by pass (a fused pass writes only its last output): an
+        // output goes to the buffer its pass's input is not in.
+        let mut fwd_max = [0usize; 2];
+        let mut j = 0;
+        while j < ops.len() {
+            let last = j + usize::from(ops[j].fuse_relu) + usize::from(ops[j].fuse_pool);
+            for op in &ops[j..last] {
+                tensors[op.output].home = Home::Unwritten;
             }
-            let b = match tensors[op.input].home {
-                Home::Transient(b) if !saved[op.input] => 1 - b,
-                _ => 0,
-            };
-            tensors[op.output].home = Home::Transient(b);
-            fwd_max = fwd_max.max(tensors[op.output].elems);
-            fwd_used = fwd_used.max(b + 1);
+            let out = ops[last].output;
+            if !saved[out] {
+                let b = match tensors[ops[j].input].home {
+                    Home::Transient(b) => 1 - b,
+                    _ => 0,
+                };
+                tensors[out].home = Home::Transient(b);
+                fwd_max[b] = fwd_max[b].max(tensors[out].elems);
+            }
+            j = last + 1;
         }
-        let (mut grad_max, mut grad_count, mut ws) = (0usize, 0usize, 0usize);
+        let grad_max = gradient_sizes(&ops, &tensors);
         for op in ops.iter_mut() {
-            if op.backward && op.dx {
-                grad_max = grad_max.max(tensors[op.input].elems);
-                grad_count += 1;
-            }
             match op.kind {
                 Kind::Conv { s, hw } => {
                     let full = op.params.is_some_and(|p| slots[p].mode == LayerMode::Full);
@@ -352,17 +395,18 @@ impl Program {
                 _ => {}
             }
         }
-        let fwd_bytes = (fwd_max * n * 4).next_multiple_of(super::arena::ALIGN);
-        let grad_bytes = (grad_max * n * 4).next_multiple_of(super::arena::ALIGN);
-        let scratch_bytes = (fwd_bytes * fwd_used).max(grad_bytes * grad_count.min(2));
+        let bytes = |elems: usize| elems * n * 4;
+        let aligned = |elems: usize| bytes(elems).next_multiple_of(super::arena::ALIGN);
+        let scratch_bytes = (aligned(fwd_max[0]) + aligned(fwd_max[1]))
+            .max(aligned(grad_max[0]) + aligned(grad_max[1]));
         let scratch = layout.push::<u8>(scratch_bytes);
         let fwd = [
-            scratch.sub(0, fwd_max * n * 4),
-            scratch.sub(fwd_bytes, fwd_max * n * 4),
+            scratch.sub(0, bytes(fwd_max[0])),
+            scratch.sub(aligned(fwd_max[0]), bytes(fwd_max[1])),
         ];
         let grad = [
-            scratch.sub(0, grad_max * n * 4),
-            scratch.sub(grad_bytes, grad_max * n * 4),
+            scratch.sub(0, bytes(grad_max[0])),
+            scratch.sub(aligned(grad_max[0]), bytes(grad_max[1])),
         ];
         let workspace = layout.push::<f32>(ws);
         let pack = layout.push::<f32>(super::Gemm::pack_len(threads));
@@ -398,8 +442,83 @@ impl Program {
         match tensor.home {
             Home::Saved(r) => prefix(r, tensor.elems * n),
             Home::Transient(b) => prefix(self.fwd[b], tensor.elems * n),
+            Home::Unwritten => Region::EMPTY,
         }
     }
+}
+
+/// Sets the fusion flags of `ops` ([`Op::fuse_relu`], [`Op::fuse_pool`],
+/// [`Op::into_conv`]); returns the workspace floats the fused passes need on `threads`
+/// threads (none depends on the batch).
+fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> usize {
+    let mut ws = 0;
+    for j in 0..ops.len() {
+        let Kind::Conv { s, hw } = ops[j].kind else {
+            continue;
+        };
+        let (conv, relu, pool) = (&ops[j], ops.get(j + 1), ops.get(j + 2));
+        let Some(r) = relu.filter(|r| {
+            matches!(r.kind, Kind::Relu) && r.input == conv.output && !saved[conv.output]
+        }) else {
+            continue;
+        };
+        let two_by_two = |p: &Op| {
+            matches!(p.kind, Kind::MaxPool { s } if s.k == 2 && s.stride == 2)
+                && p.input == r.output
+        };
+        // Forward: conv → ReLU → pool in one pass when the ReLU output is read by
+        // nothing later (its backward is the pool's, or it has none).
+        let pool_ws = pool
+            .filter(|p| two_by_two(p) && (!r.backward || p.takes_relu) && !saved[r.output])
+            .and_then(|_| super::conv::relu_pool_workspace_len(&s, hw, threads));
+        // Backward: the weight gradient of a fully trained first conv on the direct path
+        // straight from the pool's gradient.
+        let full = conv
+            .params
+            .is_some_and(|k| slots[k].mode == LayerMode::Full);
+        let into = pool.is_some_and(|p| p.takes_relu && two_by_two(p))
+            && conv.backward
+            && !conv.dx
+            && full
+            && super::direct::relu_pool_applies(&s, hw);
+        ops[j].fuse_relu = true;
+        if let Some(len) = pool_ws {
+            ops[j].fuse_pool = true;
+            ws = ws.max(len);
+        }
+        if into {
+            ops[j + 2].into_conv = true;
+            ws = ws.max(super::direct::weight_grad_workspace_len(&s, threads));
+        }
+    }
+    ws
+}
+
+/// The largest activation gradient written to each backward ping-pong buffer, in floats
+/// per image: the passes of `Trainer::backward` in order, each writing its input
+/// gradient to the buffer the previous one did not.
+fn gradient_sizes(ops: &[Op], tensors: &[Tensor]) -> [usize; 2] {
+    let (mut max, mut b) = ([0usize; 2], 0);
+    let mut j = ops.len();
+    while j > 0 {
+        j -= 1;
+        let op = &ops[j];
+        if !op.backward {
+            continue;
+        }
+        if op.takes_relu {
+            j -= 1;
+            if op.into_conv {
+                j -= 1;
+                continue;
+            }
+        }
+        if op.dx {
+            max[b] = max[b].max(tensors[op.input].elems);
+            b = 1 - b;
+        }
+    }
+    max
 }
 
 /// The op of a conv, depthwise or dense layer.

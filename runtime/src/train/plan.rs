@@ -22,11 +22,18 @@
 //!     once, on the first layer that needs it; the network input is never counted here
 //!     (it is the input batch, below);
 //! - **forward buffers**: the activations that are *not* saved go through two ping-pong
-//!   buffers, each as large as the largest such tensor (one when only one exists);
+//!   buffers, each as large as the largest such tensor written to it. A fused pass
+//!   writes only its last output: a conv followed by its ReLU writes the ReLU's output
+//!   (never the pre-activation), and conv → ReLU → 2×2 max-pool on the fast paths writes
+//!   only the pooled output;
 //! - **activation gradients**: two ping-pong buffers for the gradients of the activations
-//!   during backward (each as large as the largest activation gradient). Forward buffers
-//!   and activation gradients never live at the same time, so they share one region and
-//!   the total counts only the larger of the two ([`MemoryPlan::scratch`]);
+//!   during backward, each as large as the largest gradient written to it (they
+//!   alternate pass by pass). A first conv whose weight gradient comes straight from its
+//!   pool's gradient writes neither its ReLU's nor its own output gradient. Forward
+//!   buffers and activation gradients never live at the same time, so they share one
+//!   region and the total counts only the larger of the two ([`MemoryPlan::scratch`]).
+//!   Both come from the trainer's own lowering ([`Program::lower`]), so plan and arena
+//!   agree;
 //! - **workspace**: one shared buffer for the largest per-layer need: for a 3×3 stride-1
 //!   "same" conv, Winograd's transformed weights and one thread's tile scratch (a few
 //!   MiB at most; each further thread adds its own, like its GEMM packing buffer);
@@ -57,6 +64,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, Shape, Spec};
 use crate::train::conv::Conv2dShape;
+use crate::train::layers::Program;
 use crate::units;
 
 /// Bytes per `f32`.
@@ -364,8 +372,6 @@ pub fn plan(
             planned[t - 1].output.elems()
         }
     };
-    let softmax_last = matches!(planned[last].layer, Layer::Softmax)
-        || planned[last].layer.activation() == Activation::Softmax;
 
     // A max-pool right after a ReLU output that flows backward does that ReLU's backward
     // too (masking with its own output): it saves its output, the ReLU saves nothing.
@@ -382,8 +388,6 @@ pub fn plan(
         .collect();
     let mut saved = vec![false; count + 1];
     let mut rows = Vec::with_capacity(count + 1);
-    let mut fwd_transient: Vec<usize> = Vec::new();
-    let mut grads: Vec<usize> = Vec::new();
     let mut workspace = 0usize;
     let (mut parameters, mut gradients) = (0u64, 0u64);
 
@@ -440,12 +444,7 @@ pub fn plan(
             Layer::GlobalAvgPool | Layer::Flatten => {}
             Layer::Softmax => need_output = flows && !is_last,
         }
-        let act = pl.layer.activation();
-        let has_pre_activation = matches!(
-            pl.layer,
-            Layer::Conv { .. } | Layer::Depthwise { .. } | Layer::Dense { .. }
-        ) && act != Activation::None;
-        match act {
+        match pl.layer.activation() {
             Activation::Relu => need_output |= flows,
             Activation::Softmax => need_output |= flows && !is_last,
             Activation::None => {}
@@ -460,16 +459,6 @@ pub fn plan(
                 saved[s] = true;
                 saved_bytes = saved_bytes.saturating_add(f32_bytes(elems(s), n));
             }
-        }
-        // Tensors that pass through forward, and gradients that pass through backward.
-        if has_pre_activation {
-            fwd_transient.push(out_elems);
-            if flows && !(is_last && act == Activation::Softmax) {
-                grads.push(out_elems);
-            }
-        }
-        if dx && !(is_last && matches!(pl.layer, Layer::Softmax)) {
-            grads.push(elems(i));
         }
         let bias = bias_elems(&pl.layer, pl.output);
         let grad_elems = match mode[i] {
@@ -489,14 +478,6 @@ pub fn plan(
             saved_bytes,
         });
     }
-    // Every output tensor that is not saved is a forward transient, except the final
-    // softmax output, which the fused loss never materialises.
-    for t in 1..=count {
-        let fused_out = t == count && softmax_last;
-        if storage[t] == t && !saved[t] && !fused_out {
-            fwd_transient.push(elems(t));
-        }
-    }
     let classes = planned[last].output.elems();
     rows.push(LayerRow {
         name: "loss".into(),
@@ -507,11 +488,10 @@ pub fn plan(
         gradient_bytes: 0,
         saved_bytes: f32_bytes(classes, n),
     });
-    let ping_pong = |sizes: &[usize]| {
-        let max = sizes.iter().copied().max().unwrap_or(0);
-        let buffers = sizes.len().min(2);
-        f32_bytes(max, n).saturating_mul(buffers as u64)
-    };
+    // The ping-pong buffers as the trainer lays them out (one thread: the fusions do
+    // not depend on it).
+    let prog = Program::lower(spec, input, &mode, n, 0, 1)?;
+    let pair = |r: [super::arena::Region; 2]| (r[0].bytes as u64).saturating_add(r[1].bytes as u64);
     let saved_activations = rows
         .iter()
         .fold(0u64, |a, r| a.saturating_add(r.saved_bytes));
@@ -526,8 +506,8 @@ pub fn plan(
         gradients,
         optimizer_state: gradients.saturating_mul(factor),
         saved_activations,
-        forward_buffers: ping_pong(&fwd_transient),
-        activation_gradients: ping_pong(&grads),
+        forward_buffers: pair(prog.fwd),
+        activation_gradients: pair(prog.grad),
         workspace: f32_bytes(workspace, 1),
         input_batch: f32_bytes(elems(0), n),
         labels: (n as u64).saturating_mul(std::mem::size_of::<usize>() as u64),
