@@ -7,7 +7,7 @@ use edgebench_runtime::error::Error;
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::plan::Trainable;
 use edgebench_runtime::train::trainer::Trainer;
-use train_common::{config, flat, square, synth_batch, tiny_spec};
+use train_common::{config, flat, lean_like_spec, square, synth_batch, tiny_spec};
 
 /// A tiny CNN on the synthetic shapes (4 classes, 8×8) learns: held-out accuracy ≥ 90%.
 /// Adam at 0.01 reaches 0.91–1.0 on training sets of seeds 1–4, the same with every
@@ -138,11 +138,15 @@ fn partial_update_leaves_frozen_parameters_unchanged() {
 /// central finite differences of the loss, for a sample of every layer's parameters.
 #[test]
 fn whole_model_gradient_matches_finite_differences() {
-    for spec in [tiny_spec(3, false), tiny_spec(3, true)] {
-        let (x, y) = synth_batch(3, 4, 8, 3);
+    for (spec, size) in [
+        (tiny_spec(3, false), 8),
+        (tiny_spec(3, true), 8),
+        (lean_like_spec(3), 16),
+    ] {
+        let (x, y) = synth_batch(3, 4, size as u32, 3);
         let mut t = Trainer::new(
             &spec,
-            square(8),
+            square(size),
             config(4, 1, Trainable::All, OptimizerConfig::sgd(0.0), 1.0),
         )
         .unwrap();
@@ -168,7 +172,7 @@ fn whole_model_gradient_matches_finite_differences() {
             .collect();
         let mut probe = Trainer::new(
             &spec,
-            square(8),
+            square(size),
             config(4, 1, Trainable::All, OptimizerConfig::sgd(0.0), 1.0),
         )
         .unwrap();

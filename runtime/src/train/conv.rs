@@ -474,6 +474,74 @@ pub(crate) fn bias_grad(dy: &[f32], channels: usize, plane: usize, db: &mut [f32
     bias_sums(dy, None, channels, plane, db, add);
 }
 
+/// Whether [`conv_pool_backward`] runs this convolution's backward from the gradient of
+/// a ReLU + 2×2/2 max-pool after it: Winograd (any gradients), or the direct path for a
+/// weight gradient without `dx` (`dw` and `dx`: the gradients asked for).
+pub(crate) fn pool_backward_applies(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    (dw, dx): (bool, bool),
+) -> bool {
+    s.h.is_multiple_of(2)
+        && s.w.is_multiple_of(2)
+        && (winograd::applies(s, hw) || (dw && !dx && direct::relu_pool_applies(s, hw)))
+}
+
+/// Workspace floats [`conv_pool_backward`] needs on `threads` threads.
+pub(crate) fn pool_backward_workspace_len(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    threads: usize,
+    (dw, dx): (bool, bool),
+) -> usize {
+    if winograd::applies(s, hw) {
+        winograd::backward_workspace_len(s, threads, dw, dx)
+    } else {
+        direct::weight_grad_workspace_len(s, threads)
+    }
+}
+
+/// Backward of conv → ReLU → 2×2/2 max-pool from the pool's gradient `dy`, its argmax
+/// and its output `y` (each `[n, c_out, h/2, w/2]`; see [`pool_backward_applies`]): the
+/// conv's gradients asked for in `g` without the full-size output gradient ever being
+/// written (the passes expand it row by row where they read it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_pool_backward(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    (dy, argmax, y): (&[f32], &[u32], &[f32]),
+    g: Grads<'_>,
+    workspace: &mut [f32],
+    gemm: &mut Gemm<'_>,
+) -> Result<()> {
+    let Grads {
+        dx,
+        dw,
+        db,
+        accumulate,
+    } = g;
+    if !pool_backward_applies(s, hw, (dw.is_some(), dx.is_some())) {
+        return Err(Error::Invalid(format!(
+            "conv {}→{} {}×{}: no fused ReLU + max-pool backward for this shape",
+            s.c_in, s.c_out, s.h, s.w
+        )));
+    }
+    let src = direct::Dy::Pooled { dy, argmax, y };
+    if winograd::applies(s, hw) {
+        winograd::backward(s, x, w, src, dx, dw, accumulate, workspace, gemm)?;
+    } else if let Some(dw) = dw {
+        direct::weight_grad(s, x, src, dw, accumulate, workspace, gemm)?;
+    }
+    if let Some(db) = db {
+        check_len(BWD[2], db.len(), s.c_out)?;
+        let plane = (s.h / 2) * (s.w / 2);
+        bias_grad_where_positive(dy, y, s.c_out, plane, db, accumulate);
+    }
+    Ok(())
+}
+
 /// [`bias_grad`] counting only the elements where `y > 0` (a ReLU's backward folded in:
 /// `y` is the ReLU output, or a max-pool's output over it).
 pub(crate) fn bias_grad_where_positive(
@@ -568,7 +636,8 @@ pub fn conv2d_backward_hw(
         && workspace.len()
             >= winograd::backward_workspace_len(&s, gemm.threads, dw.is_some(), dx.is_some())
     {
-        winograd::backward(&s, x, w, dy, dx, dw, accumulate, workspace, gemm)?;
+        let dy_src = direct::Dy::Plain(dy);
+        winograd::backward(&s, x, w, dy_src, dx, dw, accumulate, workspace, gemm)?;
         if let Some(db) = db {
             bias_grad(dy, s.c_out, ohw, db, accumulate);
         }

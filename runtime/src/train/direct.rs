@@ -102,6 +102,21 @@ pub(crate) fn weight_grad_workspace_len(s: &Conv2dShape, threads: usize) -> usiz
     GROUPS * dw_acc_len(s) + Gemm::resolve_threads(threads) * dw_part_len(s)
 }
 
+/// Checks the lengths of a stride-1 "same" convolution's `dy` (and, pooled, that the
+/// 2×2/2 pool tiles the output).
+pub(crate) fn check_dy(s: &Conv2dShape, dy: Dy<'_>) -> Result<()> {
+    match dy {
+        Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w),
+        Dy::Pooled { dy, argmax, y } => {
+            super::pool::check_tiles_2x2(s.h, s.w)?;
+            let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
+            check_len("max-pool dy", dy.len(), len)?;
+            check_len("max-pool argmax", argmax.len(), len)?;
+            check_len("max-pool output", y.len(), len)
+        }
+    }
+}
+
 /// Copies input row `iy` of `plane` into `buf[1..=w]` with zeros around (and for rows
 /// outside the plane).
 fn padded_row(plane: &[f32], w: usize, h: usize, iy: usize, buf: &mut [f32]) {
@@ -549,16 +564,7 @@ pub(crate) fn weight_grad(
     g: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len("conv input", x.len(), s.input_len())?;
-    match dy {
-        Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?,
-        Dy::Pooled { dy, argmax, y } => {
-            super::pool::check_tiles_2x2(s.h, s.w)?;
-            let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
-            check_len("max-pool dy", dy.len(), len)?;
-            check_len("max-pool argmax", argmax.len(), len)?;
-            check_len("max-pool output", y.len(), len)?;
-        }
-    }
+    check_dy(s, dy)?;
     check_len("conv dw", dw.len(), s.weight_len())?;
     let rows = s.n * s.h;
     let groups = GROUPS.min(rows).max(1);

@@ -4,12 +4,11 @@
 
 use super::Gemm;
 use super::arena::Region;
-use super::conv::bias_grad_where_positive;
+use super::conv::conv_pool_backward;
 use super::conv::conv_relu_pool;
 use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::direct;
 use super::layers::{Kind, Op, Program, prefix};
 use super::plan::LayerMode;
 use super::pool::maxpool_relu_backward;
@@ -153,11 +152,16 @@ impl Trainer {
             let fused = op.takes_relu;
             if fused {
                 next -= 1;
-                // ... and a first conv on the direct path takes both along, expanding
-                // the pool's gradient row by row (its own is never written whole).
+                // ... and the conv before it may take both along, expanding the pool's
+                // gradient row by row (its own is never written whole).
                 if op.into_conv {
-                    self.conv_pool_backward(next - 1, next + 1, n, dy_r, accumulate)?;
+                    let b = dy_buf.map_or(0, |b| 1 - b);
+                    self.conv_pool_backward(next - 1, next + 1, n, (dy_r, b), accumulate)?;
                     next -= 1;
+                    if self.prog.ops[next].dx {
+                        dy_r = self.prog.grad[b];
+                        dy_buf = Some(b);
+                    }
                     continue;
                 }
             }
@@ -263,30 +267,45 @@ impl Trainer {
 
 impl Trainer {
     /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see
-    /// [`super::layers::Op::into_conv`]): weight and bias gradients from the pool's
-    /// gradient `dy_r`.
+    /// [`super::layers::Op::into_conv`]): the conv's gradients from the pool's gradient
+    /// `dy_r`; its input gradient, when it has one, goes to gradient buffer `b`.
     fn conv_pool_backward(
         &mut self,
         conv: usize,
         pool: usize,
         n: usize,
-        dy_r: Region,
+        (dy_r, b): (Region, usize),
         accumulate: bool,
     ) -> Result<()> {
         let p = &self.prog;
         let (c, po) = (&p.ops[conv], &p.ops[pool]);
-        let Kind::Conv { s, .. } = c.kind else {
+        let Kind::Conv { s, hw } = c.kind else {
             return Err(crate::error::Error::Invalid(
                 "conv + pool backward on an op that is not a conv".into(),
             ));
         };
         let s = Conv2dShape { n, ..s };
         let out_elems = p.tensors[po.output].elems * n;
-        let [x, y, dy, arg, grd, ws, pack] = self.arena.views([
-            p.tensor(c.input, n),
+        let full = c
+            .params
+            .is_some_and(|k| p.params[k].mode == LayerMode::Full);
+        let x_r = if full {
+            p.tensor(c.input, n)
+        } else {
+            Region::EMPTY
+        };
+        let dx_r = if c.dx {
+            prefix(p.grad[b], p.tensors[c.input].elems * n)
+        } else {
+            Region::EMPTY
+        };
+        let [x, y, dy, arg, dx, prm, grd, ws, pack] = self.arena.views([
+            x_r,
             p.tensor(po.output, n),
             prefix(dy_r, out_elems),
             prefix(po.argmax, out_elems),
+            dx_r,
+            p.params_r,
             p.grads_r,
             p.workspace,
             p.pack,
@@ -296,17 +315,22 @@ impl Trainer {
             pack: pack.as_mut(),
             workers: Some(&self.workers),
         };
-        let (y, dy, argmax) = (&*y.as_mut::<f32>(), &*dy.as_mut::<f32>(), &*arg.as_mut());
-        let (Some(dw), Some(db)) = grad_slices(p, c, grd.as_mut()) else {
-            return Err(crate::error::Error::Invalid(
-                "conv + pool backward without weight gradients".into(),
-            ));
+        let pooled = (
+            &*dy.as_mut::<f32>(),
+            &*arg.as_mut::<u32>(),
+            &*y.as_mut::<f32>(),
+        );
+        let prm = prm.as_mut::<f32>();
+        let (w, _) = param_slices(p, c, prm);
+        let (dw, db) = grad_slices(p, c, grd.as_mut());
+        let g = Grads {
+            dx: c.dx.then_some(dx.as_mut::<f32>()),
+            dw,
+            db,
+            accumulate,
         };
-        let src = direct::Dy::Pooled { dy, argmax, y };
-        direct::weight_grad(&s, x.as_mut(), src, dw, accumulate, ws.as_mut(), &mut gemm)?;
-        let plane = out_elems / (n * s.c_out).max(1);
-        bias_grad_where_positive(dy, y, s.c_out, plane, db, accumulate);
-        Ok(())
+        let (x, ws) = (x.as_mut::<f32>(), ws.as_mut());
+        conv_pool_backward(&s, hw, x, w, pooled, g, ws, &mut gemm)
     }
 }
 

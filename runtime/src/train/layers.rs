@@ -14,8 +14,8 @@
 //!   and, once forward is done, two activation-gradient ping-pong buffers; each buffer
 //!   is as large as the largest tensor that is really *written* to it: a conv that
 //!   writes its ReLU's output (or the pooled output, see [`Op::fuse_pool`]) never writes
-//!   its pre-activation, and a first conv whose weight gradient comes from the pool's
-//!   gradient ([`Op::into_conv`]) never needs its own output gradient;
+//!   its pre-activation, and a conv whose backward reads its pool's gradient
+//!   ([`Op::into_conv`]) never needs its own output gradient;
 //! - the largest per-layer workspace (im2col), the input batch and the labels;
 //! - beyond the plan: the GEMM's packing buffers, [`super::sgemm::pack_len`] floats
 //!   (≈2.1 MiB) per thread.
@@ -74,10 +74,10 @@ pub(crate) struct Op {
     /// computes in the same pass (`conv::conv_relu_pool`): only the pooled output (and
     /// argmax) is written.
     pub fuse_pool: bool,
-    /// A max-pool with [`Op::takes_relu`] right after a first conv's ReLU on the direct
-    /// path: its backward computes the conv's weight gradient straight from the pooled
-    /// gradient (`direct::Dy::Pooled`), so neither the ReLU's nor the conv's output
-    /// gradient is written.
+    /// A max-pool with [`Op::takes_relu`] right after a conv's ReLU, where the conv's
+    /// backward can read the pooled gradient (`conv::conv_pool_backward`: Winograd, or
+    /// the direct path's weight gradient of a first conv): one pass does pool, ReLU and
+    /// conv backward, and neither the ReLU's nor the conv's output gradient is written.
     pub into_conv: bool,
 }
 
@@ -471,16 +471,14 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
         let pool_ws = pool
             .filter(|p| two_by_two(p) && (!r.backward || p.takes_relu) && !saved[r.output])
             .and_then(|_| super::conv::relu_pool_workspace_len(&s, hw, threads));
-        // Backward: the weight gradient of a fully trained first conv on the direct path
-        // straight from the pool's gradient.
+        // Backward: the conv's gradients straight from the pool's gradient.
         let full = conv
             .params
             .is_some_and(|k| slots[k].mode == LayerMode::Full);
+        let asked = (full, conv.dx);
         let into = pool.is_some_and(|p| p.takes_relu && two_by_two(p))
             && conv.backward
-            && !conv.dx
-            && full
-            && super::direct::relu_pool_applies(&s, hw);
+            && super::conv::pool_backward_applies(&s, hw, asked);
         ops[j].fuse_relu = true;
         if let Some(len) = pool_ws {
             ops[j].fuse_pool = true;
@@ -488,7 +486,9 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
         }
         if into {
             ops[j + 2].into_conv = true;
-            ws = ws.max(super::direct::weight_grad_workspace_len(&s, threads));
+            ws = ws.max(super::conv::pool_backward_workspace_len(
+                &s, hw, threads, asked,
+            ));
         }
     }
     ws
@@ -509,7 +509,13 @@ fn gradient_sizes(ops: &[Op], tensors: &[Tensor]) -> [usize; 2] {
         if op.takes_relu {
             j -= 1;
             if op.into_conv {
+                // The conv's pass: its input gradient, if any, is the next write.
                 j -= 1;
+                let conv = &ops[j];
+                if conv.dx {
+                    max[b] = max[b].max(tensors[conv.input].elems);
+                    b = 1 - b;
+                }
                 continue;
             }
         }

@@ -33,22 +33,22 @@ fn lean_all_parameters_gradients_and_adam_state() {
     // padded to blocks of 3), a chunk of 64 tiles 36·(128 + 66)·64 = 446,976 and 10
     // padded rows·66 = 660; together 1,341,588 f32.
     assert_eq!(p.workspace, 1_341_588 * 4);
-    // Gradients written backward, alternating buffers: dense dx 131,072 (0), pool_6's
-    // (with relu_5's backward) 524,288 (1), conv_5 dx 262,144 (0), pool_4's 1,048,576
-    // (1), conv_3 dx 524,288 (0); pool_2 hands its gradient to conv_1's weight gradient
-    // directly, so conv_1's 2,097,152 are never written. Buffers 524,288 + 1,048,576.
-    assert_eq!(p.activation_gradients, (524_288 + 1_048_576) * 4 * 16);
+    // Gradients written backward, alternating buffers: dense dx 131,072 (0), then each
+    // pool hands its gradient to its conv's pass, which expands it row by row: conv_5
+    // dx 262,144 (1), conv_3 dx 524,288 (0); conv_1 computes no dx. No conv output
+    // gradient (up to 2,097,152) is ever written. Buffers 524,288 + 262,144.
+    assert_eq!(p.activation_gradients, (524_288 + 262_144) * 4 * 16);
     // Forward: each conv → ReLU → pool pass writes only the (saved) pooled output; the
     // logits are the only transient.
     assert_eq!(p.forward_buffers, 10 * 4 * 16);
     assert_eq!(p.input_batch, 196_608 * 4 * 16);
     assert_eq!(p.labels, 16 * std::mem::size_of::<usize>() as u64);
-    // Total: 5,615,912 × 4 (params, grads, Adam) + 117,441,152 saved + 100,663,296
-    // scratch + 5,366,352 workspace + 12,582,912 input + labels = 258,517,360 + labels.
-    assert_eq!(p.scratch(), 100_663_296);
+    // Total: 5,615,912 × 4 (params, grads, Adam) + 117,441,152 saved + 50,331,648
+    // scratch + 5,366,352 workspace + 12,582,912 input + labels = 208,185,712 + labels.
+    assert_eq!(p.scratch(), 50_331_648);
     assert_eq!(
         p.total(),
-        258_517_360 + 16 * std::mem::size_of::<usize>() as u64
+        208_185_712 + 16 * std::mem::size_of::<usize>() as u64
     );
     assert_eq!(p.layers.len(), 9);
     let sum: u64 = p.layers.iter().map(|r| r.saved_bytes).sum();
@@ -114,9 +114,9 @@ fn bias_only_keeps_bias_gradients_and_flows_to_the_first_conv() {
     // ReLU gradients) and argmaxes are saved (917,504 f32 + 917,504 u32 + dlogits 10
     // per image), but no conv or dense input.
     assert_eq!(p.saved_activations, (917_504 + 917_504 + 10) * 4 * 16);
-    // conv_1 trains only its bias, so its pool writes the whole pre-activation gradient
-    // (2,097,152, buffer 1) that conv_1's bias sums; buffer 0's largest is conv_3's
-    // dx, 524,288.
+    // conv_1 trains only its bias (the direct path has no pooled pass for that), so its
+    // pool writes the whole pre-activation gradient (2,097,152, buffer 1) that conv_1's
+    // bias sums; buffer 0's largest is conv_3's dx, 524,288.
     assert_eq!(p.activation_gradients, (2_097_152 + 524_288) * 4 * 16);
 }
 

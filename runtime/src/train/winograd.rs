@@ -30,10 +30,11 @@
 //! the compiler vectorises them.
 
 use super::conv::Conv2dShape;
+use super::direct::Dy;
 use super::sgemm::{MR, NR, micro_tile};
 use super::workers::SharedMut;
 use super::{Gemm, check_len, check_min_len};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Tiles handled together by the vectorised transforms (= the GEMM's panel width).
 const LANES: usize = 16;
@@ -278,20 +279,55 @@ fn weight_transform(s: &Conv2dShape, w: &[f32], rotate: bool, u: &mut [f32]) {
     }
 }
 
-/// Fills the six padded input rows `M·ty − 1 ..= M·ty + 4` of one plane: `prow[i][j]`
-/// holds column `j − 1`, zero outside the plane.
-fn fill_rows(geo: &Geo, plane: &[f32], ty: usize, prow: &mut [f32]) {
+/// Row `iy` of plane `p` (image · channels + channel) of `src` into `out` (`w`
+/// floats): a plain tensor's row, or for [`Dy::Pooled`] the row of the ReLU input's
+/// gradient expanded from the 2×2/2 pool's (what `pool::maxpool_relu_backward` would
+/// write, value for value). False when a window's argmax lies outside it.
+#[inline(always)]
+fn src_row(src: Dy<'_>, (h, w): (usize, usize), p: usize, iy: usize, out: &mut [f32]) -> bool {
+    match src {
+        Dy::Plain(t) => {
+            let at = (p * h + iy) * w;
+            out.copy_from_slice(&t[at..at + w]);
+            true
+        }
+        Dy::Pooled { dy, argmax, y } => {
+            let ow = w / 2;
+            let o = (p * (h / 2) + iy / 2) * ow;
+            let (yr, gr, ar) = (&y[o..o + ow], &dy[o..o + ow], &argmax[o..o + ow]);
+            let (base, q, wu) = (((iy / 2) * 2 * w) as u32, (iy % 2 * w) as u32, w as u32);
+            let mut ok = true;
+            for (ox, pair) in out.chunks_exact_mut(2).take(ow).enumerate() {
+                let g = if yr[ox] > 0.0 { gr[ox] } else { 0.0 };
+                // The winner's offset in its window: 0, 1 (top row), w, w + 1 (bottom).
+                let rel = ar[ox].wrapping_sub(base + 2 * ox as u32);
+                ok &= rel <= 1 || rel.wrapping_sub(wu) <= 1;
+                let at = rel.wrapping_sub(q);
+                pair[0] = if at == 0 { g } else { 0.0 };
+                pair[1] = if at == 1 { g } else { 0.0 };
+            }
+            ok
+        }
+    }
+}
+
+/// Fills the six padded input rows `M·ty − 1 ..= M·ty + 4` of plane `p` of `src`:
+/// `prow[i][j]` holds column `j − 1`, zero outside the plane. False as [`src_row`].
+#[inline(always)]
+fn fill_rows(geo: &Geo, src: Dy<'_>, p: usize, ty: usize, prow: &mut [f32]) -> bool {
     let len = geo.prow();
+    let mut ok = true;
     for (i, row) in prow.chunks_exact_mut(len).take(P).enumerate() {
         let iy = (M * ty + i).wrapping_sub(1);
         if iy < geo.h {
             row[0] = 0.0;
-            row[1..=geo.w].copy_from_slice(&plane[iy * geo.w..(iy + 1) * geo.w]);
+            ok &= src_row(src, (geo.h, geo.w), p, iy, &mut row[1..=geo.w]);
             row[geo.w + 1..].fill(0.0);
         } else {
             row.fill(0.0);
         }
     }
+    ok
 }
 
 /// Applies `f` to the 16 lanes of `I` input vectors at once: `out[k][l] =
@@ -352,17 +388,25 @@ fn input_transform(prow: &[f32], len: usize, p: usize, put: &mut impl FnMut(usiz
 }
 
 /// Input transform of one chunk (tile rows `r0..r0 + geo.rows`) of `x [n, c, h, w]` into
-/// the micro-kernel's B panels `v[ξ][t / NR][ci][t % NR]` (depth `c`).
+/// the micro-kernel's B panels `v[ξ][t / NR][ci][t % NR]` (depth `c`). False as
+/// [`src_row`].
 #[inline(always)]
-fn transform_chunk(geo: &Geo, c: usize, x: &[f32], r0: usize, v: &mut [f32], prow: &mut [f32]) {
-    let (len, tiles, plane) = (geo.prow(), geo.tiles(), geo.h * geo.w);
+fn transform_chunk(
+    geo: &Geo,
+    c: usize,
+    x: Dy<'_>,
+    r0: usize,
+    v: &mut [f32],
+    prow: &mut [f32],
+) -> bool {
+    let (len, tiles) = (geo.prow(), geo.tiles());
+    let mut ok = true;
     for r in 0..geo.rows {
         let row = r0 + r;
         for ci in 0..c {
             if row < geo.total_rows {
                 let (img, ty) = (row / geo.th, row % geo.th);
-                let off = (img * c + ci) * plane;
-                fill_rows(geo, &x[off..off + plane], ty, prow);
+                ok &= fill_rows(geo, x, img * c + ci, ty, prow);
             } else {
                 prow[..P * len].fill(0.0);
             }
@@ -376,6 +420,7 @@ fn transform_chunk(geo: &Geo, c: usize, x: &[f32], r0: usize, v: &mut [f32], pro
             }
         }
     }
+    ok
 }
 
 /// `Aᵀ m A` for 16 tiles: the 4×4 outputs `[row][col][lane]`.
@@ -473,22 +518,23 @@ fn pool_tile(
 
 /// One chunk of a forward-style pass (see [`pass`]): input transform into `v`, the 16
 /// GEMMs as micro-tiles into `m[ξ][o / MR][t / NR][MR × NR]`, output transform into `out`.
+/// False as [`src_row`] (the chunk is finished all the same).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pass_chunk(
     geo: &Geo,
     (cin, cout): (usize, usize),
     chunk: usize,
-    inp: &[f32],
+    inp: Dy<'_>,
     u: &[f32],
     (bias, relu): (Option<&[f32]>, bool),
     out: Dest<'_>,
     (v, m, prow): (&mut [f32], &mut [f32], &mut [f32]),
-) {
+) -> bool {
     let (tiles, plane, w) = (geo.tiles(), geo.h * geo.w, geo.w);
     let (tp, kp) = (tiles / NR, panels(cout));
     let r0 = chunk * geo.rows;
-    transform_chunk(geo, cin, inp, r0, v, prow);
+    let ok = transform_chunk(geo, cin, inp, r0, v, prow);
     for xi in 0..XI {
         for k in 0..kp {
             let a = &u[(xi * kp + k) * cin * MR..(xi * kp + k + 1) * cin * MR];
@@ -552,6 +598,7 @@ fn pass_chunk(
             }
         }
     }
+    ok
 }
 
 /// [`pass_chunk`] compiled for AVX2 (the transforms' 16-lane loops become 256-bit ops).
@@ -565,23 +612,24 @@ unsafe fn pass_chunk_avx2(
     geo: &Geo,
     ch: (usize, usize),
     chunk: usize,
-    inp: &[f32],
+    inp: Dy<'_>,
     u: &[f32],
     bias: (Option<&[f32]>, bool),
     out: Dest<'_>,
     bufs: (&mut [f32], &mut [f32], &mut [f32]),
-) {
+) -> bool {
     pass_chunk(geo, ch, chunk, inp, u, bias, out, bufs)
 }
 
 /// A forward-style Winograd pass: `out [n, cout, h, w] = conv3×3(inp [n, cin, h, w])`
 /// with transformed, packed weights `u` (see [`weight_transform`]) and an optional
-/// bias; `scratch` holds `parts` blocks of [`fwd_part_len`] floats.
+/// bias; `scratch` holds `parts` blocks of [`fwd_part_len`] floats. `inp` may be a
+/// pooled gradient, expanded row by row ([`Dy::Pooled`]).
 #[allow(clippy::too_many_arguments)]
 fn pass(
     n: usize,
     (cin, cout, h, w): (usize, usize, usize, usize),
-    inp: &[f32],
+    inp: Dy<'_>,
     u: &[f32],
     bias: (Option<&[f32]>, bool),
     (out, arg, pooled): (&mut [f32], Option<&mut [u32]>, bool),
@@ -602,6 +650,7 @@ fn pass(
     let scr = SharedMut::new(scratch);
     let chunks = geo.chunks();
     let avx = super::avx2_fma();
+    let outside = std::sync::atomic::AtomicBool::new(false);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let s = unsafe { scr.range(part * part_len, part_len) };
@@ -610,16 +659,35 @@ fn pass(
         for chunk in chunks * part / parts..chunks * (part + 1) / parts {
             let bufs = (&mut *v, &mut *m, &mut *prow);
             #[cfg(target_arch = "x86_64")]
-            if avx {
+            let ok = if avx {
                 // Safety: AVX2 and FMA were detected.
-                unsafe { pass_chunk_avx2(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs) };
-                continue;
+                unsafe { pass_chunk_avx2(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs) }
+            } else {
+                pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let ok = {
+                let _ = avx;
+                pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs)
+            };
+            if !ok {
+                outside.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            let _ = avx;
-            pass_chunk(&geo, (cin, cout), chunk, inp, u, bias, dest, bufs);
         }
     });
-    Ok(())
+    argmax_inside(outside.into_inner())
+}
+
+/// The error of a pooled source whose argmax left its window (a pass reports it once
+/// every part is done).
+fn argmax_inside(outside: bool) -> Result<()> {
+    if outside {
+        Err(Error::Invalid(
+            "max-pool argmax outside its window (the pooled gradient cannot be expanded)".into(),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// Forward pass `y = conv(x, w) + b` of a 3×3 stride-1 pad-1 convolution (see
@@ -687,7 +755,7 @@ fn forward_into(
     pass(
         s.n,
         (s.c_in, s.c_out, s.h, s.w),
-        x,
+        Dy::Plain(x),
         u,
         (b, relu),
         out,
@@ -736,7 +804,7 @@ fn filter_grad(m: &[f32; XI], out: &mut [f32]) {
 /// into rows `e[ξ][co][t]` (16 tiles at a time, contiguous: nothing is transposed),
 /// then adds the 36 products `e_ξ · v_ξᵀ` (dot products along the tiles, 4 × 3 channel
 /// pairs at once) to `acc[ξ][co][ci]`. Channel counts are padded to the blocks with
-/// zero rows.
+/// zero rows. False as [`src_row`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dw_chunk(
@@ -744,21 +812,21 @@ fn dw_chunk(
     (cin, cout): (usize, usize),
     chunk: usize,
     x: &[f32],
-    dy: &[f32],
+    dy: Dy<'_>,
     (acc, v, e, prow, drows): DwBufs<'_>,
     avx: bool,
-) {
-    let (tiles, plane, len, w) = (geo.tiles(), geo.h * geo.w, geo.prow(), geo.w);
+) -> bool {
+    let (tiles, len, w) = (geo.tiles(), geo.prow(), geo.w);
     let (kp, cp) = (pad_to(cout, KB), pad_to(cin, CB));
     let r0 = chunk * geo.rows;
+    let mut ok = true;
     for r in 0..geo.rows {
         let row = r0 + r;
         let valid = row < geo.total_rows;
         let (img, ty) = (row / geo.th, row % geo.th);
         for ci in 0..cin {
             if valid {
-                let off = (img * cin + ci) * plane;
-                fill_rows(geo, &x[off..off + plane], ty, prow);
+                fill_rows(geo, Dy::Plain(x), img * cin + ci, ty, prow);
             } else {
                 prow[..P * len].fill(0.0);
             }
@@ -773,11 +841,10 @@ fn dw_chunk(
         }
         for co in 0..cout {
             if valid {
-                let pl = &dy[(img * cout + co) * plane..(img * cout + co + 1) * plane];
                 for (i, d) in drows.chunks_exact_mut(len).take(M).enumerate() {
                     let oy = M * ty + i;
                     if oy < geo.h {
-                        d[..w].copy_from_slice(&pl[oy * w..(oy + 1) * w]);
+                        ok &= src_row(dy, (geo.h, w), img * cout + co, oy, &mut d[..w]);
                         d[w..].fill(0.0);
                     } else {
                         d.fill(0.0);
@@ -820,6 +887,7 @@ fn dw_chunk(
             }
         }
     }
+    ok
 }
 
 /// `sums[i][j] = e[i] · v[j]` for 4 × 3 rows of equal length (a multiple of 8).
@@ -903,9 +971,9 @@ unsafe fn dw_chunk_avx2(
     ch: (usize, usize),
     chunk: usize,
     x: &[f32],
-    dy: &[f32],
+    dy: Dy<'_>,
     bufs: DwBufs<'_>,
-) {
+) -> bool {
     dw_chunk(geo, ch, chunk, x, dy, bufs, true)
 }
 
@@ -914,7 +982,7 @@ unsafe fn dw_chunk_avx2(
 fn weight_grad(
     s: &Conv2dShape,
     x: &[f32],
-    dy: &[f32],
+    dy: Dy<'_>,
     dw: &mut [f32],
     add: bool,
     scratch: &mut [f32],
@@ -937,6 +1005,7 @@ fn weight_grad(
     let (sums, parts_scratch) = scratch.split_at_mut(groups * flen);
     let (sums_s, scr) = (SharedMut::new(sums), SharedMut::new(parts_scratch));
     let avx = super::avx2_fma();
+    let outside = std::sync::atomic::AtomicBool::new(false);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * part_len, part_len) };
@@ -952,13 +1021,17 @@ fn weight_grad(
             for chunk in chunks * group / groups..chunks * (group + 1) / groups {
                 let bufs = (&mut *acc, &mut *v, &mut *e, &mut *prow, &mut *drows);
                 #[cfg(target_arch = "x86_64")]
-                if avx {
+                let ok = if avx {
                     // Safety: AVX2 and FMA were detected.
-                    unsafe { dw_chunk_avx2(&geo, (cin, cout), chunk, x, dy, bufs) };
-                    continue;
+                    unsafe { dw_chunk_avx2(&geo, (cin, cout), chunk, x, dy, bufs) }
+                } else {
+                    dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs, false)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let ok = dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs, avx);
+                if !ok {
+                    outside.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                let _ = avx;
-                dw_chunk(&geo, (cin, cout), chunk, x, dy, bufs, false);
             }
             // The group's 3×3 gradients (the transform is linear, so the groups' sums
             // can be added after it).
@@ -976,6 +1049,7 @@ fn weight_grad(
             }
         }
     });
+    argmax_inside(outside.into_inner())?;
     // Add the groups' gradients in order.
     let (first, others) = sums.split_at_mut(flen);
     for o in others.chunks_exact(flen).take(groups - 1) {
@@ -991,13 +1065,15 @@ fn weight_grad(
 
 /// Backward pass of a 3×3 stride-1 pad-1 convolution (see [`applies`]): writes `dx`
 /// when given (overwriting it) and `dw` (added to when `add`); the bias gradient is the
-/// caller's. `workspace` needs [`backward_workspace_len`] floats.
+/// caller's. `dy` is the output's gradient, or ([`Dy::Pooled`]) that of a ReLU + 2×2/2
+/// max-pool after the conv, expanded row by row where the passes read it (never
+/// whole). `workspace` needs [`backward_workspace_len`] floats.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     s: &Conv2dShape,
     x: &[f32],
     w: &[f32],
-    dy: &[f32],
+    dy: Dy<'_>,
     dx: Option<&mut [f32]>,
     dw: Option<&mut [f32]>,
     add: bool,
@@ -1005,7 +1081,7 @@ pub(crate) fn backward(
     g: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len("conv weight", w.len(), s.weight_len())?;
-    check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w)?;
+    super::direct::check_dy(s, dy)?;
     if let Some(dw) = dw {
         check_len("conv input", x.len(), s.input_len())?;
         check_len("conv dw", dw.len(), s.weight_len())?;
@@ -1111,6 +1187,43 @@ mod tests {
                             .unwrap();
                         assert_eq!(got, want, "pooled {n}×{c_in}→{c_out} {h}×{w}");
                         assert_eq!(got_arg, want_arg, "argmax {n}×{c_in}→{c_out} {h}×{w}");
+                        // Backward from the pool's gradient, expanded row by row: the
+                        // same dx and dW as from the expanded tensor, bit for bit.
+                        let dyp = vals(out, 5);
+                        let mut full = vec![f32::NAN; dy.len()];
+                        crate::train::pool::maxpool_relu_backward(
+                            ps, &want_arg, &want, &dyp, &mut full,
+                        )
+                        .unwrap();
+                        let pooled = Dy::Pooled {
+                            dy: &dyp,
+                            argmax: &want_arg,
+                            y: &want,
+                        };
+                        let mut grads = Vec::new();
+                        for src in [Dy::Plain(&full), pooled] {
+                            let (mut dx, mut dw) = (vec![f32::NAN; x.len()], vec![0.5; wt.len()]);
+                            let (dxs, dws) = (Some(&mut dx[..]), Some(&mut dw[..]));
+                            backward(&s, &x, &wt, src, dxs, dws, true, &mut ws, &mut g).unwrap();
+                            grads.push((dx, dw));
+                        }
+                        assert!(grads[0] == grads[1], "pooled {n}×{c_in}→{c_out} {h}×{w}");
+                        let mut bad_arg = want_arg.clone();
+                        bad_arg[out - 1] = (h * w) as u32;
+                        let bad = Dy::Pooled {
+                            dy: &dyp,
+                            argmax: &bad_arg,
+                            y: &want,
+                        };
+                        let mut dx = vec![0.0; x.len()];
+                        for (dx, dw) in
+                            [(Some(&mut dx[..]), None), (None, Some(&mut grads[0].1[..]))]
+                        {
+                            let e = backward(&s, &x, &wt, bad, dx, dw, false, &mut ws, &mut g)
+                                .unwrap_err()
+                                .to_string();
+                            assert!(e.contains("outside its window"), "{e}");
+                        }
                     }
                     let mut dx = vec![f32::NAN; x.len()];
                     let mut dw = vec![1.0; wt.len()];
@@ -1118,7 +1231,7 @@ mod tests {
                         &s,
                         &x,
                         &wt,
-                        &dy,
+                        Dy::Plain(&dy),
                         Some(&mut dx),
                         Some(&mut dw),
                         true,
@@ -1133,7 +1246,7 @@ mod tests {
                         &s,
                         &x,
                         &wt,
-                        &dy,
+                        Dy::Plain(&dy),
                         None,
                         Some(&mut dw),
                         false,

@@ -36,6 +36,22 @@ pub fn tiny_spec(classes: usize, depthwise: bool) -> Spec {
     Spec::resolve(file, &|n| panic!("no base {n}")).unwrap()
 }
 
+/// Lean's structure (conv + ReLU → 2×2 max-pool three times, then a dense softmax) at
+/// 16×16×3, small enough for finite differences yet with 8 channels, so that conv_3 and
+/// conv_5 run Winograd and every conv → ReLU → pool runs as one fused pass, forward
+/// and backward (the pooled gradient expanded inside the conv's backward).
+pub fn lean_like_spec(classes: usize) -> Spec {
+    let conv = "[[layers]]\ntype = \"conv\"\nfilters = 8\nkernel = 3\npadding = \"same\"\n\
+                activation = \"relu\"\n\n[[layers]]\ntype = \"maxpool\"\nsize = 2\n\n";
+    let text = format!(
+        "name = \"lean_like\"\ninput = \"16x16x3\"\n\n{conv}{conv}{conv}[[layers]]\n\
+         type = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = {classes}\n\
+         activation = \"softmax\"\n"
+    );
+    let file = SpecFile::parse(&text, "lean_like.toml").unwrap();
+    Spec::resolve(file, &|n| panic!("no base {n}")).unwrap()
+}
+
 /// `n` synthetic images (edgebench's `data synth` renderer) of `size`², scaled to
 /// [0, 1], NCHW, with labels cycling over `classes`.
 pub fn synth_batch(classes: usize, n: usize, size: u32, seed: u64) -> (Vec<f32>, Vec<usize>) {
