@@ -679,7 +679,7 @@ mod simd {
 mod tests {
     use super::*;
     use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
-    use crate::train::tests::{close, vals};
+    use crate::train::tests::{close, pooled_case, vals};
     use crate::train::workers::Workers;
 
     /// Forward and weight gradient against the nested loops: rows narrower and wider
@@ -766,12 +766,7 @@ mod tests {
                         assert_eq!(got_arg, want_arg, "argmax {n}×{c_in}→{c_out} {h}×{w}");
                         // The weight gradient from the pool's gradient equals the one
                         // from the expanded gradient, bit for bit.
-                        let dyp = vals(out, 5);
-                        let mut full = vec![f32::NAN; dy.len()];
-                        crate::train::pool::maxpool_relu_backward(
-                            ps, &want_arg, &want, &dyp, &mut full,
-                        )
-                        .unwrap();
+                        let (dyp, full, bad_arg) = pooled_case(ps, &want, &want_arg, dy.len());
                         let (mut dwa, mut dwb) = (vec![0.5; wt.len()], vec![0.5; wt.len()]);
                         weight_grad(&s, &x, Dy::Plain(&full), &mut dwa, true, &mut ws, &mut g)
                             .unwrap();
@@ -782,8 +777,6 @@ mod tests {
                         };
                         weight_grad(&s, &x, pooled, &mut dwb, true, &mut ws, &mut g).unwrap();
                         assert_eq!(dwa, dwb, "pooled dW {n}×{c_in}→{c_out} {h}×{w}");
-                        let mut bad_arg = want_arg.clone();
-                        bad_arg[out - 1] = (h * w) as u32;
                         let bad = Dy::Pooled {
                             dy: &dyp,
                             argmax: &bad_arg,

@@ -25,6 +25,24 @@ pub(super) fn vals(n: usize, seed: u32) -> Vec<f32> {
 
 /// `got` within 2e-5 of `want`, relative to `want`'s largest magnitude (at least 1);
 /// `path` names the kernel in the message.
+/// The pool's side of a pooled-gradient test: a gradient for the pool output `y`
+/// (argmax `arg`, shape `ps`), the same expanded to the ReLU input's gradient
+/// (`maxpool_relu_backward`, `full_len` floats), and an argmax whose last window points
+/// outside it.
+pub(super) fn pooled_case(
+    ps: PoolShape,
+    y: &[f32],
+    arg: &[u32],
+    full_len: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let dy = vals(y.len(), 5);
+    let mut full = vec![f32::NAN; full_len];
+    maxpool_relu_backward(ps, arg, y, &dy, &mut full).unwrap();
+    let mut bad = arg.to_vec();
+    bad[arg.len() - 1] = (ps.h * ps.w) as u32;
+    (dy, full, bad)
+}
+
 pub(super) fn close(what: &str, got: &[f32], want: &[f32], path: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));

@@ -1112,7 +1112,7 @@ mod tests {
     use super::*;
     use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
     use crate::train::sgemm::pack_len;
-    use crate::train::tests::{close, vals};
+    use crate::train::tests::{close, pooled_case, vals};
     use crate::train::workers::Workers;
 
     /// Forward, input and weight gradients against the nested loops, on odd and even
@@ -1189,12 +1189,7 @@ mod tests {
                         assert_eq!(got_arg, want_arg, "argmax {n}×{c_in}→{c_out} {h}×{w}");
                         // Backward from the pool's gradient, expanded row by row: the
                         // same dx and dW as from the expanded tensor, bit for bit.
-                        let dyp = vals(out, 5);
-                        let mut full = vec![f32::NAN; dy.len()];
-                        crate::train::pool::maxpool_relu_backward(
-                            ps, &want_arg, &want, &dyp, &mut full,
-                        )
-                        .unwrap();
+                        let (dyp, full, bad_arg) = pooled_case(ps, &want, &want_arg, dy.len());
                         let pooled = Dy::Pooled {
                             dy: &dyp,
                             argmax: &want_arg,
@@ -1208,8 +1203,6 @@ mod tests {
                             grads.push((dx, dw));
                         }
                         assert!(grads[0] == grads[1], "pooled {n}×{c_in}→{c_out} {h}×{w}");
-                        let mut bad_arg = want_arg.clone();
-                        bad_arg[out - 1] = (h * w) as u32;
                         let bad = Dy::Pooled {
                             dy: &dyp,
                             argmax: &bad_arg,
