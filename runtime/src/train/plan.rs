@@ -32,7 +32,7 @@
 //!   pool's gradient writes neither its ReLU's nor its own output gradient. Forward
 //!   buffers and activation gradients never live at the same time, so they share one
 //!   region and the total counts only the larger of the two ([`MemoryPlan::scratch`]).
-//!   Both come from the trainer's own lowering ([`Program::lower`]), so plan and arena
+//!   Both come from the trainer's own lowering (`Program::lower`), so plan and arena
 //!   agree;
 //! - **workspace**: one shared buffer for the largest per-layer need: for a 3×3 stride-1
 //!   "same" conv, Winograd's transformed weights and one thread's tile scratch (a few
