@@ -4,9 +4,8 @@
 
 use super::Gemm;
 use super::arena::Region;
-use super::conv::conv_pool_backward;
-use super::conv::conv_relu_pool;
 use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
+use super::conv::{conv_pool_backward, conv_relu_pool};
 use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
 use super::layers::{Kind, Op, Program, prefix};

@@ -23,8 +23,6 @@ pub(super) fn vals(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// `got` within 2e-5 of `want`, relative to `want`'s largest magnitude (at least 1);
-/// `path` names the kernel in the message.
 /// The pool's side of a pooled-gradient test: a gradient for the pool output `y`
 /// (argmax `arg`, shape `ps`), the same expanded to the ReLU input's gradient
 /// (`maxpool_relu_backward`, `full_len` floats), and an argmax whose last window points
@@ -43,6 +41,8 @@ pub(super) fn pooled_case(
     (dy, full, bad)
 }
 
+/// `got` within 2e-5 of `want`, relative to `want`'s largest magnitude (at least 1);
+/// `path` names the kernel in the message.
 pub(super) fn close(what: &str, got: &[f32], want: &[f32], path: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
