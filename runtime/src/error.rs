@@ -67,12 +67,14 @@ pub enum Error {
     /// A command-line or API argument is invalid.
     #[error("{0}")]
     Invalid(String),
-    /// Training produced a NaN or infinite loss (nothing was updated by that step).
-    #[error("training diverged at step {step} (micro-batch {micro_step}): the loss is {loss}")]
+    /// Training produced a NaN or infinite loss (nothing was updated by that step), or an
+    /// optimizer update made a parameter or its optimizer state NaN or infinite; `reason`
+    /// says which ("the loss is NaN", "layer 1 (conv) weight 17 is inf after the update").
+    #[error("training diverged at step {step} (micro-batch {micro_step}): {reason}")]
     Diverged {
         step: u64,
         micro_step: u64,
-        loss: f32,
+        reason: String,
     },
     /// A training checkpoint that cannot be used (corrupt, truncated, another model).
     #[error("{}: checkpoint {reason}", path.display())]

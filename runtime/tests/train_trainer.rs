@@ -211,7 +211,8 @@ fn whole_model_gradient_matches_finite_differences() {
     }
 }
 
-/// A NaN in the parameters gives a NaN loss: an error naming the step, nothing updated.
+/// Overflowing logits give a non-finite loss: an error naming the step, nothing updated;
+/// NaN parameters are refused by `set_weights`, naming the layer.
 #[test]
 fn nan_loss_stops_with_the_step_number() {
     let spec = tiny_spec(3, false);
@@ -225,12 +226,48 @@ fn nan_loss_stops_with_the_step_number() {
     t.step(&x, &y).unwrap();
     t.step(&x, &y).unwrap();
     let mut w = t.weights().unwrap();
-    w.layers.iter_mut().flatten().last().unwrap().bias[0] = f32::NAN;
+    w.layers.iter_mut().flatten().last().unwrap().bias[1] = f32::NAN;
+    let err = t.set_weights(&w).unwrap_err().to_string();
+    assert!(err.contains("layer 7 (dense) bias 1 is NaN"), "{err}");
+    w.layers.iter_mut().flatten().last().unwrap().bias[1] = 0.0;
+    let dense = w.layers.iter_mut().flatten().last().unwrap();
+    let inputs = dense.weight_shape[1];
+    for (i, v) in dense.weight.iter_mut().enumerate() {
+        *v = if (i / inputs).is_multiple_of(2) {
+            f32::MAX
+        } else {
+            -f32::MAX
+        };
+    }
     t.set_weights(&w).unwrap();
     let err = t.step(&x, &y).unwrap_err();
     assert!(matches!(err, Error::Diverged { step: 3, .. }), "{err}");
-    assert!(err.to_string().contains("step 3"), "{err}");
+    assert!(
+        err.to_string().contains("step 3") && err.to_string().contains("the loss is"),
+        "{err}"
+    );
     assert_eq!(t.updates(), 2);
+}
+
+/// An update that overflows a parameter stops with the step, naming the layer and tensor.
+#[test]
+fn non_finite_update_stops_naming_the_parameter() {
+    let spec = tiny_spec(3, false);
+    let (x, y) = synth_batch(3, 4, 8, 4);
+    let opt = OptimizerConfig::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 1e30,
+    };
+    let mut t = Trainer::new(&spec, square(8), config(4, 1, Trainable::All, opt, 1e30)).unwrap();
+    let err = t.step(&x, &y).unwrap_err();
+    assert!(matches!(err, Error::Diverged { step: 1, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("layer 1 (conv) weight 0 is") && msg.contains("after the update"),
+        "{msg}"
+    );
+    assert_eq!(t.updates(), 0);
 }
 
 /// Bad batches and labels are errors naming the problem.

@@ -21,7 +21,7 @@ use edgebench_runtime::train::checkpoint::Progress;
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::plan::{self, MemoryPlan, Trainable};
 use edgebench_runtime::train::schedule::Schedule;
-use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
+use edgebench_runtime::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use edgebench_runtime::{Error, units};
 
 use feed::{Batcher, Data, FeedOptions};
@@ -370,12 +370,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         ..s
     }))?;
     let data = match &a.data {
-        Some(d) => Some(Data::open(
-            d,
-            a.labels.as_deref(),
-            &spec.name,
-            classes_hint,
-        )?),
+        Some(d) => Some(Data::open(d, a.labels.as_deref(), &spec, classes_hint)?),
         None => None,
     };
     let s = Settings::resolve(&a, data.as_ref().and_then(Data::array_chw))?;
@@ -399,12 +394,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let (train, val) = match (&a.val, a.val_split) {
         (Some(v), _) => (
             data,
-            Some(Data::open(
-                v,
-                a.val_labels.as_deref(),
-                &s.spec.name,
-                s.classes,
-            )?),
+            Some(Data::open(v, a.val_labels.as_deref(), &s.spec, s.classes)?),
         ),
         (None, Some(f)) => {
             let (t, v) = data.split(f, a.seed)?;
@@ -432,6 +422,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     if let Some(init) = &a.init {
         let w = onnx_read::read_weights(init, &s.spec, s.input)
             .with_context(|| format!("--init {}", init.display()))?;
+        if let Some(bad) = first_non_finite(&s.spec, &w) {
+            bail!("--init {}: non-finite weights: {bad}", init.display());
+        }
         trainer.set_weights(&w)?;
     }
     let mut start = Progress::default();
@@ -563,7 +556,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             }
             r => r?,
         }
-        if let Some(r) = trainer.flush()? {
+        if let Some(r) = trainer.flush().map_err(|e| diverged(e, &last_good))? {
             lr = Some(r);
         }
         let ended = Instant::now();
@@ -605,6 +598,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(p) = &a.export {
         let w = trainer.weights()?;
+        if let Some(bad) = first_non_finite(&s.spec, &w) {
+            bail!(
+                "--export {}: refusing to write non-finite weights: {bad}",
+                p.display()
+            );
+        }
         let sum = onnx_write::export_weights(&s.spec, s.input, &w, p)?;
         println!(
             "exported {} ({} parameters, {}) to {}",

@@ -251,11 +251,19 @@ pub(crate) fn load(t: &mut Trainer, path: &Path) -> Result<Progress> {
     // the trainer's buffers partly overwritten, which the error reports.
     let p = &t.prog;
     let [params, grads, state] = t.arena.views([p.params_r, p.grads_r, p.state_r])?;
-    r.f32s("parameter", params.as_mut())?;
+    let prm = params.as_mut::<f32>();
+    r.f32s("parameter", prm)?;
     r.f32s("gradient", grads.as_mut())?;
     r.f32s("optimizer state", state.as_mut())?;
     if r.at != r.data.len() {
         return Err(r.err("has trailing bytes"));
+    }
+    if let Some(j) = prm.iter().position(|v| !v.is_finite()) {
+        let v = prm[j];
+        return Err(r.err(format!(
+            "holds a non-finite parameter: {} is {v}",
+            t.param_name(j)
+        )));
     }
     t.updates = v[0];
     t.micro_steps = v[1];

@@ -226,18 +226,25 @@ impl Optimizer {
         self.steps = 0;
     }
 
-    /// One update of `params` from `grads` with learning rate `lr`. Allocates nothing.
+    /// One update of `params` from `grads` with learning rate `lr`. Allocates nothing
+    /// (but for the error). An update that leaves a parameter or the optimizer state NaN
+    /// or infinite (a non-finite gradient, an overflow) is [`Error::Diverged`] naming the
+    /// first such parameter; the optimizer is not usable after it.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) -> Result<()> {
         check_len("optimizer parameters", params.len(), self.param_count)?;
-        update(
-            &self.config,
-            self.steps + 1,
-            params,
-            grads,
-            &mut self.state,
-            lr,
-        )?;
-        self.steps += 1;
+        let t = self.steps + 1;
+        let finite = update(&self.config, t, params, grads, &mut self.state, lr)?;
+        if !finite {
+            let reason = non_finite(&self.config, params, &self.state)
+                .map(|(i, what, v)| format!("{what} {i} is {v} after the update"))
+                .unwrap_or_else(|| "the update is not finite".into());
+            return Err(Error::Diverged {
+                step: t,
+                micro_step: t,
+                reason,
+            });
+        }
+        self.steps = t;
         Ok(())
     }
 }
@@ -246,6 +253,11 @@ impl Optimizer {
 /// ([`OptimizerConfig::state_per_param`] × the parameters: SGD momentum, Adam `m` then
 /// `v`); `t` is the 1-based number of this step (Adam's bias correction). This is
 /// [`Optimizer::step`] for a trainer that keeps the state in its own arena.
+///
+/// Returns whether every updated parameter (and Adam's second moment, which can overflow
+/// alone) is finite: checked in the same pass over values already in registers, so a
+/// NaN or infinite gradient is caught at each update for next to nothing. A `false`
+/// leaves the non-finite values in place; [`non_finite`] finds the first of them.
 pub fn update(
     config: &OptimizerConfig,
     t: u64,
@@ -253,23 +265,26 @@ pub fn update(
     grads: &[f32],
     state: &mut [f32],
     lr: f32,
-) -> Result<()> {
+) -> Result<bool> {
     let n = params.len();
     check_len("optimizer gradients", grads.len(), n)?;
     check_len("optimizer state", state.len(), config.state_per_param() * n)?;
     if !lr.is_finite() {
         return Err(Error::Invalid(format!("learning rate {lr} is not finite")));
     }
+    let mut finite = true;
     match *config {
         OptimizerConfig::Sgd {
             momentum,
             nesterov,
             weight_decay: wd,
         } => {
+            // A non-finite momentum buffer makes its parameter non-finite too.
             if momentum == 0.0 {
                 for (p, &g) in params.iter_mut().zip(grads) {
                     let d = g + wd * *p;
                     *p -= lr * d;
+                    finite &= p.is_finite();
                 }
             } else {
                 for ((p, &g), b) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
@@ -277,6 +292,7 @@ pub fn update(
                     *b = momentum * *b + d;
                     let dir = if nesterov { d + momentum * *b } else { *b };
                     *p -= lr * dir;
+                    finite &= p.is_finite();
                 }
             }
         }
@@ -311,10 +327,37 @@ pub fn update(
                 *v = beta2 * *v + (1.0 - beta2) * g * g;
                 let denom = v.sqrt() / bc2_sqrt + eps;
                 *p -= step_size * *m / denom;
+                // An infinite `v` with a finite `m` would freeze `p` silently.
+                finite &= p.is_finite() & v.is_finite();
             }
         }
     }
-    Ok(())
+    Ok(finite)
+}
+
+/// The first parameter that [`update`] left non-finite, or whose second moment (Adam,
+/// AdamW) it did: its index, `"parameter"` or `"second moment of parameter"`, and the
+/// value. Scans everything; for the error path only.
+pub fn non_finite(
+    config: &OptimizerConfig,
+    params: &[f32],
+    state: &[f32],
+) -> Option<(usize, &'static str, f32)> {
+    let v = match config {
+        OptimizerConfig::Sgd { .. } => &[][..],
+        OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => {
+            state.get(params.len()..).unwrap_or(&[])
+        }
+    };
+    let bad = |x: &f32| !x.is_finite();
+    let p = params.iter().position(bad);
+    let s = v.iter().position(bad);
+    match (p, s) {
+        (Some(i), Some(j)) if j < i => Some((j, "second moment of parameter", v[j])),
+        (Some(i), _) => Some((i, "parameter", params[i])),
+        (None, Some(j)) => Some((j, "second moment of parameter", v[j])),
+        (None, None) => None,
+    }
 }
 
 /// Accumulates micro-batch gradients into the gradient of the whole batch.
@@ -615,6 +658,45 @@ mod tests {
         acc.add(&[1.0; 3], 2).unwrap();
         assert!(acc.mean(3).is_err());
         assert!(GradAccumulator::new(3).mean(0).is_err());
+    }
+
+    #[test]
+    fn non_finite_updates_are_diverged_naming_the_parameter() {
+        let grads = [0.1, f32::NAN, f32::INFINITY];
+        for cfg in [
+            OptimizerConfig::sgd(0.0),
+            OptimizerConfig::sgd(0.9),
+            OptimizerConfig::adam(),
+            OptimizerConfig::adamw(),
+        ] {
+            let mut o = Optimizer::new(cfg, 3).unwrap();
+            let mut p = [0.5f32; 3];
+            let e = o.step(&mut p, &grads, 0.1).unwrap_err();
+            assert!(
+                matches!(&e, Error::Diverged { step: 1, .. })
+                    && e.to_string()
+                        .contains("parameter 1 is NaN after the update"),
+                "{cfg:?}: {e}"
+            );
+            assert_eq!(o.steps(), 0, "{cfg:?}");
+        }
+        // Finite but overflowing: lr · g = 1e30 · 1e10.
+        let mut o = Optimizer::new(OptimizerConfig::sgd(0.0), 2).unwrap();
+        let e = o.step(&mut [0.0, 0.0], &[0.0, 1e10], 1e30).unwrap_err();
+        assert!(e.to_string().contains("parameter 1 is -inf"), "{e}");
+        // Adam: g² overflows v while m and p stay finite (p would never move again).
+        let mut state = [0.0f32; 4];
+        let mut p = [0.0f32; 2];
+        let cfg = OptimizerConfig::adam();
+        assert!(!update(&cfg, 1, &mut p, &[0.0, 1e30], &mut state, 0.1).unwrap());
+        assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
+        assert_eq!(
+            non_finite(&cfg, &p, &state),
+            Some((1, "second moment of parameter", f32::INFINITY))
+        );
+        let mut state = [0.0f32; 2];
+        let cfg = OptimizerConfig::sgd(0.9);
+        assert!(update(&cfg, 1, &mut [1.0, 2.0], &[0.1, 0.2], &mut state, 0.1).unwrap());
     }
 
     /// Mean gradient (dw then db) of a dense layer + softmax cross-entropy on `x`.

@@ -25,7 +25,7 @@ use std::path::Path;
 use super::Gemm;
 use super::arena::{Arena, Region};
 use super::layers::{Program, prefix};
-use super::optim::{OptimizerConfig, update};
+use super::optim::{OptimizerConfig, non_finite, update};
 use super::plan::{MemoryPlan, Trainable, plan};
 use super::schedule::Schedule;
 use super::workers::Workers;
@@ -226,7 +226,8 @@ impl Trainer {
     /// One micro-batch: forward, loss, backward, and the optimizer update when this
     /// micro-batch completes an accumulation. `x` is `n × C × H × W` (NCHW, `n` ≤ the
     /// micro-batch), `labels` has `n` class indices. A NaN or infinite loss stops with
-    /// [`Error::Diverged`] naming the step, before any gradient or parameter changes.
+    /// [`Error::Diverged`] naming the step, before any gradient or parameter changes; so
+    /// does an update that makes a parameter non-finite (see [`Trainer::flush`]).
     pub fn step(&mut self, x: &[f32], labels: &[usize]) -> Result<StepStats> {
         let n = labels.len();
         self.load(x, Some(labels), n)?;
@@ -236,7 +237,7 @@ impl Trainer {
             return Err(Error::Diverged {
                 step: self.updates + 1,
                 micro_step: self.micro_steps + 1,
-                loss,
+                reason: format!("the loss is {loss}"),
             });
         }
         self.backward(n)?;
@@ -259,6 +260,11 @@ impl Trainer {
 
     /// Applies the accumulated gradients (mean over the samples since the last update)
     /// with the scheduled rate; returns that rate, or `None` when nothing was pending.
+    ///
+    /// An update that leaves a parameter (or Adam's second moment) NaN or infinite — a
+    /// non-finite gradient, an overflow — is [`Error::Diverged`] naming the layer, the
+    /// tensor and the gradient there; the trainer's parameters are then unusable (stop,
+    /// and go back to the last checkpoint). The check rides on the update's own pass.
     pub fn flush(&mut self) -> Result<Option<f32>> {
         if self.pending == 0 {
             return Ok(None);
@@ -273,15 +279,30 @@ impl Trainer {
         let [params, grads, state] = self.arena.views([params, p.grads_r, p.state_r])?;
         let grads = grads.as_mut::<f32>();
         grads.iter_mut().for_each(|g| *g *= inv);
-        update(
-            &self.cfg.optimizer,
-            self.updates + 1,
-            params.as_mut(),
-            grads,
-            state.as_mut(),
-            lr,
-        )?;
-        self.updates += 1;
+        let (params, state) = (params.as_mut::<f32>(), state.as_mut::<f32>());
+        let t = self.updates + 1;
+        if !update(&self.cfg.optimizer, t, params, grads, state, lr)? {
+            let at = non_finite(&self.cfg.optimizer, params, state)
+                .map(|(i, what, v)| (i, what, v, grads[i]));
+            let reason = match at {
+                Some((i, what, v, g)) => {
+                    let name = self.param_name(self.prog.trainable_start + i);
+                    let of = if what == "parameter" {
+                        ""
+                    } else {
+                        "the second moment of "
+                    };
+                    format!("{of}{name} is {v} after the update (its gradient is {g})")
+                }
+                None => "the update is not finite".into(),
+            };
+            return Err(Error::Diverged {
+                step: t,
+                micro_step: self.micro_steps,
+                reason,
+            });
+        }
+        self.updates = t;
         self.pending = 0;
         self.pending_samples = 0;
         Ok(Some(lr))
@@ -323,6 +344,30 @@ impl Trainer {
         Ok(&*self.arena.slice::<f32>(out)?)
     }
 
+    /// Parameter `j` of the arena's parameter array, named: "layer 2 (conv) weight 17".
+    pub(crate) fn param_name(&self, j: usize) -> String {
+        let spec = &self.spec;
+        self.prog
+            .params
+            .iter()
+            .find_map(|s| {
+                let (tensor, r) = if s.weight.contains(&j) {
+                    ("weight", &s.weight)
+                } else if s.bias.contains(&j) {
+                    ("bias", &s.bias)
+                } else {
+                    return None;
+                };
+                Some(format!(
+                    "layer {} ({}) {tensor} {}",
+                    s.layer + 1,
+                    spec.layers[s.layer].kind(),
+                    j - r.start
+                ))
+            })
+            .unwrap_or_else(|| format!("parameter {j}"))
+    }
+
     /// The parameters, one entry per spec layer (for ONNX export and checkpoints).
     pub fn weights(&self) -> Result<Weights> {
         let prm = self.arena.read::<f32>(self.prog.params_r)?;
@@ -338,8 +383,9 @@ impl Trainer {
     }
 
     /// Replaces the parameters (an `--init` model, a checkpoint); every shape must match
-    /// this spec, else an error naming the first layer that differs. Optimizer state and
-    /// accumulated gradients are left as they are.
+    /// this spec, else an error naming the first layer that differs, and every value must
+    /// be finite (see [`first_non_finite`]). Optimizer state and accumulated gradients are
+    /// left as they are.
     pub fn set_weights(&mut self, weights: &Weights) -> Result<()> {
         if weights.layers.len() != self.prog.layers {
             return Err(Error::Invalid(format!(
@@ -369,6 +415,9 @@ impl Trainer {
                 });
             }
         }
+        if let Some(bad) = first_non_finite(&self.spec, weights) {
+            return Err(Error::Invalid(format!("{} weights: {bad}", self.spec.name)));
+        }
         let prm = self.arena.slice::<f32>(self.prog.params_r)?;
         for s in &self.prog.params {
             if let Some(lp) = &weights.layers[s.layer] {
@@ -393,4 +442,20 @@ impl Trainer {
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<super::checkpoint::Progress> {
         super::checkpoint::load(self, path)
     }
+}
+
+/// The first NaN or infinite value in `weights` (one entry per layer of `spec`), named:
+/// "layer 2 (conv) weight 17 is NaN"; `None` when every value is finite. For checking
+/// weights that come from outside (`--init`) or go out (export).
+pub fn first_non_finite(spec: &Spec, weights: &Weights) -> Option<String> {
+    weights.layers.iter().enumerate().find_map(|(l, lp)| {
+        let lp = lp.as_ref()?;
+        let kind = spec.layers.get(l).map_or("?", |x| x.kind());
+        [("weight", &lp.weight), ("bias", &lp.bias)]
+            .into_iter()
+            .find_map(|(tensor, v)| {
+                let i = v.iter().position(|x| !x.is_finite())?;
+                Some(format!("layer {} ({kind}) {tensor} {i} is {}", l + 1, v[i]))
+            })
+    })
 }

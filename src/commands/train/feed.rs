@@ -13,7 +13,7 @@ use edgebench_runtime::data::npy::{self, NpySet};
 use edgebench_runtime::data::subset::{self, Subset};
 use edgebench_runtime::data::{Source, source};
 use edgebench_runtime::model::Layout;
-use edgebench_runtime::model::spec::{InputShape, Preprocess};
+use edgebench_runtime::model::spec::{InputShape, Preprocess, Spec};
 
 /// Receives images (`n × C×H×W` floats) and their `n` labels.
 pub type Sink<'a> = dyn FnMut(&[f32], &[usize]) -> anyhow::Result<()> + 'a;
@@ -61,13 +61,15 @@ fn is_npy(p: &Path) -> bool {
 
 impl Data {
     /// Opens `path` (with `labels` for a `.npy`), checking every label against
-    /// `classes` and naming the first item outside them.
+    /// `classes` and naming the first item outside them; `.npy` inputs must also be
+    /// NCHW with items in them, and finite (checked once, here).
     pub fn open(
         path: &Path,
         labels: Option<&Path>,
-        model: &str,
+        spec: &Spec,
         classes: usize,
     ) -> anyhow::Result<Data> {
+        let model = &spec.name;
         if is_npy(path) {
             let Some(labels) = labels else {
                 bail!(
@@ -76,9 +78,7 @@ impl Data {
                 );
             };
             let set = npy::read_set(path, labels)?;
-            if set.is_empty() {
-                bail!("{}: no items", path.display());
-            }
+            check_arrays(path, &set.images, spec.input.channels)?;
             if let Some((i, l)) = set.labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
                 bail!(
                     "{}: label {l} of item {i} is outside {model}'s {classes} classes",
@@ -205,10 +205,13 @@ impl Data {
     pub fn check_input(&self, input: InputShape, what: &str) -> anyhow::Result<()> {
         match self.array_chw() {
             Some(chw) if chw != (input.channels, input.height, input.width) => bail!(
-                "{what}: arrays of {}x{}x{} images (C×H×W) do not fit the model's input {input}",
+                "{what}: the arrays hold {}×{}×{} images (C×H×W, NCHW arrays), the model takes {}×{}×{} (C×H×W)",
                 chw.0,
                 chw.1,
-                chw.2
+                chw.2,
+                input.channels,
+                input.height,
+                input.width
             ),
             None if input.channels != 3 => bail!(
                 "{what}: image sets decode to 3 channels, the model takes {}",
@@ -257,6 +260,49 @@ impl Data {
             }
         }
     }
+}
+
+/// Checks `.npy` training inputs before anything is trained on them: items in them (no
+/// zero-length dimension), NCHW rather than NHWC (a last dimension of 1 to 4 equal to
+/// the model's `channels` where the second is not), and every value finite (naming the
+/// first item that is not; image sets decode to finite values by construction).
+fn check_arrays(path: &Path, x: &ndarray::Array4<f32>, channels: usize) -> anyhow::Result<()> {
+    let (n, c, h, w) = x.dim();
+    if n == 0 || c * h * w == 0 {
+        bail!(
+            "{}: holds no items: its shape {:?} (N×C×H×W) has a zero-length dimension",
+            path.display(),
+            x.shape()
+        );
+    }
+    if c != channels && w == channels && (1..=4).contains(&w) {
+        bail!(
+            "{}: shape {:?} looks NHWC (N×H×W×C, channels last); train takes NCHW arrays, N×C×H×W with C = {channels} (in numpy: x.transpose(0, 3, 1, 2))",
+            path.display(),
+            x.shape()
+        );
+    }
+    // The index in logical (N, C, H, W) order; a standard-layout array is scanned in
+    // blocks that vectorise, stopping at the first block with a non-finite value.
+    let bad = |v: &f32| !v.is_finite();
+    let first = match x.as_slice() {
+        Some(all) => all
+            .chunks(4096)
+            .enumerate()
+            .find(|(_, b)| !b.iter().fold(true, |ok, v| ok & v.is_finite()))
+            .and_then(|(k, b)| b.iter().position(bad).map(|j| k * 4096 + j)),
+        None => x.iter().position(bad),
+    };
+    if let Some(at) = first {
+        let (i, r) = (at / (c * h * w), at % (c * h * w));
+        let (ch, y, col) = (r / (h * w), r % (h * w) / w, r % w);
+        bail!(
+            "{}: item {i} holds {} (channel {ch}, row {y}, column {col}); training inputs must be finite",
+            path.display(),
+            x[[i, ch, y, col]]
+        );
+    }
+    Ok(())
 }
 
 /// Re-cuts a stream of images into the plan's micro-batches: `micro` images, except
