@@ -1,13 +1,15 @@
-//! `edgebench train` never hands back a broken model: non-finite inputs and `--init`
-//! weights are refused naming the file and the item or layer, an update that makes a
-//! parameter non-finite stops training like a NaN loss, and `.npy` arrays in the wrong
-//! layout or with no items are named as such.
+//! `edgebench train` never loses the user's work nor hands back a broken model: non-finite
+//! inputs and `--init` weights are refused naming the file and the item or layer, an
+//! update that makes a parameter non-finite stops training like a NaN loss, an existing
+//! `--checkpoint` is not started over without `--resume` or `--overwrite-checkpoint`, an
+//! `--export` that fails at the end saves the weights elsewhere and says where, and
+//! `.npy` arrays in the wrong layout or with no items are named as such.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TINY_ONE_CONV, fails, p, write_npy_set, write_spec};
+use common::{TINY_ONE_CONV, eb, eb_env, fails, ok, p, write_npy_set, write_spec};
 use edgebench_runtime::model::{onnx_write, zoo};
 use ndarray::Array4;
 
@@ -161,6 +163,126 @@ fn an_update_to_non_finite_weights_stops_without_saving_them() {
     assert!(e.contains("layer 1 (conv) weight"), "{e}");
     assert!(e.contains("no checkpoint was written"), "{e}");
     assert!(!ck.exists() && !onnx.exists());
+}
+
+#[test]
+fn an_existing_checkpoint_is_not_started_over() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write_spec(d.path(), TINY_ONE_CONV);
+    let (x, y) = write_set(d.path(), "t", 8, None);
+    let ck = d.path().join("ck");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "--model",
+            p(&spec),
+            "--data",
+            p(&x),
+            "--labels",
+            p(&y),
+            "--batch",
+            "4",
+            "--checkpoint",
+            p(&ck),
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_ok = |extra: &[&str]| {
+        let a = args(extra);
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run_ok(&["--epochs", "1"]);
+    let saved = std::fs::read(&ck).unwrap();
+    let again = args(&["--epochs", "2"]);
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let out = eb(&again);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "refused before any work"
+    );
+    let e = fails(&again, 2);
+    assert!(
+        e.contains(p(&ck))
+            && e.contains(&format!("--resume {}", p(&ck)))
+            && e.contains("--overwrite-checkpoint"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&ck).unwrap(), saved, "the checkpoint is kept");
+    let out = run_ok(&["--epochs", "2", "--resume", p(&ck)]);
+    assert!(
+        !out.contains("epoch 1/2") && out.contains("epoch 2/2"),
+        "{out}"
+    );
+    let out = run_ok(&["--epochs", "1", "--overwrite-checkpoint"]);
+    assert!(out.contains("epoch 1/1"), "{out}");
+}
+
+/// The one file in `dir` whose name starts with `prefix`.
+fn one_file(dir: &Path, prefix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|f| {
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?} in {}", dir.display());
+    found.into_iter().next().unwrap()
+}
+
+/// Needs the output-path policy writing through character devices: `/dev/full` passes
+/// the checks before training and fails with ENOSPC when the model is written.
+#[test]
+fn a_failed_export_saves_the_weights_elsewhere() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let spec = write_spec(d.path(), TINY_ONE_CONV);
+    let (x, y) = write_set(d.path(), "t", 8, None);
+    let (run, tmp) = (d.path().join("run"), d.path().join("tmp"));
+    std::fs::create_dir(&run).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    let common = [
+        "train",
+        "--model",
+        p(&spec),
+        "--data",
+        p(&x),
+        "--labels",
+        p(&y),
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--export",
+        "/dev/full",
+    ];
+    // Beside the checkpoint.
+    let ck = run.join("ck");
+    let mut a = common.to_vec();
+    a.extend(["--checkpoint", p(&ck)]);
+    let e = fails(&a, 1);
+    let saved = one_file(&run, "edgebench-tiny-");
+    assert!(saved.extension().is_some_and(|x| x == "onnx"), "{saved:?}");
+    assert!(
+        e.contains("/dev/full") && e.contains(p(&saved)),
+        "{e} (saved: {saved:?})"
+    );
+    let info = ok(&["inspect", p(&saved)]);
+    assert!(info.contains("Conv"), "{info}");
+    // Without a checkpoint: in the temporary folder.
+    let out = eb_env(&common, &[("TMPDIR", &tmp)]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let saved = one_file(&tmp, "edgebench-tiny-");
+    assert!(err.contains(p(&saved)), "{err} (saved: {saved:?})");
 }
 
 #[test]

@@ -130,6 +130,11 @@ pub struct TrainArgs {
     /// that was never interrupted).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+    /// Start over even though --checkpoint names an existing file, replacing it (without
+    /// this, an existing checkpoint is refused unless it is the --resume file: its run
+    /// is continued with --resume FILE --checkpoint FILE).
+    #[arg(long, requires = "checkpoint")]
+    pub overwrite_checkpoint: bool,
     /// Write the trained model here as ONNX (atomically), for `edgebench run/bench`.
     #[arg(long, value_name = "FILE.onnx")]
     pub export: Option<PathBuf>,
@@ -364,6 +369,9 @@ fn check_output(path: &Path, flag: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    if !a.plan {
+        check_checkpoint(&a)?;
+    }
     let spec = load_spec(&a.model)?;
     let classes_hint = spec.classes(a.input_size.map_or(spec.input, |s| InputShape {
         channels: spec.input.channels,
@@ -604,7 +612,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 p.display()
             );
         }
-        let sum = onnx_write::export_weights(&s.spec, s.input, &w, p)?;
+        let sum = onnx_write::export_weights(&s.spec, s.input, &w, p)
+            .map_err(|e| export_failed(e, &s.spec, s.input, &w, a.checkpoint.as_deref()))?;
         println!(
             "exported {} ({} parameters, {}) to {}",
             sum.model,
@@ -646,6 +655,88 @@ fn optimizer_name(o: &OptimizerConfig) -> String {
         ),
         OptimizerConfig::Adam { weight_decay, .. } => format!("Adam weight decay {weight_decay}"),
         OptimizerConfig::AdamW { weight_decay, .. } => format!("AdamW weight decay {weight_decay}"),
+    }
+}
+
+/// An existing `--checkpoint` holds a run's progress: refused (before any work) unless it
+/// is the `--resume` file or `--overwrite-checkpoint` is given. Missing files, empty
+/// files and devices are not refused.
+fn check_checkpoint(a: &TrainArgs) -> anyhow::Result<()> {
+    let Some(ck) = &a.checkpoint else {
+        return Ok(());
+    };
+    let Ok(m) = std::fs::metadata(ck) else {
+        return Ok(());
+    };
+    if a.overwrite_checkpoint || !m.is_file() || m.len() == 0 {
+        return Ok(());
+    }
+    use std::os::unix::fs::MetadataExt;
+    let id = (m.dev(), m.ino());
+    let resumed = a.resume.as_ref().and_then(|r| std::fs::metadata(r).ok());
+    if resumed.is_some_and(|r| (r.dev(), r.ino()) == id) {
+        return Ok(());
+    }
+    let ck = ck.display();
+    let how = match &a.resume {
+        Some(r) => format!(
+            "this run continues {} instead; pass --overwrite-checkpoint to replace {ck} with it",
+            r.display()
+        ),
+        None => format!(
+            "continue its run with --resume {ck} --checkpoint {ck}, or pass --overwrite-checkpoint to start over and replace it"
+        ),
+    };
+    Err(Error::Invalid(format!("--checkpoint {ck} already exists; {how}")).into())
+}
+
+/// The final `--export` write failed (a full disk, a device that refuses it): the trained
+/// weights go to a fallback file beside the `--checkpoint` (else in the temporary folder),
+/// and the error says where.
+fn export_failed(
+    e: Error,
+    spec: &Spec,
+    input: InputShape,
+    w: &onnx_write::Weights,
+    checkpoint: Option<&Path>,
+) -> anyhow::Error {
+    let dir = match checkpoint.map(|c| c.parent().unwrap_or(Path::new(""))) {
+        Some(d) if d.as_os_str().is_empty() => PathBuf::from("."),
+        Some(d) => d.to_path_buf(),
+        None => std::env::temp_dir(),
+    };
+    let name: String = spec
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let pid = std::process::id();
+    // A name no file has yet: the fallback must not replace anything either.
+    let fallback = (0..1000)
+        .map(|k| match k {
+            0 => dir.join(format!("edgebench-{name}-{pid}.onnx")),
+            k => dir.join(format!("edgebench-{name}-{pid}-{k}.onnx")),
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| dir.join(format!("edgebench-{name}-{pid}.onnx")));
+    let kept = checkpoint
+        .map(|c| format!("; the checkpoint {} holds them", c.display()))
+        .unwrap_or_default();
+    match onnx_write::export_weights(spec, input, w, &fallback) {
+        Ok(_) => anyhow!(
+            "--export {e}; the trained model was saved to {} instead",
+            fallback.display()
+        ),
+        Err(e2) => anyhow!(
+            "--export {e}; saving the trained model to {} failed too ({e2}){kept}",
+            fallback.display()
+        ),
     }
 }
 
