@@ -10,8 +10,10 @@
 //! - [`tensor_io`]: image and seeded random inputs for `edgebench run`;
 //! - [`train`]: the training engine's layer kernels (forward/backward, fast beside naive);
 //! - [`onnx`]: the ONNX protobuf messages;
-//! - [`units`]: human-readable numbers for tables.
+//! - [`units`]: human-readable numbers for tables;
+//! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input.
 
+pub mod alloc;
 pub mod bench;
 pub mod data;
 pub mod engine;

@@ -1,11 +1,13 @@
 //! Tensor inputs for `edgebench run`: images decoded, resized and normalised into the
 //! NCHW f32 tensor a model expects, and seeded random tensors. `.npy` files are read and
-//! written by [`crate::data::npy`].
+//! written by [`crate::data::npy`]. Tensor sizes come from models and flags, so they are
+//! allocated through [`crate::alloc`]: too large is an error, not an abort.
 
 use std::path::Path;
 
 use ndarray::{Array4, ArrayD, IxDyn};
 
+use crate::alloc::{self, TooLarge};
 use crate::error::{Error, Result};
 use crate::model::spec::Preprocess;
 
@@ -63,9 +65,18 @@ pub fn load_image(
         .map_err(|e| Error::io(path, e))?
         .decode()
         .map_err(|e| bad(format!("cannot decode the image: {e}")))?;
-    let (h, w) = (height as u32, width as u32);
+    let shape = [1, channels, height, width];
+    let what = || format!("{} (the model's input)", alloc::tensor(&shape, "f32"));
+    let n = alloc::elements(&shape, what).map_err(|e| e.at(path))?;
+    let zeros = alloc::try_zeroed::<f32>(n, what).map_err(|e| e.at(path))?;
+    let mut out = Array4::from_shape_vec(shape, zeros)
+        .map_err(|e| bad(format!("input shape {shape:?}: {e}")))?;
+    let (Ok(h), Ok(w)) = (u32::try_from(height), u32::try_from(width)) else {
+        return Err(bad(format!(
+            "the model's input is {height}x{width}, larger than images can be"
+        )));
+    };
     let filter = image::imageops::FilterType::Triangle;
-    let mut out = Array4::<f32>::zeros((1, channels, height, width));
     let norm = |c: usize, v: u8| {
         let x = f32::from(v) * pre.scale;
         let m = pre.mean.get(c).copied().unwrap_or(0.0);
@@ -100,16 +111,24 @@ pub fn expect_shape(a: &ArrayD<f32>, shape: &[usize], what: &str) -> Result<()> 
     Ok(())
 }
 
-/// A deterministic pseudo-random input in [0, 1) of the given shape (for tests and
-/// benchmarks that need no files).
-pub fn seeded_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+/// A deterministic pseudo-random input in [0, 1) of the given shape (for runs, tests and
+/// benchmarks that need no files). A shape whose size overflows or exceeds physical
+/// memory is a [`TooLarge`]; callers name the model with [`TooLarge::at`].
+pub fn seeded_input(shape: &[usize], seed: u64) -> Result<ArrayD<f32>, TooLarge> {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Uniform};
+    let what = || format!("{} (the random input)", alloc::tensor(shape, "f32"));
+    let n = alloc::elements(shape, what)?;
+    let mut data = alloc::try_zeroed::<f32>(n, what)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let n = shape.iter().product();
     let dist = Uniform::new(0.0f32, 1.0).unwrap_or_else(|_| unreachable!("0 < 1"));
-    let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut rng)).collect();
-    ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| unreachable!("n = product"))
+    data.iter_mut().for_each(|v| *v = dist.sample(&mut rng));
+    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|_| TooLarge {
+        what: what(),
+        needed: None,
+        available: alloc::physical_memory(),
+        refused: false,
+    })
 }
 
 #[cfg(test)]
@@ -137,5 +156,32 @@ mod tests {
         std::fs::write(&txt, b"hello, not an image").unwrap();
         let e = load_image(&txt, 4, 4, 3, &pre).unwrap_err().to_string();
         assert!(e.contains("fake.jpg"), "{e}");
+    }
+
+    #[test]
+    fn impossible_inputs_are_errors_not_aborts() {
+        let e = seeded_input(&[1 << 62, 1 << 62, 1, 1], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overflows 64 bits"), "{e}");
+        let e = seeded_input(&[1, 3, 1_000_000, 1_000_000], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("needs 10.9 TiB for a 1x3x1000000x1000000 f32 tensor (the random input)"),
+            "{e}"
+        );
+        let a = seeded_input(&[2, 3], 7).unwrap();
+        assert_eq!(a.shape(), &[2, 3]);
+        assert!(a.iter().all(|v| (0.0..1.0).contains(v)));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("red.png");
+        image::RgbImage::from_pixel(2, 2, image::Rgb([1, 2, 3]))
+            .save(&p)
+            .unwrap();
+        let e = load_image(&p, 1_000_000, 1_000_000, 3, &Preprocess::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("red.png: needs 10.9 TiB"), "{e}");
     }
 }

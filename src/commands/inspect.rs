@@ -17,7 +17,19 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     // An ONNX file whose shape is not fixed is still analysed when --input-shape is given;
     // `prepare` errors the same way analysis would otherwise, so report its error.
     let prepared = prepared?;
-    let a = analysis::analyze_file(&prepared.path, Some(&prepared.input_shape))
+    let onnx = edgebench_runtime::onnx::read_model(&prepared.path)
+        .with_context(|| format!("analysing {}", args.model))?;
+    let missing = analysis::missing_external_data(&onnx, &prepared.path);
+    if !missing.is_empty() {
+        eprintln!(
+            "edgebench: warning: {}: external data file{} {} missing; the analysis needs \
+             only shapes, but no engine can load this model",
+            args.model,
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ") + if missing.len() == 1 { " is" } else { " are" },
+        );
+    }
+    let a = analysis::analyze(&onnx, &prepared.path, Some(&prepared.input_shape))
         .with_context(|| format!("analysing {}", args.model))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&a)?);

@@ -28,6 +28,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // A .npy decides the batch; its other dimensions must match the model's.
     let batch = npy.as_ref().filter(|a| a.ndim() == 4).map(|a| a.shape()[0]);
     let prepared = model::prepare(&args.model, &args.model_input.prepare_options(batch))?;
+    // Before any input is built or engine started: an input or activation larger than
+    // memory is an error here, not an abort in the allocator.
+    engine::check_memory(&prepared.path, &prepared.input_shape).map_err(|e| e.at(&args.model))?;
     let input = match npy {
         Some(a) => {
             tensor_io::expect_shape(&a, &prepared.input_shape, &args.input)?;
@@ -35,6 +38,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None if args.input == "random" => {
             tensor_io::seeded_input(&prepared.input_shape, args.model_input.seed)
+                .map_err(|e| e.at(&args.model))?
         }
         None => image_input(&args.input, &prepared)?,
     };

@@ -115,7 +115,8 @@ impl Runner {
             &cfg.engine_options(cfg.single_shape.clone())?,
         )?;
         let init_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let single_input = tensor_io::seeded_input(&cfg.single_shape, cfg.seed);
+        let single_input =
+            tensor_io::seeded_input(&cfg.single_shape, cfg.seed).map_err(|e| e.at(&cfg.onnx))?;
         let t1 = Instant::now();
         single.run(single_input.view())?;
         let first_inference_ms = t1.elapsed().as_secs_f64() * 1e3;
@@ -131,7 +132,11 @@ impl Runner {
                 let s = engine::open(&cfg.onnx, exact, &cfg.engine_options(shape.clone())?)?;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
                 (
-                    Some((s, tensor_io::seeded_input(shape, cfg.seed ^ 0x5eed))),
+                    Some((
+                        s,
+                        tensor_io::seeded_input(shape, cfg.seed ^ 0x5eed)
+                            .map_err(|e| e.at(&cfg.onnx))?,
+                    )),
                     Some(ms),
                 )
             }

@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 use ndarray::{ArrayD, ArrayViewD};
 
+use crate::alloc::{self, TooLarge};
 use crate::error::{Error, Result};
 
 pub use select::open;
@@ -204,6 +205,36 @@ pub trait Session {
     fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
     /// Which engine and provider this session uses, and the fallbacks taken.
     fn info(&self) -> &SessionInfo;
+}
+
+/// Refuse, before an engine allocates anything, a model whose f32 input or largest
+/// activation at `input_shape` cannot fit in physical memory: engines allocate such
+/// tensors themselves and abort (tract) or fail obscurely (ONNX Runtime) when they
+/// cannot. Activation sizes come from [`crate::model::analysis`]; a model the analysis
+/// cannot read is left to the engine, which names its own errors. Callers name the
+/// model as the user gave it with [`TooLarge::at`].
+///
+/// Not part of [`open`]: the analysis would count in the engines' init time and memory.
+pub fn check_memory(model: &std::path::Path, input_shape: &[usize]) -> Result<(), TooLarge> {
+    let what = || format!("{} (the input)", alloc::tensor(input_shape, "f32"));
+    alloc::check(alloc::bytes_of(alloc::numel(input_shape), 4), what)?;
+    let Ok(a) = crate::model::analysis::analyze_file(model, Some(input_shape)) else {
+        return Ok(());
+    };
+    if let Some(n) = a.nodes.iter().max_by_key(|n| n.activation_bytes) {
+        // The analysis saturates at u64::MAX: that is an overflow, not a size.
+        let bytes = Some(n.activation_bytes).filter(|&b| b < u64::MAX);
+        alloc::check(bytes, || {
+            let dims: Vec<String> = input_shape.iter().map(usize::to_string).collect();
+            format!(
+                "the output of node {:?} ({}) at input {}",
+                n.name,
+                n.op,
+                dims.join("x")
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Check that `input` has exactly the prepared shape.

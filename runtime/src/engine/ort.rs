@@ -522,6 +522,7 @@ mod imp {
         warmup: usize,
         runs: usize,
     ) -> Result<ProfiledRuns> {
+        crate::engine::check_memory(model, &opts.input_shape).map_err(|e| e.at(model))?;
         // Declared before the session, so dropped after it: a session that ends on an
         // error may still write its profile there, and the folder goes with it.
         let dir = tempfile::Builder::new()

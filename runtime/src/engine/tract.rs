@@ -105,6 +105,7 @@ mod imp {
         runs: usize,
     ) -> Result<ProfiledRuns> {
         std::fs::metadata(model).map_err(|e| Error::io(model, e))?;
+        crate::engine::check_memory(model, &opts.input_shape).map_err(|e| e.at(model))?;
         let mut state = guarded(model, || plan(model, opts))?;
         let info = SessionInfo {
             engine: "tract",

@@ -78,10 +78,16 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
         }
         zoo::ModelRef::Onnx(path) => {
             let model = crate::onnx::read_model(&path)?;
-            let declared = analysis::input_shape_of(&model, &path)?;
-            let input_shape = match &opts.input_shape {
-                Some(s) => s.clone(),
-                None => resolve_declared(&declared, batch, &path)?,
+            let declared = analysis::input_shape_of(&model, &path);
+            let input_shape = match (&opts.input_shape, declared) {
+                (Some(s), Ok(d)) => {
+                    check_rank(s, &d, &path)?;
+                    s.clone()
+                }
+                // A model that declares no shape takes the one given.
+                (Some(s), Err(Error::Invalid(_))) => s.clone(),
+                (_, Err(e)) => return Err(e),
+                (None, Ok(d)) => resolve_declared(&d, batch, &path)?,
             };
             let meta = onnx_write::read_metadata(&model);
             let layout = guess_layout(&input_shape);
@@ -114,6 +120,32 @@ fn resolve_declared(declared: &[Option<usize>], batch: usize, path: &Path) -> Re
             ))),
         })
         .collect()
+}
+
+/// `--input-shape` must have the rank the model declares (engines reject anything
+/// else with errors about their own internals).
+fn check_rank(given: &[usize], declared: &[Option<usize>], path: &Path) -> Result<()> {
+    if given.len() == declared.len() {
+        return Ok(());
+    }
+    let dims: Vec<String> = given.iter().map(usize::to_string).collect();
+    let form: Vec<String> = declared
+        .iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect();
+    let cnn = if declared.len() == 4 {
+        ", NxCxHxW as a CNN's image input"
+    } else {
+        ""
+    };
+    Err(Error::Invalid(format!(
+        "{}: --input-shape {} has {} dimensions, but the model's input has {} ({}{cnn})",
+        path.display(),
+        dims.join("x"),
+        given.len(),
+        declared.len(),
+        form.join("x"),
+    )))
 }
 
 /// NHWC when the last axis looks like channels and axis 1 does not.

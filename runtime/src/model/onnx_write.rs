@@ -71,6 +71,18 @@ pub(crate) fn weight_shape(pl: &PlannedLayer) -> Option<(Vec<usize>, usize)> {
 /// He-normal weights (std = sqrt(2 / fan_in)) and zero biases, deterministic from `seed`.
 pub fn he_init(spec: &Spec, input: InputShape, seed: u64) -> Result<Weights> {
     let plan = spec.plan(input)?;
+    let params = plan.iter().fold(0u64, |a, l| a.saturating_add(l.params));
+    crate::alloc::check(params.checked_mul(4), || {
+        format!(
+            "the weights of {} ({} parameters)",
+            spec.name,
+            crate::units::thousands(params)
+        )
+    })
+    .map_err(|e| Error::Spec {
+        source_name: spec.name.clone(),
+        reason: e.to_string(),
+    })?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let layers = plan
         .iter()

@@ -29,26 +29,38 @@ impl InputShape {
     }
 }
 
+/// Most values (H×W×C) one image of an [`InputShape`] may hold: 2^28, 1 GiB as f32
+/// (e.g. 16384x16384x1 or 9459x9459x3).
+pub const MAX_INPUT_VALUES: usize = 1 << 28;
+
 impl FromStr for InputShape {
     type Err = Error;
     /// Parse `HxWxC` (e.g. `256x256x3`) or `HxW` (3 channels).
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Invalid(format!(
-                "invalid input shape {s:?}: expected HxWxC such as 256x256x3"
-            ))
-        };
+        let bad = |why: String| Error::Invalid(format!("invalid input shape {s:?}: {why}"));
+        let form = || bad("expected HxWxC such as 256x256x3".into());
         let dims = s
             .split(['x', 'X', ','])
-            .map(|d| d.trim().parse::<usize>().map_err(|_| bad()))
+            .map(|d| d.trim().parse::<usize>().map_err(|_| form()))
             .collect::<Result<Vec<_>>>()?;
         let (height, width, channels) = match dims.as_slice() {
             [h, w] => (*h, *w, 3),
             [h, w, c] => (*h, *w, *c),
-            _ => return Err(bad()),
+            _ => return Err(form()),
         };
-        if height == 0 || width == 0 || channels == 0 || height * width * channels > (1 << 28) {
-            return Err(bad());
+        if height == 0 || width == 0 || channels == 0 {
+            return Err(bad("every dimension must be ≥ 1".into()));
+        }
+        let values = crate::alloc::numel(&[height, width, channels]);
+        if values.is_none_or(|n| n > MAX_INPUT_VALUES) {
+            let count = values.map_or("more than 2^64".into(), |n| {
+                crate::units::thousands(n as u64)
+            });
+            return Err(bad(format!(
+                "{height}x{width}x{channels} is {count} values per image, over the limit of \
+                 {} (H×W×C ≤ 2^28, e.g. 16384x16384x1 or 9459x9459x3)",
+                crate::units::thousands(MAX_INPUT_VALUES as u64)
+            )));
         }
         Ok(Self {
             height,
@@ -102,22 +114,30 @@ impl<'de> Deserialize<'de> for Padding {
 }
 
 impl Padding {
-    /// Output size and (before, after) pads for one spatial axis.
+    /// Output size and (before, after) pads for one spatial axis; `None` when the kernel
+    /// does not fit or a size overflows.
     pub fn resolve(
         self,
         input: usize,
         kernel: usize,
         stride: usize,
     ) -> Option<(usize, usize, usize)> {
+        if stride == 0 {
+            return None;
+        }
         match self {
             Padding::Same => {
                 let out = input.div_ceil(stride);
-                let total = ((out - 1) * stride + kernel).saturating_sub(input);
+                let total = out
+                    .checked_sub(1)?
+                    .checked_mul(stride)?
+                    .checked_add(kernel)?
+                    .saturating_sub(input);
                 Some((out, total / 2, total - total / 2))
             }
             Padding::Valid => (input >= kernel).then(|| ((input - kernel) / stride + 1, 0, 0)),
             Padding::Explicit(p) => {
-                let padded = input + 2 * p;
+                let padded = p.checked_mul(2)?.checked_add(input)?;
                 (padded >= kernel).then(|| ((padded - kernel) / stride + 1, p, p))
             }
         }
@@ -263,11 +283,20 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// Number of elements per image.
+    /// Number of elements per image (saturating; [`Spec::plan`] refuses shapes whose
+    /// count overflows, so a planned shape's count is exact).
     pub fn elems(&self) -> usize {
         match *self {
-            Shape::Chw(c, h, w) => c * h * w,
+            Shape::Chw(c, h, w) => c.saturating_mul(h).saturating_mul(w),
             Shape::Flat(n) => n,
+        }
+    }
+
+    /// Number of elements per image, `None` on overflow.
+    fn checked_elems(&self) -> Option<usize> {
+        match *self {
+            Shape::Chw(c, h, w) => crate::alloc::numel(&[c, h, w]),
+            Shape::Flat(n) => Some(n),
         }
     }
 }
@@ -358,14 +387,15 @@ impl Spec {
                 if k == 0 || s == 0 {
                     return Err(err("kernel and stride must be ≥ 1".into()));
                 }
-                let (oh, pt, pb) = p
-                    .resolve(h, k, s)
-                    .ok_or_else(|| err(format!("kernel {k} does not fit the {h}x{w} input")))?;
-                let (ow, pl, pr) = p
-                    .resolve(w, k, s)
-                    .ok_or_else(|| err(format!("kernel {k} does not fit the {h}x{w} input")))?;
+                let fit = || err(format!("kernel {k} does not fit the {h}x{w} input"));
+                let (oh, pt, pb) = p.resolve(h, k, s).ok_or_else(fit)?;
+                let (ow, pl, pr) = p.resolve(w, k, s).ok_or_else(fit)?;
                 Ok((oh, ow, [pt, pl, pb, pr]))
             };
+            // Sizes, counts and MACs, refused when they overflow.
+            let too_large = || err("sizes overflow (the layer is too large)".into());
+            let product = |xs: &[usize]| crate::alloc::numel(xs).ok_or_else(too_large);
+            let sum = |a: usize, b: usize| a.checked_add(b).ok_or_else(too_large);
             let need_chw = || match shape {
                 Shape::Chw(c, h, w) => Ok((c, h, w)),
                 Shape::Flat(_) => Err(err(format!(
@@ -386,8 +416,9 @@ impl Spec {
                         return Err(err("filters must be ≥ 1".into()));
                     }
                     let (oh, ow, pads) = spatial(kernel, stride, padding, h, w)?;
-                    let params = (kernel * kernel * c * filters + filters) as u64;
-                    let macs = (oh * ow * filters * kernel * kernel * c) as u64;
+                    let per_filter = product(&[kernel, kernel, c])?;
+                    let params = sum(product(&[per_filter, filters])?, filters)?;
+                    let macs = product(&[oh, ow, filters, per_filter])?;
                     (Shape::Chw(filters, oh, ow), pads, params, macs)
                 }
                 Layer::Depthwise {
@@ -402,9 +433,9 @@ impl Spec {
                         return Err(err("multiplier must be ≥ 1".into()));
                     }
                     let (oh, ow, pads) = spatial(kernel, stride, padding, h, w)?;
-                    let m = c * multiplier;
-                    let params = (kernel * kernel * m + m) as u64;
-                    let macs = (oh * ow * m * kernel * kernel) as u64;
+                    let m = product(&[c, multiplier])?;
+                    let params = sum(product(&[kernel, kernel, m])?, m)?;
+                    let macs = product(&[oh, ow, m, kernel, kernel])?;
                     (Shape::Chw(m, oh, ow), pads, params, macs)
                 }
                 Layer::Maxpool {
@@ -420,7 +451,12 @@ impl Spec {
                     let (c, _, _) = need_chw()?;
                     (Shape::Flat(c), [0; 4], 0, 0)
                 }
-                Layer::Flatten => (Shape::Flat(shape.elems()), [0; 4], 0, 0),
+                Layer::Flatten => (
+                    Shape::Flat(shape.checked_elems().ok_or_else(too_large)?),
+                    [0; 4],
+                    0,
+                    0,
+                ),
                 Layer::Dense { units, .. } => {
                     let n = match shape {
                         Shape::Flat(n) => n,
@@ -433,22 +469,19 @@ impl Spec {
                     if units == 0 {
                         return Err(err("units must be ≥ 1".into()));
                     }
-                    (
-                        Shape::Flat(units),
-                        [0; 4],
-                        (n * units + units) as u64,
-                        (n * units) as u64,
-                    )
+                    let macs = product(&[n, units])?;
+                    (Shape::Flat(units), [0; 4], sum(macs, units)?, macs)
                 }
                 Layer::Relu | Layer::Softmax => (shape, [0; 4], 0, 0),
             };
+            output.checked_elems().ok_or_else(too_large)?;
             out.push(PlannedLayer {
                 layer: layer.clone(),
                 input: shape,
                 output,
                 pads,
-                params,
-                macs,
+                params: params as u64,
+                macs: macs as u64,
             });
             shape = output;
         }
@@ -463,12 +496,18 @@ impl Spec {
 
     /// Total parameters (as Keras `count_params`).
     pub fn params(&self, input: InputShape) -> Result<u64> {
-        Ok(self.plan(input)?.iter().map(|l| l.params).sum())
+        Ok(self
+            .plan(input)?
+            .iter()
+            .fold(0u64, |a, l| a.saturating_add(l.params)))
     }
 
     /// Total multiply-accumulates per image.
     pub fn macs(&self, input: InputShape) -> Result<u64> {
-        Ok(self.plan(input)?.iter().map(|l| l.macs).sum())
+        Ok(self
+            .plan(input)?
+            .iter()
+            .fold(0u64, |a, l| a.saturating_add(l.macs)))
     }
 }
 

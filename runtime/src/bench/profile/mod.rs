@@ -107,7 +107,8 @@ pub fn profile(
             Vec::new()
         }
     };
-    let input = crate::tensor_io::seeded_input(&opts.input_shape, p.seed);
+    let input =
+        crate::tensor_io::seeded_input(&opts.input_shape, p.seed).map_err(|e| e.at(model))?;
     let raw = engine::select::dispatch(
         choice,
         opts,

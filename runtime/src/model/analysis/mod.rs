@@ -245,6 +245,30 @@ pub fn input_shape_of(model: &ModelProto, path: &Path) -> Result<Vec<Option<usiz
     })
 }
 
+/// External data files named by the model's initializers that do not exist beside
+/// `path`, in order of first mention. The analysis needs only the weights' shapes, but
+/// an engine cannot load the model without these files.
+pub fn missing_external_data(model: &ModelProto, path: &Path) -> Vec<String> {
+    const EXTERNAL: i32 = 1;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut missing: Vec<String> = Vec::new();
+    let tensors = model.graph.iter().flat_map(|g| &g.initializer);
+    for t in tensors.filter(|t| t.data_location == EXTERNAL) {
+        let location = t
+            .external_data
+            .iter()
+            .find(|e| e.key == "location")
+            .map(|e| e.value.as_str());
+        let Some(location) = location.filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        if !missing.iter().any(|m| m == location) && !dir.join(location).is_file() {
+            missing.push(location.to_string());
+        }
+    }
+    missing
+}
+
 fn graph_of<'m>(model: &'m ModelProto, path: &Path) -> Result<&'m GraphProto> {
     model
         .graph
