@@ -354,3 +354,232 @@ fn eb_status(args: &[&str]) -> (bool, String) {
             .to_string(),
     )
 }
+
+#[test]
+fn a_model_the_worker_cannot_run_fails_with_the_workers_own_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.onnx");
+    common::write_chain_model(
+        &path,
+        &[None, Some(3), Some(100_000), Some(100_000)],
+        &[("relu", "Relu")],
+    );
+    for cmd in ["bench", "compare"] {
+        let mut args = vec![cmd, path.to_str().unwrap()];
+        if cmd == "compare" {
+            args.push("lean");
+        }
+        let out = common::eb(&strs(&with(&args, FAST)));
+        let err = String::from_utf8_lossy(&out.stderr);
+        // 1 for a worker that died, 2 for an allocation the worker refused.
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let lines: Vec<&str> = err.trim_end().lines().collect();
+        let last = lines.last().copied().unwrap_or_default();
+        // The worker's own words on the one line that names the model: the input it
+        // cannot allocate (refused, or the allocator's message before an abort); no
+        // backtrace note.
+        assert!(last.starts_with("edgebench: error: huge.onnx: "), "{err}");
+        assert!(
+            last.contains("GiB") || last.contains("memory allocation of"),
+            "{err}"
+        );
+        assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+    }
+}
+
+#[test]
+fn compare_keys_models_by_position_when_two_share_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, sub) in [("lean", "m"), ("heavy", "other")] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        let out = dir.path().join(sub).join("ok.onnx");
+        ok(&[
+            "models",
+            "export",
+            model,
+            "-o",
+            out.to_str().unwrap(),
+            "--input",
+            "32x32x3",
+        ]);
+    }
+    let (a, b) = (
+        dir.path().join("m/ok.onnx"),
+        dir.path().join("other/ok.onnx"),
+    );
+    let json = dir.path().join("r.json");
+    let args = with(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        FAST,
+    );
+    let table = ok(&strs(&args));
+    let r: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = r.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["ok.onnx", "other/ok.onnx"]);
+    // The baseline is 1× itself; the second (heavy) gets its own ratios.
+    let (first, second) = (r.models[0].ratios.unwrap(), r.models[1].ratios.unwrap());
+    assert_eq!(first.macs, Some(1.0));
+    assert_eq!(first.params, Some(1.0));
+    let macs = r.models[1].macs_per_image as f64 / r.models[0].macs_per_image as f64;
+    assert!(macs > 10.0, "heavy has many more MACs than lean");
+    assert!((second.macs.unwrap() - macs).abs() < 1e-9, "{second:?}");
+    let row = |name: &str| {
+        table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name} ")))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // In the table's ratio section, each row is its own model's.
+    assert!(
+        row("other/ok.onnx")
+            .iter()
+            .any(|l| l.contains(&format!("×{:.1}", second.macs.unwrap()))),
+        "{table}"
+    );
+    assert!(
+        row("ok.onnx")
+            .iter()
+            .any(|l| l.matches("×1.00").count() == 5),
+        "{table}"
+    );
+}
+
+/// `dir/NAME`, a fixture root whose `/proc/loadavg` starts with `load` (no Jetson
+/// files), for `EDGEBENCH_SYSROOT`.
+fn root_with_load(dir: &Path, name: &str, load: &str) -> std::path::PathBuf {
+    let root = dir.join(name);
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    std::fs::write(
+        root.join("proc/loadavg"),
+        format!("{load} {load} {load} 1/100 4242\n"),
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn an_unwritable_cache_is_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let idle = root_with_load(dir.path(), "idle", "0.00");
+    // Under a regular file: unwritable even for root.
+    let nowhere = Path::new("/dev/null/x");
+    let empty = Path::new("");
+    let envs: [&[(&str, &Path)]; 2] = [
+        &[("XDG_CACHE_HOME", nowhere), ("EDGEBENCH_SYSROOT", &idle)],
+        &[
+            ("XDG_CACHE_HOME", empty),
+            ("HOME", nowhere),
+            ("EDGEBENCH_SYSROOT", &idle),
+        ],
+    ];
+    for env in envs {
+        let args = with(&["bench", "lean", "--json", "-"], FAST);
+        let (out, err) = common::ok_env(&strs(&args), env);
+        let r: Report = serde_json::from_str(&out).unwrap();
+        assert!(r.machine.gemm_peak_gflops.unwrap() > 0.0);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(warnings.len(), 1, "warned once: {err}");
+        assert!(
+            warnings[0].contains("cannot be cached") && warnings[0].contains("/dev/null/x"),
+            "{err}"
+        );
+        let (out, err) = common::ok_env(&["hw", "--json"], env);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(j["cached"], false, "{j}");
+        assert!(j["gemm_peak"]["gflops"].as_f64().unwrap() > 0.0);
+        assert!(err.contains("cannot be cached"), "{err}");
+    }
+}
+
+#[test]
+fn a_peak_measured_while_busy_is_not_cached_and_a_stale_one_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_file = cache.join("edgebench/gemm-peak.json");
+    let busy = root_with_load(dir.path(), "busy", "999.00");
+    let idle = root_with_load(dir.path(), "idle", "0.00");
+    let env = |root: &Path| -> Vec<(&'static str, std::path::PathBuf)> {
+        vec![
+            ("XDG_CACHE_HOME", cache.clone()),
+            ("EDGEBENCH_SYSROOT", root.to_path_buf()),
+        ]
+    };
+    let run = |args: &[&str], root: &Path| {
+        let e = env(root);
+        let e: Vec<(&str, &Path)> = e.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        common::ok_env(args, &e)
+    };
+
+    // Busy: measured and used, not cached, and said so.
+    let (out, err) = run(&["hw", "--json"], &busy);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(j["gemm_peak"]["gflops"].as_f64().unwrap() > 0.0);
+    assert_eq!(j["gemm_peak"]["load_avg_1m"], 999.0);
+    assert!(err.contains("busy") && err.contains("999.00"), "{err}");
+    assert!(!cache_file.exists(), "a busy measurement is not cached");
+
+    // Idle: cached with when and under what load it was measured.
+    let (_, err) = run(&["hw", "--remeasure"], &idle);
+    assert!(!err.contains("warning"), "{err}");
+    let cached = common::read_json(&cache_file);
+    assert!(cached["measured_unix_s"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(cached["load_avg_1m"], 0.0);
+    assert!(
+        cached["runs"].as_u64().unwrap() >= 3,
+        "best of several runs"
+    );
+
+    // A cache written before load and time were recorded, with a peak far below what
+    // this machine does (as when measured while busy): it loads, and every report
+    // format flags the shares above 100%.
+    let old = serde_json::json!({
+        "cpu": cached["cpu"], "cores": cached["cores"], "n": 1024, "gflops": 0.001,
+    });
+    std::fs::write(&cache_file, old.to_string()).unwrap();
+    let (out, _) = run(&["hw", "--json"], &idle);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&j["cached"], &j["gemm_peak"]["gflops"]),
+        (&true.into(), &0.001.into())
+    );
+    let p = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
+    let (json, csv, md, html) = (p("r.json"), p("r.csv"), p("r.md"), p("r.html"));
+    let args = with(
+        &[
+            "bench",
+            "lean",
+            "--json",
+            &json,
+            "--csv",
+            &csv,
+            "--markdown",
+            &md,
+            "--report",
+            &html,
+        ],
+        FAST,
+    );
+    let (table, _) = run(&strs(&args), &idle);
+    let stale = "peak stale: run `edgebench hw --remeasure`";
+    let r: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r.machine.gemm_peak_gflops, Some(0.001));
+    let c = &r.models[0].compute;
+    assert!(c.share_of_peak.unwrap() > 1.0 && c.peak_stale, "{c:?}");
+    assert!(table.contains(stale), "{table}");
+    for f in [&csv, &md, &html] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.contains(stale), "{f}: {text}");
+    }
+
+    // `--remeasure` replaces it.
+    run(&["hw", "--remeasure"], &idle);
+    assert!(common::read_json(&cache_file)["gflops"].as_f64().unwrap() > 0.001);
+}

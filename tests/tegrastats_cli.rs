@@ -130,7 +130,12 @@ fn compare_gives_each_model_its_own_samples_and_every_format_shows_them() {
     assert!(html.contains("VIN_SYS_5V0"));
     let csv = std::fs::read_to_string(csv).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    assert_eq!(header.last(), Some(&"energy_offline_mj"));
+    // Columns are only ever appended: the power ones, then the count of dropped
+    // samples and the stale-peak note.
+    assert_eq!(
+        header[header.len() - 3..],
+        ["energy_offline_mj", "tegrastats_implausible", "peak_note"]
+    );
     let col = header.iter().position(|h| *h == "power_source").unwrap();
     for row in csv.lines().skip(1) {
         assert_eq!(row.split(',').nth(col), Some("sum of rails"), "{row}");
@@ -312,4 +317,57 @@ fn a_jetson_without_a_builtin_target_is_named_and_says_so() {
             .unwrap()
             .starts_with("NVIDIA Jetson Orin NX")
     );
+}
+
+#[test]
+fn implausible_samples_are_dropped_and_counted_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("mixed.txt");
+    let real = std::fs::read_to_string(fixture("r36-orin-nano.txt")).unwrap();
+    let real = real.lines().next().unwrap();
+    std::fs::write(
+        &lines,
+        format!(
+            "{real}\nRAM 5/0MB VDD_IN 4000mW/4000mW\n\
+             VDD_IN 99999999999999999999999mW/99999999999999999999999mW\n"
+        ),
+    )
+    .unwrap();
+    let fake = fake_tegrastats(dir.path(), &lines);
+    let md = dir.path().join("r.md");
+    let json = dir.path().join("r.json");
+    let mut args = vec![
+        "bench",
+        "lean",
+        "--tegrastats-interval",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ];
+    args.extend(&SHORT[..SHORT.len() - 1]); // without --quiet: the table too
+    let (table, _) = ok_env(&args, &[("EDGEBENCH_TEGRASTATS", &fake)]);
+    let r: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let p = r.models[0].power.as_ref().unwrap();
+    assert!(p.samples >= 1, "{p:?}");
+    assert!(p.implausible_samples >= 2, "{p:?}");
+    assert!(
+        p.first_implausible
+            .as_deref()
+            .unwrap()
+            .contains("RAM 5/0MB"),
+        "{p:?}"
+    );
+    // Only the real line's figures: 4742 mW, 7620 MiB of RAM; no 3.3e22 W.
+    assert_eq!(
+        (p.total_avg_mw, p.total_peak_mw),
+        (Some(4742.0), Some(4742.0))
+    );
+    assert_eq!(p.ram_total_mib, Some(7620));
+    assert_eq!(p.unparsed_lines, 0);
+    for text in [table, std::fs::read_to_string(&md).unwrap()] {
+        assert!(text.contains("implausible samples dropped"), "{text}");
+        assert!(text.contains("4.74 W avg"), "{text}");
+    }
 }

@@ -4,6 +4,7 @@
 //! - [`data`]: image sources (folders, TFRecord, synthetic), decoding, the streaming loader;
 //! - [`target`]: Jetson boards' budgets and verdicts;
 //! - [`report`]: table, JSON, CSV, Markdown and HTML output;
+//! - [`scratch`]: a run's temporary folders and children, cleaned up on interruption;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
 //! - [`engine`]: ONNX Runtime (`ort`) and `tract` behind one [`engine::Session`] trait;
@@ -22,6 +23,7 @@ pub mod fsutil;
 pub mod model;
 pub mod onnx;
 pub mod report;
+pub mod scratch;
 pub mod target;
 pub mod tensor_io;
 pub mod train;

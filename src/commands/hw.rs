@@ -1,7 +1,8 @@
 //! `edgebench hw`: this machine's CPU, cores, SIMD level, memory, Jetson board when
 //! detected (`$EDGEBENCH_SYSROOT` points detection at a fixture root), whether
 //! `tegrastats` is there for power figures, and its measured fp32 GEMM peak (cached
-//! after the first measurement).
+//! after the first measurement taken while the machine was not busy; `--remeasure`
+//! measures it again).
 
 use clap::Args;
 use edgebench_runtime::bench::hw;
@@ -9,7 +10,8 @@ use edgebench_runtime::{target, units};
 
 #[derive(Debug, Args)]
 pub struct HwArgs {
-    /// Measure the GEMM peak again instead of using the cached figure.
+    /// Measure the GEMM peak again instead of using the cached figure (do it when the
+    /// machine is idle: a peak measured while it is busy is not cached).
     #[arg(long)]
     pub remeasure: bool,
     /// Print JSON.
@@ -22,23 +24,22 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
     let detected = target::detect();
     m.board = detected.as_ref().map(|(b, _)| b.clone());
     let tegrastats = target::Tegrastats::locate();
-    let cached = hw::cached_peak().filter(|_| !args.remeasure);
-    let was_cached = cached.is_some();
-    let peak = match cached {
-        Some(p) => p,
-        None => {
-            if !args.json {
-                eprintln!("measuring the fp32 GEMM peak on {} cores …", m.cores);
-            }
-            hw::measure_and_cache_peak()?
-        }
-    };
+    if !args.json && (args.remeasure || hw::cached_peak().is_none()) {
+        eprintln!("measuring the fp32 GEMM peak on {} cores …", m.cores);
+    }
+    let outcome = hw::gemm_peak(args.remeasure);
+    if let Some(w) = &outcome.warning {
+        eprintln!("edgebench: warning: {w}");
+    }
+    let was_cached = outcome.from_cache;
+    let peak = outcome.peak;
     m.gemm_peak_gflops = Some(peak.gflops);
     if args.json {
         let j = serde_json::json!({
             "machine": m,
             "gemm_peak": peak,
             "cached": was_cached,
+            "cache_warning": outcome.warning,
             "cache_file": hw::cache_path(),
             "target": detected.and_then(|(_, t)| t),
             "tegrastats": tegrastats.as_ref().ok().map(|t| t.path()),
@@ -63,15 +64,18 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
         ),
         Err(why) => println!("tegrastats: not available ({why})"),
     }
+    let load = peak
+        .load_avg_1m
+        .map_or(String::new(), |l| format!(", load average {l:.2}"));
     println!(
-        "gemm peak: {:.1} GFLOP/s fp32 ({}×{n}×{n} on {} cores{})",
+        "gemm peak: {:.1} GFLOP/s fp32 ({}×{n}×{n} on {} cores{}{load})",
         peak.gflops,
         peak.n,
         peak.cores,
-        if was_cached {
-            ", cached"
-        } else {
-            ", just measured"
+        match (was_cached, peak.measured_unix_s) {
+            (true, 0) => ", cached".to_string(),
+            (true, t) => format!(", cached, measured at Unix time {t}"),
+            (false, _) => ", just measured".to_string(),
         },
         n = peak.n
     );

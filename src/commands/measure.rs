@@ -123,6 +123,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Run the measurement for `models` and print/write the report.
 pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Result<()> {
+    // Temporary exports and worker processes go away even when the run is interrupted.
+    let _scratch = edgebench_runtime::scratch::Scratch::begin();
     let outputs = outputs(args)?;
     let plan = Plan {
         warmup_queries: args.warmup,
@@ -200,13 +202,19 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         prepared.push(p);
         jobs.push(job);
     }
+    measure::name_distinctly(&mut jobs);
 
     let mut machine: Machine = hw::machine();
     machine.board = detected_board.clone();
     if hw::cached_peak().is_none() || args.remeasure_peak {
         say("measuring this machine's fp32 GEMM peak (once; cached, see `edgebench hw`) …");
     }
-    machine.gemm_peak_gflops = Some(hw::gemm_peak(args.remeasure_peak)?.gflops);
+    let peak = hw::gemm_peak(args.remeasure_peak);
+    if let Some(w) = &peak.warning {
+        // Said even with --quiet: the figures against the peak depend on it.
+        eprintln!("edgebench: warning: {w}");
+    }
+    machine.gemm_peak_gflops = Some(peak.peak.gflops);
 
     let mut sweeps = Vec::new();
     if args.batch == BatchArg::Auto && plan.offline {
@@ -273,18 +281,16 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     let peak = machine.gemm_peak_gflops;
     for (r, s) in results.iter_mut().zip(sweeps) {
         r.batch_sweep = s;
-        r.compute = Compute {
-            gflops: r.compute.gflops,
-            share_of_peak: peak.map(|p| r.compute.gflops / p),
-        };
+        // A share above 100% marks the peak as stale in every report format.
+        r.compute = Compute::against(r.compute.gflops, peak);
         if let Some(b) = &budget {
             r.verdicts = target::verdicts(b, r);
         }
     }
-    for (r, ratio) in results.clone().iter().zip(report::ratios(&results)) {
-        if let Some(m) = results.iter_mut().find(|m| m.name == r.name) {
-            m.ratios = Some(ratio);
-        }
+    // Ratios are in the models' order: by position, never by name.
+    let ratios = report::ratios(&results);
+    for (m, ratio) in results.iter_mut().zip(ratios) {
+        m.ratios = Some(ratio);
     }
     let report = Report {
         schema: SCHEMA_NAME.into(),

@@ -38,6 +38,8 @@ pub struct ProfileArgs {
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
+    // The temporary export of a spec goes away even when the run is interrupted.
+    let _scratch = edgebench_runtime::scratch::Scratch::begin();
     let prepared = model::prepare(&args.model, &args.model_input.prepare_options(None))?;
     let opts = engine_options(&args.engine, prepared.input_shape.clone());
     let settings = ProfileOptions {

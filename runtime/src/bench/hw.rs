@@ -2,9 +2,13 @@
 //!
 //! The GEMM peak is what "achieved GFLOP/s" is compared against: a square single-precision
 //! matrix product (the `gemm` crate's AVX-512/AVX2/NEON kernels, all cores) is the
-//! practical compute ceiling of a CPU for convolution-heavy models. It is measured once
-//! and cached as JSON under the user's cache directory (`$XDG_CACHE_HOME/edgebench/` or
-//! `~/.cache/edgebench/`), keyed by CPU model and core count.
+//! practical compute ceiling of a CPU for convolution-heavy models. It is the best of
+//! several short timed products with pauses between them, so that a burst of other
+//! work spoils only some. It is cached as JSON under the user's cache directory
+//! (`$XDG_CACHE_HOME/edgebench/` or `~/.cache/edgebench/`), keyed by CPU model and core
+//! count, with when and under what load it was measured; a measurement taken while the
+//! machine was busy (1-minute load average above [`BUSY_LOAD_PER_CORE`] per core) is
+//! used once but not cached, and a cache that cannot be written is only a warning.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -88,13 +92,31 @@ pub struct GemmPeak {
     pub cores: usize,
     /// Matrix size n of the n×n×n product that was timed.
     pub n: usize,
-    /// Best of the timed repetitions.
+    /// Best of the timed runs.
     pub gflops: f64,
+    /// When it was measured, seconds since the Unix epoch.
+    #[serde(default)]
     pub measured_unix_s: u64,
+    /// The 1-minute load average just before measuring (`/proc/loadavg`), when known
+    /// (absent in caches written before it was recorded).
+    #[serde(default)]
+    pub load_avg_1m: Option<f64>,
+    /// How many timed runs the best was taken from (0 in older caches).
+    #[serde(default)]
+    pub runs: usize,
 }
 
-/// Time `reps` fp32 n×n×n products on `threads` threads; GFLOP/s of the fastest.
-pub fn measure_gemm(n: usize, threads: usize, min_time: Duration) -> f64 {
+/// A machine is busy, for measuring its peak, when its 1-minute load average exceeds
+/// this many runnable tasks per core: other work then takes a share of the cores the
+/// all-core product needs.
+pub const BUSY_LOAD_PER_CORE: f64 = 0.25;
+
+/// Timed products of one peak measurement.
+pub const PEAK_RUNS: usize = 7;
+
+/// Time `runs` fp32 n×n×n products on `threads` threads, one at a time with a short
+/// pause between them (after one untimed product); GFLOP/s of the fastest.
+pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
     let b: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
     let mut c = vec![0f32; n * n];
@@ -105,9 +127,10 @@ pub fn measure_gemm(n: usize, threads: usize, min_time: Duration) -> f64 {
     };
     let flops = 2.0 * (n as f64).powi(3);
     let mut best = f64::INFINITY;
-    let start = Instant::now();
-    let mut reps = 0;
-    while reps < 3 || (start.elapsed() < min_time && reps < 50) {
+    for run in 0..=runs.max(1) {
+        if run > 1 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let t = Instant::now();
         // Safety: a, b and c each hold n·n f32 in row-major order; the strides
         // (column stride 1, row stride n) stay inside them, and c does not alias a or b.
@@ -134,11 +157,19 @@ pub fn measure_gemm(n: usize, threads: usize, min_time: Duration) -> f64 {
                 par,
             );
         }
-        best = best.min(t.elapsed().as_secs_f64());
-        reps += 1;
+        // Run 0 warms caches, pages and the thread pool up.
+        if run > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
     }
     std::hint::black_box(&c);
     flops / best / 1e9
+}
+
+/// Matrix size for the peak: large enough to keep every core busy, small enough that
+/// a run takes milliseconds.
+pub fn peak_size(cores: usize) -> usize {
+    if cores <= 16 { 1024 } else { 2048 }
 }
 
 /// Where the GEMM peak is cached.
@@ -150,7 +181,8 @@ pub fn cache_path() -> Option<PathBuf> {
     Some(base.join("edgebench").join("gemm-peak.json"))
 }
 
-/// The cached peak for this CPU and core count, if any.
+/// The cached peak for this CPU and core count, if any (an unreadable or malformed
+/// cache counts as none).
 pub fn cached_peak() -> Option<GemmPeak> {
     let text = std::fs::read_to_string(cache_path()?).ok()?;
     let p: GemmPeak = serde_json::from_str(&text).ok()?;
@@ -158,31 +190,89 @@ pub fn cached_peak() -> Option<GemmPeak> {
         .then_some(p)
 }
 
-/// Measure the GEMM peak on all cores (n = 2048, ≥ 1 s) and cache it.
-pub fn measure_and_cache_peak() -> Result<GemmPeak> {
-    let n = 2048;
+/// The 1-minute load average, from `/proc/loadavg` (under `$EDGEBENCH_SYSROOT` when
+/// set, as board detection); `None` when unreadable.
+pub fn load_avg_1m() -> Option<f64> {
+    let root = std::env::var_os(crate::target::SYSROOT_ENV)
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let text = std::fs::read_to_string(root.join("proc/loadavg")).ok()?;
+    parse_load_avg(&text)
+}
+
+fn parse_load_avg(text: &str) -> Option<f64> {
+    let v: f64 = text.split_whitespace().next()?.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+/// Whether a load average means the machine is too busy for a peak worth caching.
+pub fn is_busy(load_avg_1m: f64, cores: usize) -> bool {
+    load_avg_1m > BUSY_LOAD_PER_CORE * cores.max(1) as f64
+}
+
+/// A GEMM peak and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeakOutcome {
+    pub peak: GemmPeak,
+    /// Read from the cache (not measured by this call).
+    pub from_cache: bool,
+    /// Why a fresh measurement was not cached (the machine was busy, the cache cannot
+    /// be written), for one warning; the peak is still used.
+    pub warning: Option<String>,
+}
+
+/// Measure the GEMM peak on all cores, noting the load average before, and cache it
+/// unless the machine was busy. A cache that cannot be written is a warning, not an
+/// error: the peak is measured again next time.
+pub fn measure_and_cache_peak() -> PeakOutcome {
+    let cores = cores();
+    let load = load_avg_1m();
+    let n = peak_size(cores);
     let peak = GemmPeak {
         cpu: cpu_model(),
-        cores: cores(),
+        cores,
         n,
-        gflops: measure_gemm(n, cores(), Duration::from_secs(1)),
+        gflops: measure_gemm(n, cores, PEAK_RUNS),
         measured_unix_s: unix_now(),
+        load_avg_1m: load,
+        runs: PEAK_RUNS,
     };
-    if let Some(path) = cache_path() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let json = serde_json::to_string_pretty(&peak)
-            .map_err(|e| Error::Invalid(format!("serialising the GEMM peak: {e}")))?;
-        fsutil::write_atomic(&path, json.as_bytes())?;
+    let warning = match (load, cache_path()) {
+        (Some(l), _) if is_busy(l, cores) => Some(format!(
+            "the machine was busy (load average {l:.2} on {cores} cores): the GEMM peak \
+             measured now ({:.1} GFLOP/s) is used for this run but not cached; run \
+             `edgebench hw --remeasure` when the machine is idle",
+            peak.gflops
+        )),
+        (_, None) => None,
+        (_, Some(path)) => save(&peak, &path).err().map(|e| {
+            format!("the GEMM peak cannot be cached ({e}); it is measured again next time")
+        }),
+    };
+    PeakOutcome {
+        peak,
+        from_cache: false,
+        warning,
     }
-    Ok(peak)
+}
+
+fn save(peak: &GemmPeak, path: &std::path::Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let json = serde_json::to_string_pretty(peak)
+        .map_err(|e| Error::Invalid(format!("serialising the GEMM peak: {e}")))?;
+    fsutil::write_atomic(path, json.as_bytes())
 }
 
 /// The cached peak, or a fresh measurement when none is cached (`remeasure` forces one).
-pub fn gemm_peak(remeasure: bool) -> Result<GemmPeak> {
+pub fn gemm_peak(remeasure: bool) -> PeakOutcome {
     match cached_peak() {
-        Some(p) if !remeasure => Ok(p),
+        Some(peak) if !remeasure => PeakOutcome {
+            peak,
+            from_cache: true,
+            warning: None,
+        },
         _ => measure_and_cache_peak(),
     }
 }
@@ -209,8 +299,29 @@ mod tests {
 
     #[test]
     fn gemm_measurement_is_positive_and_finite() {
-        let g = measure_gemm(64, 1, Duration::ZERO);
+        let g = measure_gemm(64, 1, 2);
         assert!(g.is_finite() && g > 0.0, "{g}");
+    }
+
+    #[test]
+    fn load_average_and_busy() {
+        assert_eq!(parse_load_avg("0.52 0.58 0.59 1/467 12345\n"), Some(0.52));
+        assert_eq!(parse_load_avg(""), None);
+        assert_eq!(parse_load_avg("nan 1 1"), None);
+        assert_eq!(parse_load_avg("-1 1 1"), None);
+        assert!(!is_busy(0.4, 2) && is_busy(0.6, 2));
+        assert!(!is_busy(3.9, 16) && is_busy(4.1, 16));
+        assert!(is_busy(0.3, 0), "no cores counts as one");
+    }
+
+    #[test]
+    fn a_cache_written_before_load_and_time_were_recorded_still_loads() {
+        let old = r#"{"cpu": "AMD EPYC 9R14", "cores": 2, "n": 2048, "gflops": 95.5}"#;
+        let p: GemmPeak = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (p.gflops, p.measured_unix_s, p.load_avg_1m, p.runs),
+            (95.5, 0, None, 0)
+        );
     }
 
     #[test]

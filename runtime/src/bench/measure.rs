@@ -86,6 +86,59 @@ pub struct Job {
     pub macs_per_image: u64,
 }
 
+/// Display names for models given as `(name, source)` (the zoo or file name, and what
+/// the user passed), unique so that no report mixes two models up: a model keeps its
+/// name unless an earlier one has it; then it is named by the shortest suffix of its
+/// source path that no other model's source ends with (`ok.onnx` and `other/ok.onnx`
+/// for `m/ok.onnx other/ok.onnx`), else by its position (`lean (2)` for `lean lean`).
+pub fn distinct_names(models: &[(&str, &str)]) -> Vec<String> {
+    let parts = |source: &str| -> Vec<String> {
+        Path::new(source)
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    let sources: Vec<Vec<String>> = models.iter().map(|(_, s)| parts(s)).collect();
+    let mut names: Vec<String> = Vec::with_capacity(models.len());
+    for (i, (name, _)) in models.iter().enumerate() {
+        let own = &sources[i];
+        let distinguishes = |k: usize| {
+            let suffix = &own[own.len() - k..];
+            sources
+                .iter()
+                .enumerate()
+                .all(|(j, other)| j == i || !other.ends_with(suffix))
+        };
+        let chosen = std::iter::once(name.to_string())
+            .filter(|n| !names.contains(n))
+            .chain(
+                (1..=own.len())
+                    .filter(|&k| distinguishes(k))
+                    .map(|k| own[own.len() - k..].join("/")),
+            )
+            .chain((i + 1..).map(|n| format!("{name} ({n})")))
+            .find(|n| !names.contains(n));
+        names.push(chosen.unwrap_or_else(|| name.to_string()));
+    }
+    names
+}
+
+/// Give every job a distinct display name ([`distinct_names`]), so that results, worker
+/// errors and reports name each model unambiguously.
+pub fn name_distinctly(jobs: &mut [Job]) {
+    let given: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j.cfg.name.as_str(), j.source.as_str()))
+        .collect();
+    let names = distinct_names(&given);
+    for (job, name) in jobs.iter_mut().zip(names) {
+        job.cfg.name = name;
+    }
+}
+
 /// A step of the measurement, for progress display.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -240,10 +293,7 @@ pub fn measure_with_power(
             single_stream,
             offline,
             memory,
-            compute: super::result::Compute {
-                gflops,
-                share_of_peak: None,
-            },
+            compute: super::result::Compute::against(gflops, None),
             accuracy: pipeline.as_ref().and_then(|p| p.top1),
             pipeline,
             power,
@@ -307,6 +357,32 @@ mod tests {
 
     fn line(vdd_in: u32) -> crate::target::tegrastats::TegraLine {
         parse_line(&format!("RAM 1000/7620MB VDD_IN {vdd_in}mW/{vdd_in}mW")).unwrap()
+    }
+
+    #[test]
+    fn names_are_made_distinct_by_the_shortest_path_suffix_then_position() {
+        let n = |m: &[(&str, &str)]| distinct_names(m);
+        assert_eq!(
+            n(&[("ok.onnx", "m/ok.onnx"), ("ok.onnx", "other/ok.onnx")]),
+            ["ok.onnx", "other/ok.onnx"]
+        );
+        assert_eq!(
+            n(&[
+                ("ok.onnx", "/a/x/ok.onnx"),
+                ("ok.onnx", "/b/x/ok.onnx"),
+                ("ok.onnx", "./ok.onnx")
+            ]),
+            ["ok.onnx", "b/x/ok.onnx", "ok.onnx (3)"]
+        );
+        assert_eq!(
+            n(&[("tiny", "a/tiny.toml"), ("tiny", "b/tiny.toml")]),
+            ["tiny", "b/tiny.toml"]
+        );
+        assert_eq!(
+            n(&[("lean", "lean"), ("lean", "lean"), ("heavy", "heavy")]),
+            ["lean", "lean (2)", "heavy"]
+        );
+        assert_eq!(n(&[("a", "a"), ("b", "b")]), ["a", "b"]);
     }
 
     #[test]

@@ -190,9 +190,17 @@ pub struct PowerSummary {
     pub max_temp_sensor: Option<String>,
     /// Energy per inference per scenario.
     pub energy: Vec<Energy>,
-    /// Lines tegrastats printed that could not be parsed, and the first reason.
+    /// Lines tegrastats printed that could not be parsed (or were longer than 64 KiB),
+    /// and the first reason.
     pub unparsed_lines: u64,
     pub first_unparsed: Option<String>,
+    /// Lines that parsed but cannot be real readings (a rail of 10²³ mW, more RAM used
+    /// than there is), dropped from every figure; and why the first was dropped.
+    /// Absent in older reports.
+    #[serde(default)]
+    pub implausible_samples: u64,
+    #[serde(default)]
+    pub first_implausible: Option<String>,
     /// Why some figure is missing (e.g. no sample fell within the timed runs).
     pub note: String,
 }
@@ -345,6 +353,31 @@ pub struct Compute {
     pub gflops: f64,
     /// `gflops / machine.gemm_peak_gflops`.
     pub share_of_peak: Option<f64>,
+    /// The share is above 1: the peak understates this machine (measured while it was
+    /// busy, or on other hardware), so every share is suspect; `edgebench hw
+    /// --remeasure` measures it again (absent in older reports).
+    #[serde(default)]
+    pub peak_stale: bool,
+}
+
+impl Compute {
+    /// `gflops` against the GEMM `peak` (GFLOP/s), when one is known.
+    pub fn against(gflops: f64, peak: Option<f64>) -> Compute {
+        let share = peak
+            .filter(|p| p.is_finite() && *p > 0.0)
+            .map(|p| gflops / p)
+            .filter(|s| s.is_finite());
+        Compute {
+            gflops,
+            share_of_peak: share,
+            peak_stale: share.is_some_and(|s| s > 1.0),
+        }
+    }
+
+    /// Whether the share shows a stale peak (also for reports without `peak_stale`).
+    pub fn shows_stale_peak(&self) -> bool {
+        self.peak_stale || self.share_of_peak.is_some_and(|s| s > 1.0)
+    }
 }
 
 /// One point of a `--batch auto` sweep.

@@ -273,8 +273,12 @@ pub struct WireError {
 }
 
 impl WireError {
-    /// Back into a library error of the same kind (so exit codes survive the boundary).
-    pub fn into_error(self, model: &str) -> Error {
+    /// Back into a library error of the same kind (so exit codes survive the boundary),
+    /// on one line: an engine's multi-line message has its line breaks folded.
+    pub fn into_error(mut self, model: &str) -> Error {
+        let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.a = one_line(&self.a);
+        self.b = one_line(&self.b);
         match self.kind.as_str() {
             "invalid" => Error::Invalid(format!("{model}: {}", self.a)),
             "ort_library" => Error::OrtLibrary { reason: self.a },

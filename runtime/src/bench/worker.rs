@@ -111,6 +111,8 @@ pub fn serve(config_json: &str) -> Result<()> {
 pub struct Worker {
     name: String,
     child: Child,
+    /// Ends the child should this run be interrupted; dropped before the child is reaped.
+    interrupt: Option<crate::scratch::ChildGuard>,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -135,15 +137,31 @@ impl Worker {
         else {
             return Err(Error::Invalid("worker pipes were not created".into()));
         };
-        // Drain stderr on a thread so a chatty engine can never block the child.
+        let interrupt = Some(crate::scratch::register_child(child.id(), libc::SIGKILL));
+        // Drain stderr on a thread so a chatty engine can never block the child; keep
+        // its tail, which holds the last words of a worker that dies.
         let stderr = Some(std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut err_pipe, &mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
+            let mut tail = Vec::new();
+            let mut chunk = [0u8; 8192];
+            loop {
+                match std::io::Read::read(&mut err_pipe, &mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tail.extend_from_slice(&chunk[..n]);
+                        if tail.len() > STDERR_TAIL {
+                            tail.drain(..tail.len() - STDERR_TAIL);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            String::from_utf8_lossy(&tail).into_owned()
         }));
         let mut w = Self {
             name: cfg.name.clone(),
             child,
+            interrupt,
             stdin: Some(stdin),
             stdout: BufReader::new(stdout),
             stderr,
@@ -200,7 +218,7 @@ impl Worker {
     pub fn finish(mut self) -> Result<()> {
         let _ = self.request(&Request::Quit);
         self.stdin.take();
-        self.child.wait().map_err(|e| Error::Worker {
+        self.reap().map_err(|e| Error::Worker {
             model: self.name.clone(),
             reason: format!("waiting for the worker: {e}"),
         })?;
@@ -248,21 +266,23 @@ impl Worker {
         }
     }
 
-    /// The worker ended without answering: say how, with its last stderr line.
+    /// Wait for the child, once it is no longer to be ended on an interruption.
+    fn reap(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.interrupt.take();
+        self.child.wait()
+    }
+
+    /// The worker ended without answering: say how, with its last words on stderr.
     fn died(&mut self) -> Error {
-        let status = self.child.wait().ok();
-        // The child is gone, so its stderr reaches end-of-file: collect all of it.
+        let status = self.reap().ok();
+        // The child is gone, so its stderr reaches end-of-file: collect its tail.
         let last = self
             .stderr
             .take()
             .and_then(|t| t.join().ok())
             .map(|s| last_words(&s))
             .unwrap_or_default();
-        let how = match status {
-            Some(s) if s.code().is_some() => format!("worker exited with {s}"),
-            Some(s) => format!("worker was killed ({s}; out of memory?)"),
-            None => "worker vanished".to_string(),
-        };
+        let how = status.map_or_else(|| "worker vanished".to_string(), ended);
         Error::Worker {
             model: self.name.clone(),
             reason: if last.is_empty() {
@@ -281,27 +301,184 @@ impl Worker {
     }
 }
 
-/// What a dead worker said last: its panic message when it panicked (the lines from
-/// "panicked at" up to the backtrace note), else its last non-empty stderr line.
-fn last_words(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
-        let msg: Vec<&str> = lines[i..]
-            .iter()
-            .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace"))
-            .map(|l| l.trim())
-            .collect();
-        return msg.join(" ");
+/// Bytes of a worker's stderr kept for its last words.
+const STDERR_TAIL: usize = 64 * 1024;
+
+/// How a worker process ended, in words: `worker exited with code 3`, `worker killed by
+/// signal 6 (SIGABRT)`, `worker killed by signal 9 (SIGKILL; out of memory?)`.
+fn ended(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("worker exited with code {code}");
     }
-    lines.last().map_or(String::new(), |l| l.to_string())
+    match status.signal() {
+        Some(sig) => {
+            let name = signal_name(sig);
+            let oom = if sig == libc::SIGKILL {
+                "; out of memory?"
+            } else {
+                ""
+            };
+            format!("worker killed by signal {sig} ({name}{oom})")
+        }
+        None => format!("worker ended ({status})"),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTRAP => "SIGTRAP",
+        _ => "signal",
+    }
+}
+
+/// What a dead worker said last, as one line: its panic message when it panicked,
+/// else its last stderr line that is not part of a backtrace or a `note:` about one.
+fn last_words(stderr: &str) -> String {
+    let mut in_backtrace = false;
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| {
+            if l.starts_with("stack backtrace:") {
+                in_backtrace = true;
+                return false;
+            }
+            let frame = l.starts_with(' ') || l.starts_with('\t');
+            if in_backtrace && frame {
+                return false;
+            }
+            in_backtrace = false;
+            !l.trim().is_empty() && !l.starts_with("note: ")
+        })
+        .collect();
+    if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
+        // `thread 'main' (12) panicked at src/x.rs:1:2:` then the message.
+        let place = lines[i]
+            .find("panicked at")
+            .map_or(lines[i], |at| &lines[i][at..]);
+        let msg: Vec<&str> = std::iter::once(place.trim_end_matches(':'))
+            .chain(lines[i + 1..].iter().map(|l| l.trim()))
+            .collect();
+        return msg.join(": ");
+    }
+    lines.last().map_or(String::new(), |l| l.trim().to_string())
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stdin.take();
+        // Before anything may reap the child (try_wait does).
+        self.interrupt.take();
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
-            let _ = self.child.wait();
         }
+        let _ = self.reap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A stand-in for the edgebench executable: a shell script run as the worker.
+    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
+        let path = dir.join("fake-edgebench");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn cfg() -> RunnerConfig {
+        RunnerConfig {
+            name: "m.onnx".into(),
+            onnx: "m.onnx".into(),
+            single_shape: vec![1, 3, 8, 8],
+            offline_shape: None,
+            seed: 0,
+            engine: "auto".into(),
+            ep: vec![],
+            trt_fp16: false,
+            trt_cache: None,
+            cuda_device: 0,
+            threads: None,
+            ort_lib: None,
+            data: None,
+        }
+    }
+
+    fn spawn_err(body: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = script(dir.path(), body);
+        // Another test's fork may briefly hold the script open for writing (ETXTBSY).
+        for _ in 0..100 {
+            match Worker::spawn(&exe, &cfg()) {
+                Ok(_) => panic!("a worker that fails was taken as ready"),
+                Err(e) if e.to_string().contains("Text file busy") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return e.to_string(),
+            }
+        }
+        panic!("{} stayed busy", exe.display())
+    }
+
+    #[test]
+    fn a_worker_killed_by_a_signal_is_named_with_its_last_line() {
+        let e = spawn_err(
+            "echo 'memory allocation of 120000000000 bytes failed' >&2\n\
+             echo 'stack backtrace:' >&2\necho '   0: std::alloc' >&2\n\
+             echo '             at /rustc/library/std/src/alloc.rs:1' >&2\n\
+             echo 'note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.' >&2\n\
+             kill -ABRT $$\n",
+        );
+        assert_eq!(
+            e,
+            "m.onnx: worker killed by signal 6 (SIGABRT): memory allocation of 120000000000 bytes failed"
+        );
+    }
+
+    #[test]
+    fn a_worker_that_exits_or_panics_says_so_in_one_line() {
+        let e = spawn_err("echo 'engine: cannot open' >&2\nexit 3\n");
+        assert_eq!(e, "m.onnx: worker exited with code 3: engine: cannot open");
+        let e = spawn_err(
+            "echo \"thread 'main' (7) panicked at src/x.rs:1:2:\" >&2\n\
+             echo 'index out of bounds' >&2\n\
+             echo 'note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace' >&2\n\
+             exit 101\n",
+        );
+        assert_eq!(
+            e,
+            "m.onnx: worker exited with code 101: panicked at src/x.rs:1:2: index out of bounds"
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn the_workers_own_error_reaches_the_parent_in_one_line() {
+        let reply = serde_json::to_string(&Response::Error(WireError {
+            kind: "other".into(),
+            a: "tract engine: m.onnx: cannot allocate\n  the input of 120 GB".into(),
+            b: String::new(),
+        }))
+        .unwrap();
+        let e = spawn_err(&format!("printf '%s\\n' '{TAG}{reply}'\n"));
+        assert_eq!(
+            e,
+            "m.onnx: tract engine: m.onnx: cannot allocate the input of 120 GB"
+        );
     }
 }

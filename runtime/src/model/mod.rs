@@ -60,10 +60,7 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
     match zoo::resolve(arg)? {
         zoo::ModelRef::Spec(spec) => {
             let input = opts.input.unwrap_or(spec.input);
-            let dir = tempfile::Builder::new()
-                .prefix("edgebench-")
-                .tempdir()
-                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            let dir = crate::scratch::tempdir()?;
             let path = dir.path().join(format!("{}-{input}.onnx", spec.name));
             onnx_write::export(&spec, input, opts.seed, &path)?;
             Ok(Prepared {

@@ -6,7 +6,7 @@ use crate::bench::result::{ModelResult, Report, VerdictStatus};
 /// The header, in order. Verdict columns hold `fits 12.3%` (headroom), `over 34.0%`
 /// (excess; shortfall for throughput), `no_budget`, `not_measured`, or nothing without
 /// a target.
-pub const HEADER: [&str; 50] = [
+pub const HEADER: [&str; 52] = [
     "model",
     "source",
     "engine",
@@ -57,6 +57,8 @@ pub const HEADER: [&str; 50] = [
     "max_temp_c",
     "energy_single_stream_mj",
     "energy_offline_mj",
+    "tegrastats_implausible",
+    "peak_note",
 ];
 
 /// Render every model as one CSV row under [`HEADER`].
@@ -158,6 +160,13 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
         opt(pw.and_then(|p| p.max_temp_c)),
         opt(super::power::energy_cell(pw, "single_stream")),
         opt(super::power::energy_cell(pw, "offline")),
+        pw.map(|p| p.implausible_samples.to_string())
+            .unwrap_or_default(),
+        if m.compute.shows_stale_peak() {
+            super::PEAK_STALE.to_string()
+        } else {
+            String::new()
+        },
     ]
 }
 
@@ -202,6 +211,6 @@ mod tests {
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("\"resnet, \"\"v2\"\"\",heavy,"), "{row}");
         // Two fallbacks joined with "; " need no quoting.
-        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,,,,,,,,,,,,"), "{row}");
+        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,,,,,,,,,,,,,,"), "{row}");
     }
 }

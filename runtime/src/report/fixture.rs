@@ -118,10 +118,7 @@ pub fn with_figures(name: &str, p90_ms: f64, rss_mib: u64, accuracy: Option<f64>
             arena_bytes: None,
             arena_note: "not exposed by this engine".into(),
         },
-        compute: Compute {
-            gflops: macs as f64 * 2.0 * ips / 1e9,
-            share_of_peak: Some(macs as f64 * 2.0 * ips / 1e9 / 95.0),
-        },
+        compute: Compute::against(macs as f64 * 2.0 * ips / 1e9, Some(95.0)),
         accuracy,
         pipeline: None,
         batch_sweep: None,

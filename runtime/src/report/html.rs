@@ -11,8 +11,9 @@ use crate::units;
 use super::plots::{self, PALETTE};
 use super::power;
 use super::{
-    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
-    settings_line, startup_line, summary, sweep_rows, target_lines, verdict_figures,
+    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, peak_stale_note,
+    pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows, target_lines,
+    verdict_figures,
 };
 use crate::error::Result;
 
@@ -84,6 +85,9 @@ pub fn render(r: &Report) -> Result<String> {
         esc(&machine_line(&r.machine)),
         esc(&settings_line(&r.settings))
     );
+    if let Some(n) = peak_stale_note(r) {
+        let _ = write!(h, "<li class=\"note\">{}</li>", esc(&n));
+    }
     if let Some(t) = &r.tegrastats {
         let _ = write!(h, "<li><b>tegrastats</b>{}</li>", esc(&t.note));
     }

@@ -10,14 +10,17 @@ use crate::units;
 
 use super::power;
 use super::{
-    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, pipeline_line, ratio,
-    settings_line, summary, sweep_rows, target_lines,
+    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, peak_stale_note,
+    pipeline_line, ratio, settings_line, summary, sweep_rows, target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
 pub fn render(r: &Report) -> String {
     let mut out = format!("## edgebench {}\n\n", cell(&r.command));
     let _ = writeln!(out, "- machine: {}", cell(&machine_line(&r.machine)));
+    if let Some(n) = peak_stale_note(r) {
+        let _ = writeln!(out, "- note: {}", cell(&n));
+    }
     let _ = writeln!(out, "- settings: {}", cell(&settings_line(&r.settings)));
     if let Some(l) = power::status_line(r) {
         let _ = writeln!(out, "- {}", cell(&l));

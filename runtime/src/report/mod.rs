@@ -24,9 +24,9 @@ use crate::bench::result::Report;
 use crate::error::{Error, Result};
 
 pub(crate) use phrases::{
-    accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
-    pipeline_line, plain, ratio, settings_line, startup_line, sweep_rows, target_lines,
-    verdict_figures,
+    PEAK_STALE, accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num,
+    peak_share, peak_stale_note, pipeline_line, plain, ratio, settings_line, startup_line,
+    sweep_rows, target_lines, verdict_figures,
 };
 
 pub use summary::{pareto_front, ratios};
@@ -138,10 +138,10 @@ mod tests {
         let csv = render(&r, Format::Csv).unwrap();
         let lean = csv.lines().nth(2).unwrap();
         assert!(
-            lean.ends_with(",42,VDD_IN,6120,7010,0,0,12,1950,51.25,61.2,"),
+            lean.ends_with(",42,VDD_IN,6120,7010,0,0,12,1950,51.25,61.2,,0,"),
             "{lean}"
         );
-        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,,,,,,,,"));
+        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,,,,,,,,,,"));
         // The JSON reads back with the same power figures.
         let back: Report = serde_json::from_str(&render(&r, Format::Json).unwrap()).unwrap();
         assert_eq!(back.tegrastats, r.tegrastats);
@@ -206,8 +206,8 @@ mod tests {
         }
         let csv = render(&r, Format::Csv).unwrap();
         let lean = csv.lines().nth(2).unwrap();
-        // The pipeline columns, then the (empty) tegrastats columns appended after them.
-        assert!(lean.ends_with(",3900,131,0.031,,,,,,,,,,,"), "{lean}");
+        // The pipeline columns, then the (empty) tegrastats and peak columns after them.
+        assert!(lean.ends_with(",3900,131,0.031,,,,,,,,,,,,,"), "{lean}");
     }
 
     #[test]

@@ -188,6 +188,21 @@ pub(crate) fn startup_line(m: &ModelResult) -> String {
     )
 }
 
+/// What a share above 100% of the GEMM peak says, in every format.
+pub(crate) const PEAK_STALE: &str = "peak stale: run `edgebench hw --remeasure`";
+
+/// `peak stale: run `edgebench hw --remeasure` (heavy reached 138% of the GEMM peak)`
+/// when some model's share is above 100%: the cached peak understates this machine.
+pub(crate) fn peak_stale_note(r: &Report) -> Option<String> {
+    let over: Vec<String> = r
+        .models
+        .iter()
+        .filter(|m| m.compute.shows_stale_peak())
+        .map(|m| format!("{} reached {}", m.name, peak_share(m.compute.share_of_peak)))
+        .collect();
+    (!over.is_empty()).then(|| format!("{PEAK_STALE} ({} of the GEMM peak)", over.join(", ")))
+}
+
 /// A share of the GEMM peak as a whole percentage (`84%`), `-` when unknown.
 pub(crate) fn peak_share(share: Option<f64>) -> String {
     share.map_or("-".into(), |s| format!("{:.0}%", s * 100.0))
@@ -214,8 +229,9 @@ pub(crate) fn pipeline_line(p: &crate::bench::result::Pipeline) -> String {
     );
     if p.errors > 0 {
         line.push_str(&format!(
-            "; {} unreadable images skipped (first: {})",
+            "; {} unreadable image{} skipped (first: {})",
             p.errors,
+            if p.errors == 1 { "" } else { "s" },
             p.first_errors.first().map_or("", String::as_str)
         ));
     }

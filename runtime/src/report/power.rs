@@ -59,6 +59,14 @@ pub(crate) fn power_line(p: &PowerSummary) -> String {
             if p.unparsed_lines == 1 { "" } else { "s" }
         ));
     }
+    if p.implausible_samples > 0 {
+        parts.push(format!(
+            "{} implausible sample{} dropped (first: {})",
+            p.implausible_samples,
+            if p.implausible_samples == 1 { "" } else { "s" },
+            p.first_implausible.as_deref().unwrap_or("?")
+        ));
+    }
     parts.join(" · ")
 }
 

@@ -9,8 +9,8 @@ use crate::units;
 use super::power;
 use super::{
     accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
-    pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows, target_lines,
-    verdict_figures,
+    peak_stale_note, pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows,
+    target_lines, verdict_figures,
 };
 use crate::target;
 
@@ -43,6 +43,9 @@ pub fn render(r: &Report) -> String {
         r.edgebench_version
     );
     let _ = writeln!(out, "machine:  {}", machine_line(&r.machine));
+    if let Some(n) = peak_stale_note(r) {
+        let _ = writeln!(out, "note:     {n}");
+    }
     let _ = writeln!(out, "settings: {}", settings_line(&r.settings));
     if let Some(l) = power::status_line(r) {
         let _ = writeln!(out, "{l}");

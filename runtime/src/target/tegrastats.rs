@@ -14,8 +14,10 @@
 //! that is powered down), EMC and GR3D (GPU) load, every temperature sensor and every
 //! power rail (current and average, mW). Tokens it does not know (engines such as
 //! `NVENC`, `APE 25`, `MTS fg 0% bg 0%`) are kept in [`TegraLine::unknown`]; a line in
-//! which nothing is recognised is an error. The parser never panics on any input (a
-//! test feeds it random mutations of real lines).
+//! which nothing is recognised is an error. [`TegraLine::implausible`] says why a line
+//! that parses cannot be a real reading (a rail of 10²³ mW, `RAM 5/0MB`). The parser
+//! never panics on any input ([`fuzz_one`], the body of the `tegrastats` fuzz target,
+//! runs over random mutations of real lines in a test).
 //!
 //! The background sampler that runs `tegrastats` during a benchmark is in
 //! `tegrastats_sampler`.
@@ -102,6 +104,108 @@ impl TegraLine {
             || self.gr3d_pct.is_some()
             || !self.temps.is_empty()
             || !self.rails.is_empty()
+    }
+}
+
+/// The largest reading of one power rail taken as real, mW: no Jetson module draws
+/// anywhere near a kilowatt, so a larger figure is a garbled line.
+pub const MAX_RAIL_MW: f64 = 1_000_000.0;
+/// The largest memory size taken as real, MiB (1 PiB).
+pub const MAX_MEMORY_MIB: u64 = 1 << 30;
+/// Temperatures taken as real, °C: powered-down sensors print -256 °C on some boards (a
+/// placeholder, left out of the hottest sensor), and nothing reads above 250 °C.
+pub const TEMPERATURE_RANGE_C: std::ops::RangeInclusive<f64> = -300.0..=250.0;
+/// The highest CPU frequency taken as real, MHz.
+pub const MAX_CPU_MHZ: u32 = 100_000;
+
+impl TegraLine {
+    /// Why this line cannot be a real reading (a rail above [`MAX_RAIL_MW`], more RAM
+    /// used than there is, an impossible temperature or frequency); `None` when every
+    /// figure is plausible. Samples that are not are dropped, and counted.
+    pub fn implausible(&self) -> Option<String> {
+        for r in &self.rails {
+            for v in [r.current_mw, r.average_mw] {
+                if !(v.is_finite() && (0.0..=MAX_RAIL_MW).contains(&v)) {
+                    return Some(format!(
+                        "{} {v:e} mW is not a plausible power reading",
+                        r.name
+                    ));
+                }
+            }
+        }
+        for (what, m, zero_total_ok) in [("RAM", self.ram, false), ("SWAP", self.swap, true)] {
+            let Some(m) = m else { continue };
+            if (m.total_mib == 0 && !zero_total_ok)
+                || m.used_mib > m.total_mib
+                || m.total_mib > MAX_MEMORY_MIB
+            {
+                return Some(format!(
+                    "{what} {}/{}MB is not a plausible memory reading",
+                    m.used_mib, m.total_mib
+                ));
+            }
+        }
+        for (name, t) in &self.temps {
+            if !TEMPERATURE_RANGE_C.contains(t) {
+                return Some(format!("{name}@{t}C is not a plausible temperature"));
+            }
+        }
+        for c in &self.cpus {
+            if let CpuCore::Online {
+                freq_mhz: Some(f), ..
+            } = c
+                && *f > MAX_CPU_MHZ
+            {
+                return Some(format!(
+                    "a CPU core at {f} MHz is not a plausible frequency"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The `tegrastats` fuzz target's body: `data` read as the sampler reads tegrastats'
+/// output (lines capped, here at 256 bytes so that the discarding of the rest of a
+/// longer line is exercised), every line parsed and checked for plausibility. Panics only
+/// when a figure that passed both is out of its range (errors are fine; a panic inside
+/// the parser is the bug a fuzzer looks for).
+pub fn fuzz_one(data: &[u8]) {
+    use super::tegrastats_sampler::{CappedLines, LineKind};
+    let mut lines = CappedLines::new(data, 256);
+    let mut buf = Vec::new();
+    while let Ok(Some(kind)) = lines.next_line(&mut buf) {
+        assert!(buf.len() <= 256, "a line past the cap was kept");
+        if kind == LineKind::TooLong {
+            assert!(buf.is_empty());
+            continue;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let Ok(l) = parse_line(&text) else { continue };
+        for c in &l.cpus {
+            if let CpuCore::Online { load_pct, .. } = c {
+                assert!((0.0..=100.0).contains(load_pct), "{text}");
+            }
+        }
+        for p in [l.gr3d_pct, l.emc_pct].into_iter().flatten() {
+            assert!((0.0..=100.0).contains(&p), "{text}");
+        }
+        if l.implausible().is_some() {
+            continue;
+        }
+        for r in &l.rails {
+            assert!((0.0..=MAX_RAIL_MW).contains(&r.current_mw), "{text}");
+            assert!((0.0..=MAX_RAIL_MW).contains(&r.average_mw), "{text}");
+        }
+        if let Some(m) = l.ram {
+            assert!(m.used_mib <= m.total_mib && m.total_mib > 0, "{text}");
+        }
+        for (_, t) in &l.temps {
+            assert!(t.is_finite(), "{text}");
+        }
+        if let Some((mw, _)) = l.total_power_mw() {
+            assert!(mw.is_finite() && mw >= 0.0, "{text}");
+        }
     }
 }
 

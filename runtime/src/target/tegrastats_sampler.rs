@@ -19,6 +19,12 @@
 //! [`Recording`] can be cut into windows ([`Recording::between`]): `compare` gives each
 //! model the samples taken during its own timed runs. The child is started through
 //! `stdbuf -oL` when available so that its lines are not held back in a pipe buffer.
+//!
+//! What tegrastats prints is not trusted: a line longer than [`MAX_LINE_BYTES`] is not
+//! kept (the rest of it is read and discarded, so memory stays bounded however long it
+//! is) and counts as unreadable; a line that parses but cannot be a real reading
+//! ([`TegraLine::implausible`]) is dropped and counted
+//! ([`PowerSummary::implausible_samples`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -88,6 +94,8 @@ impl Tegrastats {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::io(&self.path, e))?;
+        // Ended with SIGTERM (it restores what it changed) should this run be interrupted.
+        let interrupt = Some(crate::scratch::register_child(child.id(), libc::SIGTERM));
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             return Err(Error::Invalid(format!(
@@ -100,8 +108,13 @@ impl Tegrastats {
             // Keep its last complaint, to say why it stopped early (e.g. not root).
             let sink = Arc::clone(&shared);
             std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
+                let mut lines = CappedLines::new(BufReader::new(stderr), MAX_LINE_BYTES);
+                let mut buf = Vec::new();
+                while let Ok(Some(kind)) = lines.next_line(&mut buf) {
+                    if kind == LineKind::TooLong {
+                        continue;
+                    }
+                    let line = String::from_utf8_lossy(&buf);
                     let line = line.trim();
                     if !line.is_empty() {
                         let mut s = sink.lock().unwrap_or_else(PoisonError::into_inner);
@@ -114,39 +127,136 @@ impl Tegrastats {
         // The thread ends at end of file; it is not joined (a grandchild of a script
         // may hold the pipe a little longer), and it stops recording once stopped.
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
+            let reader = BufReader::with_capacity(MAX_LINE_BYTES, stdout);
+            let mut lines = CappedLines::new(reader, MAX_LINE_BYTES);
             let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
+            while let Ok(Some(kind)) = lines.next_line(&mut buf) {
                 let at = Instant::now();
-                let text = String::from_utf8_lossy(&buf);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                let parsed = parse_line(&text);
+                let read = match kind {
+                    LineKind::TooLong => Read::Unreadable(format!(
+                        "a line longer than {} KiB (the rest of it was discarded)",
+                        MAX_LINE_BYTES / 1024
+                    )),
+                    LineKind::Complete => {
+                        let text = String::from_utf8_lossy(&buf);
+                        if text.trim().is_empty() {
+                            continue;
+                        }
+                        match parse_line(&text) {
+                            Err(e) => Read::Unreadable(e.to_string()),
+                            Ok(line) => match line.implausible() {
+                                Some(why) => Read::Implausible(why),
+                                None => Read::Sample(line),
+                            },
+                        }
+                    }
+                };
                 let mut s = sink.lock().unwrap_or_else(PoisonError::into_inner);
                 if s.stopped {
                     break;
                 }
-                match parsed {
-                    Ok(line) => s.samples.push(Sample { at, line }),
-                    Err(e) => {
+                match read {
+                    Read::Sample(line) => s.samples.push(Sample { at, line }),
+                    Read::Unreadable(why) => {
                         s.unparsed += 1;
-                        s.first_error.get_or_insert_with(|| e.to_string());
+                        s.first_error.get_or_insert(why);
+                    }
+                    Read::Implausible(why) => {
+                        s.implausible += 1;
+                        s.first_implausible.get_or_insert(why);
                     }
                 }
             }
         });
         Ok(Sampler {
             child,
+            interrupt,
             shared,
             interval_ms: ms,
             path: self.path.clone(),
         })
+    }
+}
+
+/// The longest tegrastats line kept, bytes (real lines are a few hundred).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// What one line of tegrastats' output turned out to be.
+enum Read {
+    Sample(TegraLine),
+    Unreadable(String),
+    Implausible(String),
+}
+
+/// How [`CappedLines::next_line`] ended a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// The whole line is in the buffer (without its line feed).
+    Complete,
+    /// The line is longer than the cap: the buffer is empty, and the rest of the line
+    /// is discarded by the next call.
+    TooLong,
+}
+
+/// Lines of a reader, each at most `cap` bytes: the memory used is bounded by the cap
+/// whatever the input, and an over-long line is reported as soon as it passes the cap.
+#[derive(Debug)]
+pub struct CappedLines<R> {
+    reader: R,
+    cap: usize,
+    /// Inside an over-long line already reported: skip up to its line feed.
+    discarding: bool,
+}
+
+impl<R: BufRead> CappedLines<R> {
+    pub fn new(reader: R, cap: usize) -> Self {
+        Self {
+            reader,
+            cap,
+            discarding: false,
+        }
+    }
+
+    /// The next line into `buf` (cleared first); `None` at end of input. A last line
+    /// without a line feed counts as a line.
+    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<LineKind>> {
+        buf.clear();
+        let mut started = false;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                self.discarding = false;
+                return Ok(started.then_some(LineKind::Complete));
+            }
+            let newline = chunk.iter().position(|&b| b == b'\n');
+            let (content, used) = match newline {
+                Some(i) => (i, i + 1),
+                None => (chunk.len(), chunk.len()),
+            };
+            if self.discarding {
+                self.reader.consume(used);
+                if newline.is_some() {
+                    self.discarding = false;
+                }
+                continue;
+            }
+            started = true;
+            if buf.len() + content > self.cap {
+                buf.clear();
+                self.reader.consume(used);
+                self.discarding = newline.is_none();
+                return Ok(Some(LineKind::TooLong));
+            }
+            buf.extend_from_slice(&chunk[..content]);
+            self.reader.consume(used);
+            if newline.is_some() {
+                return Ok(Some(LineKind::Complete));
+            }
+        }
     }
 }
 
@@ -156,6 +266,8 @@ struct Shared {
     samples: Vec<Sample>,
     unparsed: u64,
     first_error: Option<String>,
+    implausible: u64,
+    first_implausible: Option<String>,
     last_stderr: Option<String>,
     stopped: bool,
 }
@@ -172,6 +284,8 @@ pub struct Sample {
 #[derive(Debug)]
 pub struct Sampler {
     child: Child,
+    /// Ends the child should this run be interrupted; dropped before it is reaped.
+    interrupt: Option<crate::scratch::ChildGuard>,
     shared: Arc<Mutex<Shared>>,
     interval_ms: u64,
     path: PathBuf,
@@ -200,6 +314,8 @@ impl Sampler {
 
     /// Stop tegrastats and keep the time-stamped samples.
     pub fn finish(mut self) -> Recording {
+        // Before anything may reap the child (try_wait does).
+        self.interrupt.take();
         // Ended before being stopped: tegrastats failed (not root, unknown board, ...).
         let early = match self.child.try_wait() {
             Ok(Some(status)) => Some(status),
@@ -216,6 +332,8 @@ impl Sampler {
             samples: std::mem::take(&mut s.samples),
             unparsed: s.unparsed,
             first_error: s.first_error.take(),
+            implausible: s.implausible,
+            first_implausible: s.first_implausible.take(),
             interval_ms: self.interval_ms,
             exited_early,
         }
@@ -227,6 +345,8 @@ impl Sampler {
 
     /// SIGTERM (tegrastats restores what it changed), then SIGKILL after a second.
     fn terminate(&mut self) {
+        // Before anything may reap the child (try_wait does).
+        self.interrupt.take();
         if !matches!(self.child.try_wait(), Ok(None)) {
             return;
         }
@@ -259,9 +379,12 @@ impl Drop for Sampler {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Recording {
     pub samples: Vec<Sample>,
-    /// Lines that were not tegrastats lines, and why the first was not.
+    /// Lines that were not tegrastats lines (or too long), and why the first was not.
     pub unparsed: u64,
     pub first_error: Option<String>,
+    /// Lines dropped as not plausible readings, and why the first was not.
+    pub implausible: u64,
+    pub first_implausible: Option<String>,
     pub interval_ms: u64,
     /// How tegrastats ended when it ended before it was stopped, with its last stderr
     /// line.
@@ -288,6 +411,8 @@ impl Recording {
         let mut p = summarise(lines, self.interval_ms);
         p.unparsed_lines = self.unparsed;
         p.first_unparsed = self.first_error.clone();
+        p.implausible_samples = self.implausible;
+        p.first_implausible = self.first_implausible.clone();
         if let Some(why) = &self.exited_early {
             p.note = if p.note.is_empty() {
                 why.clone()
@@ -523,6 +648,92 @@ mod tests {
         assert_eq!(before.samples + after.samples, all.samples);
         assert!(before.samples >= 5);
         assert_eq!(rec.exited_early, None);
+    }
+
+    #[test]
+    fn lines_are_capped_and_the_rest_of_a_long_line_discarded() {
+        let input: &[u8] = b"short\n0123456789abcdef\nnext\n\nlast";
+        let mut lines = CappedLines::new(input, 8);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        while let Some(kind) = lines.next_line(&mut buf).unwrap() {
+            got.push((kind, String::from_utf8_lossy(&buf).into_owned()));
+        }
+        let c = |t: &str| (LineKind::Complete, t.to_string());
+        assert_eq!(
+            got,
+            [
+                c("short"),
+                (LineKind::TooLong, String::new()),
+                c("next"),
+                c(""),
+                c("last")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_300_mb_line_without_a_line_feed_keeps_memory_bounded() {
+        // Read through an 8 KiB BufReader, as the pipe is: nothing holds the line.
+        let long = std::io::Read::take(std::io::repeat(b'7'), 300 << 20);
+        let tail: &[u8] = b"\nRAM 1905/7620MB VDD_IN 4742mW/4742mW\n";
+        let reader = BufReader::new(std::io::Read::chain(long, tail));
+        let mut lines = CappedLines::new(reader, MAX_LINE_BYTES);
+        let mut buf = Vec::new();
+        assert_eq!(lines.next_line(&mut buf).unwrap(), Some(LineKind::TooLong));
+        assert!(
+            buf.capacity() <= MAX_LINE_BYTES + 8192,
+            "{}",
+            buf.capacity()
+        );
+        assert_eq!(lines.next_line(&mut buf).unwrap(), Some(LineKind::Complete));
+        assert!(
+            buf.capacity() <= MAX_LINE_BYTES + 8192,
+            "{}",
+            buf.capacity()
+        );
+        let l = parse_line(&String::from_utf8_lossy(&buf)).unwrap();
+        assert_eq!(l.total_power_mw().map(|p| p.0), Some(4742.0));
+        assert_eq!(lines.next_line(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn implausible_samples_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("tegrastats");
+        let first = ORIN_NANO.lines().next().unwrap();
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho 'RAM 5/0MB VDD_IN 4000mW/4000mW'\n\
+                 echo 'VDD_IN 99999999999999999999999mW/1mW'\n\
+                 while true; do echo '{first}'; sleep 0.02; done\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sampler = Tegrastats { path: script }
+            .spawn(Duration::from_millis(20))
+            .unwrap();
+        let start = Instant::now();
+        while sampler.samples_so_far() < 3 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let p = sampler.stop();
+        assert!(p.samples >= 3, "{p:?}");
+        assert_eq!(p.implausible_samples, 2, "{p:?}");
+        assert!(
+            p.first_implausible
+                .as_deref()
+                .unwrap()
+                .contains("RAM 5/0MB"),
+            "{p:?}"
+        );
+        // Only the real readings count.
+        assert_eq!(p.total_peak_mw, Some(4742.0));
+        assert_eq!(p.ram_total_mib, Some(7620));
+        assert_eq!(p.unparsed_lines, 0);
     }
 
     #[test]

@@ -267,6 +267,39 @@ fn out_of_range_and_malformed_figures_are_not_taken() {
     assert_eq!(l.temps, vec![("tj".to_string(), 40.0)]);
 }
 
+#[test]
+fn implausible_readings_are_named() {
+    let why = |l: &str| parse_line(l).unwrap().implausible();
+    for l in ALL.iter().flat_map(|f| f.lines()) {
+        assert_eq!(why(l), None, "a real line: {l}");
+    }
+    let huge = why("VDD_IN 99999999999999999999999mW/99999999999999999999999mW").unwrap();
+    assert!(huge.contains("VDD_IN") && huge.contains("mW"), "{huge}");
+    assert!(why("RAM 5/0MB").unwrap().contains("RAM 5/0MB"));
+    assert!(why("RAM 9000/7620MB").unwrap().contains("RAM"));
+    assert_eq!(why("RAM 0/7620MB SWAP 0/0MB"), None, "no swap is fine");
+    assert!(why("SWAP 10/0MB").is_some());
+    assert!(why("cpu@1e300C").unwrap().contains("cpu@"));
+    assert_eq!(
+        why("CV0@-256C tj@50C"),
+        None,
+        "a powered-down sensor's placeholder"
+    );
+    assert!(why("CPU [5%@4000000]").unwrap().contains("4000000 MHz"));
+    assert_eq!(why("VDD_IN 1000000mW/1000000mW"), None);
+    assert!(why("VDD_IN 1000001mW/1000mW").is_some());
+}
+
+#[test]
+fn fuzz_body_on_long_and_broken_output() {
+    fuzz_one(b"");
+    fuzz_one(&[b'9'; 1000]);
+    fuzz_one(b"RAM 1/2MB\n\xff\xfe\nVDD_IN 5mW/5mW\r\n\n\n");
+    let mut long = vec![b'a'; 300];
+    long.extend_from_slice(b"\nRAM 1/2MB VDD_IN 99999999999999999999999mW/1mW\n");
+    fuzz_one(&long);
+}
+
 /// xorshift64*: a fixed-seed generator, so a failure is reproducible.
 struct Rng(u64);
 
@@ -301,6 +334,8 @@ fn random_mutations_of_real_lines_never_panic() {
                 _ => bytes.truncate(at),
             }
         }
+        // The fuzz target's body: parsing, the plausibility check and the line cap.
+        fuzz_one(&bytes);
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(l) = parse_line(&text) {
             parsed += 1;
