@@ -207,7 +207,9 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     let mut machine: Machine = hw::machine();
     machine.board = detected_board.clone();
     if hw::cached_peak().is_none() || args.remeasure_peak {
-        say("measuring this machine's fp32 GEMM peak (once; cached, see `edgebench hw`) …");
+        say(
+            "measuring this machine's fp32 GEMM peak (cached unless the machine is busy; see `edgebench hw`) …",
+        );
     }
     let peak = hw::gemm_peak(args.remeasure_peak);
     if let Some(w) = &peak.warning {
