@@ -218,3 +218,40 @@ fn truncated_empty_and_text_are_named_errors() {
     decode_err(b"hello, this is not an image\n", "a/text.jpg");
     decode_err(b"P6\n4 4\n255\nxx", "a/short.ppm");
 }
+
+#[test]
+fn a_jpeg_cut_short_is_refused_by_every_reader() {
+    use edgebench_runtime::data::decode::truncated_jpeg;
+    let full = jpeg(&smooth(64, 64, 3), 90);
+    assert!(!truncated_jpeg(&full));
+    // Bytes after the end-of-image marker (a camera trailer) are not a truncation.
+    let mut trailer = full.clone();
+    trailer.extend_from_slice(b"\0\0trailer");
+    assert!(!truncated_jpeg(&trailer));
+    // An EXIF-like segment before the scan holding a whole thumbnail, end marker
+    // included, does not hide that the main image is cut short.
+    let thumb = jpeg(&smooth(8, 8, 4), 50);
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend_from_slice(&u16::try_from(thumb.len() + 2).unwrap().to_be_bytes());
+    app1.extend_from_slice(&thumb);
+    let mut with_thumb = full[..2].to_vec();
+    with_thumb.extend_from_slice(&app1);
+    with_thumb.extend_from_slice(&full[2..]);
+    assert!(!truncated_jpeg(&with_thumb));
+    for cut in [2, 3, 5, 100, full.len() / 2, 20] {
+        let short = &full[..full.len() - cut];
+        assert!(truncated_jpeg(short), "cut {cut}");
+        let msg = decode_err(short, "a/cut.jpg");
+        assert!(
+            msg.contains("a/cut.jpg: truncated JPEG"),
+            "cut {cut}: {msg}"
+        );
+        let t = target(16, 16, Layout::Nchw);
+        let e = naive::preprocess(short, &t, false).unwrap_err();
+        assert!(e.starts_with("truncated JPEG"), "cut {cut}: {e}");
+    }
+    assert!(truncated_jpeg(&with_thumb[..with_thumb.len() - 2]));
+    // Not JPEGs, or broken rather than short: the decoder names those.
+    assert!(!truncated_jpeg(b"\x89PNG\r\n\x1a\n"));
+    assert!(!truncated_jpeg(&[0xFF, 0xD8, 0x00, 0x00]));
+}

@@ -80,7 +80,8 @@ pub struct PackArgs {
     /// beside it.
     #[arg(short, long, value_name = "OUT.tfrecord")]
     pub out: PathBuf,
-    /// Number of shards; items are split into contiguous runs, in data set order.
+    /// Number of shards; items are split into contiguous runs, in data set order. At
+    /// most one shard per item: fewer items write fewer shards.
     #[arg(long, default_value_t = 1)]
     pub shards: usize,
 }
@@ -146,6 +147,14 @@ fn run_synth(a: SynthArgs) -> anyhow::Result<()> {
 fn run_pack(a: PackArgs) -> anyhow::Result<()> {
     let src = source::open(&a.data)?;
     println!("{}", src.describe());
+    if a.shards > src.len() && !src.is_empty() {
+        eprintln!(
+            "note: {} items to pack: writing {} shards instead of {} (never an empty shard)",
+            src.len(),
+            src.len(),
+            a.shards
+        );
+    }
     let p = progress("pack");
     let s = pack::pack(src.as_ref(), &a.out, a.shards, &mut |d, t| p(d, t))?;
     for (path, records, b) in &s.shards {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use edgebench_runtime::bench::memory;
 use edgebench_runtime::data::decode::{StageTimes, Target};
@@ -120,8 +120,18 @@ struct Summary {
     stage_s: StageSeconds,
     pool_bytes: usize,
     peak_rss_bytes: u64,
+    /// Bad items skipped (each once, however many epochs read it).
     errors: u64,
+    /// Of those, JPEGs cut short.
+    truncated: u64,
     first_errors: Vec<String>,
+}
+
+/// What went wrong with the items of a run.
+struct Failures {
+    errors: u64,
+    truncated: u64,
+    first: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -147,9 +157,8 @@ pub fn run(args: LoaderArgs) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let src: Arc<dyn Source> = Arc::from(
-        source::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?,
-    );
+    // Its errors name the path already.
+    let src: Arc<dyn Source> = Arc::from(source::open(&args.data)?);
     if src.is_empty() {
         bail!("{}: no images", args.data.display());
     }
@@ -209,8 +218,11 @@ fn stream(args: &LoaderArgs, src: Arc<dyn Source>, target: Target) -> anyhow::Re
         wall,
         &stats.times,
         loader.pool_bytes(),
-        stats.errors,
-        stats.first_errors,
+        Failures {
+            errors: stats.errors,
+            truncated: stats.truncated,
+            first: stats.first_errors,
+        },
     ))
 }
 
@@ -228,8 +240,11 @@ fn run_naive(args: &LoaderArgs, src: Arc<dyn Source>, target: Target) -> anyhow:
         r.wall,
         &r.times,
         0,
-        r.errors,
-        r.first_errors,
+        Failures {
+            errors: r.errors,
+            truncated: r.truncated,
+            first: r.first_errors,
+        },
     ))
 }
 
@@ -242,8 +257,7 @@ fn summary(
     wall: Duration,
     times: &StageTimes,
     pool_bytes: usize,
-    errors: u64,
-    first_errors: Vec<String>,
+    failures: Failures,
 ) -> Summary {
     let secs = wall.as_secs_f64().max(1e-9);
     Summary {
@@ -264,8 +278,9 @@ fn summary(
         stage_s: times.into(),
         pool_bytes,
         peak_rss_bytes: memory::rss().peak,
-        errors,
-        first_errors,
+        errors: failures.errors,
+        truncated: failures.truncated,
+        first_errors: failures.first,
     }
 }
 
@@ -298,7 +313,15 @@ fn print_text(s: &Summary) {
     }
     println!("peak RSS: {}", bytes(s.peak_rss_bytes));
     if s.errors > 0 {
-        println!("{} items skipped; first:", s.errors);
+        let truncated = match s.truncated {
+            0 => String::new(),
+            n => format!(" ({n} truncated)"),
+        };
+        println!(
+            "{} unreadable item{} skipped{truncated}; first:",
+            s.errors,
+            if s.errors == 1 { "" } else { "s" }
+        );
         for e in &s.first_errors {
             println!("  {e}");
         }

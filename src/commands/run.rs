@@ -135,6 +135,9 @@ fn image_input(path: &str, prepared: &model::Prepared) -> anyhow::Result<ArrayD<
         );
     }
     let t = tensor_io::load_image(Path::new(path), h, w, c, &prepared.preprocess)?;
+    if edgebench_runtime::data::decode::truncated_jpeg_file(Path::new(path)) {
+        eprintln!("edgebench: warning: {path}: truncated JPEG: the missing part decodes as grey");
+    }
     Ok(match prepared.layout {
         Layout::Nchw => t,
         Layout::Nhwc => t

@@ -21,8 +21,11 @@
 //!   (module `data::normalize`: de-interleaved in chunks, vectorised, AVX2 picked at run time).
 //!
 //! Images whose header claims more than [`MAX_PIXELS`] pixels are refused before any
-//! pixel buffer is allocated. The slow, obviously-correct version of this pipeline is
-//! [`crate::data::naive::preprocess`]; a shared test checks that both agree.
+//! pixel buffer is allocated ([`check_pixels`]), and a JPEG cut short is refused before
+//! it is decoded ([`truncated_jpeg`]: both decoders would fill the missing rows with
+//! grey); `data info`, the naive path and `run` apply the same two checks. The slow,
+//! obviously-correct version of this pipeline is [`crate::data::naive::preprocess`]; a
+//! shared test checks that both agree.
 
 use std::io::Cursor;
 use std::time::{Duration, Instant};
@@ -234,6 +237,7 @@ impl Decoder {
     fn decode_rgb(&mut self, bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
         match bytes {
             [] => Err("empty file (0 bytes)".into()),
+            [0xFF, 0xD8, 0xFF, ..] if truncated_jpeg(bytes) => Err(TRUNCATED_JPEG.into()),
             [0xFF, 0xD8, 0xFF, ..] => self.decode_jpeg(bytes),
             [b'P', b'6', ..] => self.decode_ppm(bytes),
             _ => self.decode_other(bytes),
@@ -372,8 +376,9 @@ pub fn jpeg_decoder() -> &'static str {
     }
 }
 
-/// Refuse images over [`MAX_PIXELS`] (or empty ones).
-fn check_pixels(w: u64, h: u64) -> std::result::Result<(), String> {
+/// Refuse images over [`MAX_PIXELS`] (or empty ones): the one size limit of every
+/// reader of encoded images.
+pub fn check_pixels(w: u64, h: u64) -> std::result::Result<(), String> {
     if w == 0 || h == 0 {
         return Err(format!("image has no pixels ({w}x{h})"));
     }
@@ -384,6 +389,64 @@ fn check_pixels(w: u64, h: u64) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Why a JPEG that [`truncated_jpeg`] finds cut short is refused.
+pub const TRUNCATED_JPEG: &str =
+    "truncated JPEG: the file ends before its end-of-image marker (cut short)";
+
+/// Whether `bytes` is a JPEG cut short: it starts like a JPEG but its marker segments run
+/// past the end, or no end-of-image marker (FF D9) follows its first scan. Metadata
+/// before the scan (an EXIF thumbnail) may hold an end-of-image marker of its own, so the
+/// walk skips those segments by their lengths; entropy-coded data never holds FF D9
+/// (a data byte FF is followed by 00), so any FF D9 after the scan starts is the real
+/// end, and bytes after it (trailers some cameras append) are allowed. Bytes that are
+/// not a JPEG, or whose markers are malformed rather than short, are left to the
+/// decoder to name (`false`).
+pub fn truncated_jpeg(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        match bytes.get(i) {
+            None => return true,
+            Some(0xFF) => {}
+            Some(_) => return false,
+        }
+        // Any number of fill bytes FF precede a marker.
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return true;
+        };
+        i += 1;
+        match marker {
+            0xDA => break,
+            // Stand-alone markers: no length.
+            0x01 | 0xD0..=0xD7 => {}
+            0x00 | 0xD8 | 0xD9 => return false,
+            _ => {
+                let Some(&[hi, lo]) = bytes.get(i..i + 2) else {
+                    return true;
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                if len < 2 {
+                    return false;
+                }
+                i += len;
+            }
+        }
+    }
+    let scan = bytes.get(i..).unwrap_or_default();
+    !scan.windows(2).rev().any(|w| w == [0xFF, 0xD9])
+}
+
+/// Whether the file at `path` is a JPEG cut short ([`truncated_jpeg`]); `false` when it
+/// cannot be read (its reader reports that).
+pub fn truncated_jpeg_file(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| truncated_jpeg(&b))
 }
 
 /// Width and height from a PNG's IHDR (signature, length, "IHDR", w, h).

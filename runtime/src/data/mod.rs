@@ -5,9 +5,45 @@
 //!
 //! Everything downstream of a source sees only the [`Source`] trait: a fixed list of
 //! items, each with encoded bytes that can be read into a caller's reusable buffer and an
-//! optional class label.
+//! optional class label, and the items found unreadable while it was indexed.
 
-use crate::error::Result;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// An item a source found unreadable while indexing it (e.g. a TFRecord record whose
+/// data CRC fails): left out of the source's items, and reported instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The file holding it.
+    pub path: PathBuf,
+    /// Which item of the file, and what is wrong (`record 3: data CRC mismatch ...`).
+    pub reason: String,
+}
+
+impl Unreadable {
+    /// The error a reader that fails on bad items ends with.
+    pub fn to_error(&self) -> Error {
+        Error::Input {
+            path: self.path.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+/// An I/O error on a data file as one line: the path and the OS's reason, once.
+pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> Error {
+    Error::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
 
 /// A data set of encoded images (JPEG, PNG, ...) with optional class labels.
 ///
@@ -32,6 +68,11 @@ pub trait Source: Send + Sync {
     fn name(&self, i: usize) -> String;
     /// One line describing the source (kind, path, items, classes).
     fn describe(&self) -> String;
+    /// Items found unreadable when the source was opened, left out of [`Source::len`]:
+    /// readers count them as bad items (or fail on them) without reading them again.
+    fn unreadable(&self) -> &[Unreadable] {
+        &[]
+    }
 }
 
 pub mod crc32c;

@@ -10,7 +10,10 @@
 use std::time::{Duration, Instant};
 
 use crate::data::Source;
-use crate::data::decode::{CHANNELS, MAX_PIXELS, StageTimes, Target};
+use crate::data::decode::{
+    CHANNELS, StageTimes, TRUNCATED_JPEG, Target, check_pixels, truncated_jpeg,
+};
+use crate::data::loader::FIRST_ERRORS;
 use crate::error::{Error, Result};
 use crate::model::Layout;
 
@@ -28,13 +31,14 @@ fn preprocess_timed(
     if bytes.is_empty() {
         return Err("empty file (0 bytes)".into());
     }
+    if truncated_jpeg(bytes) {
+        return Err(TRUNCATED_JPEG.into());
+    }
     let t0 = Instant::now();
     if bytes.starts_with(b"P6") {
         // `image` is built without PNM support: binary PPM is read by hand.
         let (w, h, off) = crate::data::decode::ppm_header(bytes)?;
-        if u64::from(w) * u64::from(h) > MAX_PIXELS {
-            return Err(format!("header claims {w}x{h} pixels, over the limit"));
-        }
+        check_pixels(w.into(), h.into())?;
         let n = w as usize * h as usize * CHANNELS;
         let data = bytes.get(off..off + n).ok_or("truncated PPM")?.to_vec();
         let img = image::RgbImage::from_raw(w, h, data).ok_or("bad PPM")?;
@@ -46,11 +50,7 @@ fn preprocess_timed(
     let (w, h) = reader
         .into_dimensions()
         .map_err(|e| format!("invalid image: {e}"))?;
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(format!(
-            "header claims {w}x{h} pixels, over the limit of {MAX_PIXELS}"
-        ));
-    }
+    check_pixels(w.into(), h.into())?;
     let img = image::load_from_memory(bytes)
         .map_err(|e| format!("invalid image: {e}"))?
         .to_rgb8();
@@ -110,8 +110,11 @@ fn finish(
 pub struct NaiveReport {
     pub times: StageTimes,
     pub wall: Duration,
-    /// Items that failed (skipped).
+    /// Items that failed (skipped), each counted once however often it was read, the
+    /// source's [`Source::unreadable`] items included.
     pub errors: u64,
+    /// Of those, JPEGs cut short.
+    pub truncated: u64,
     /// The first few failures, naming their items.
     pub first_errors: Vec<String>,
     /// Sum of all outputs (keeps the work observable).
@@ -119,8 +122,8 @@ pub struct NaiveReport {
 }
 
 /// Preprocess `images` items of `source` (cycling through it) one at a time. With
-/// `fail_fast`, the first bad item ends the run with its error; otherwise it is counted
-/// and skipped.
+/// `fail_fast`, the first bad item (or one the source found unreadable) ends the run
+/// with its error; otherwise it is counted and skipped.
 pub fn run(
     source: &dyn Source,
     target: &Target,
@@ -128,10 +131,19 @@ pub fn run(
     fail_fast: bool,
 ) -> Result<NaiveReport> {
     let mut report = NaiveReport::default();
+    let unreadable = source.unreadable();
+    if let (true, Some(first)) = (fail_fast, unreadable.first()) {
+        return Err(first.to_error());
+    }
+    report.errors = unreadable.len() as u64;
+    report
+        .first_errors
+        .extend(unreadable.iter().take(FIRST_ERRORS).map(|u| u.to_string()));
     let n = source.len();
     if n == 0 {
         return Ok(report);
     }
+    let mut failed = vec![false; n];
     let start = Instant::now();
     for k in 0..images {
         let i = k % n;
@@ -139,6 +151,7 @@ pub fn run(
         let mut buf = Vec::new();
         let read = source.read(i, &mut buf);
         report.times.read += t0.elapsed();
+        let read_ok = read.is_ok();
         let result = read.and_then(|()| {
             preprocess_timed(&buf, target, false, &mut report.times).map_err(|reason| {
                 Error::Input {
@@ -150,9 +163,12 @@ pub fn run(
         match result {
             Ok(out) => report.checksum += out.iter().map(|&v| f64::from(v)).sum::<f64>(),
             Err(e) if fail_fast => return Err(e),
+            Err(_) if failed[i] => {}
             Err(e) => {
+                failed[i] = true;
                 report.errors += 1;
-                if report.first_errors.len() < 5 {
+                report.truncated += u64::from(read_ok && truncated_jpeg(&buf));
+                if report.first_errors.len() < FIRST_ERRORS {
                     report.first_errors.push(e.to_string());
                 }
             }

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Cursor};
 use std::path::{Path, PathBuf};
 
 use super::Source;
+use super::decode::{TRUNCATED_JPEG, check_pixels, truncated_jpeg};
 use super::example::ImageExample;
 use super::tfrecord::Writer;
 use crate::error::{Error, Result};
@@ -31,17 +32,25 @@ pub fn shard_paths(out: &Path, n: usize) -> Vec<PathBuf> {
 }
 
 /// The encoded image's format name as TensorFlow data sets write it (`jpeg`, `png`, ...)
-/// and its size when the header can be parsed. `Err` when the bytes are not an image.
+/// and its size when the header can be parsed. `Err` when the bytes are not an image, or
+/// not one the loader takes: over its size limit ([`check_pixels`]) or a JPEG cut short
+/// ([`truncated_jpeg`]).
 pub fn probe(bytes: &[u8]) -> Result<(String, Option<(u32, u32)>), String> {
     if bytes.is_empty() {
         return Err("empty file (0 bytes)".into());
+    }
+    if truncated_jpeg(bytes) {
+        return Err(TRUNCATED_JPEG.into());
     }
     let fmt = image::guess_format(bytes).map_err(|_| "not a recognised image format")?;
     let name = fmt.extensions_str().first().copied().unwrap_or("unknown");
     let name = if name == "jpg" { "jpeg" } else { name };
     let reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
     match reader.into_dimensions() {
-        Ok((w, h)) => Ok((name.to_string(), Some((w, h)))),
+        Ok((w, h)) => {
+            check_pixels(w.into(), h.into())?;
+            Ok((name.to_string(), Some((w, h))))
+        }
         // Formats whose decoder is not compiled in still pack, without a size.
         Err(image::ImageError::Unsupported(_)) => Ok((name.to_string(), None)),
         Err(e) => Err(format!("bad {name} header: {e}")),
@@ -68,10 +77,11 @@ impl PackSummary {
     }
 }
 
-/// Write `src` as `shards` TFRecord files named by [`shard_paths`], items in order,
-/// split into contiguous runs. Each shard is written atomically (temporary file, then
-/// rename). Items that cannot be read or are not images are skipped and listed.
-/// `progress(done, total)` is called after each item.
+/// Write `src` as `shards` TFRecord files named by [`shard_paths`] (at most one per
+/// item: fewer when there are fewer items), items in order, split into contiguous runs.
+/// Each shard is written atomically (temporary file, then rename). Items that cannot be
+/// read or are not images, and the source's [`Source::unreadable`] ones, are skipped and
+/// listed. `progress(done, total)` is called after each item.
 pub fn pack(
     src: &dyn Source,
     out: &Path,
@@ -88,8 +98,12 @@ pub fn pack(
         )));
     }
     let total = src.len();
+    let shards = shards.min(total);
     let paths = shard_paths(out, shards);
-    let mut summary = PackSummary::default();
+    let mut summary = PackSummary {
+        skipped: src.unreadable().iter().map(|u| u.to_string()).collect(),
+        ..Default::default()
+    };
     let mut buf = Vec::new();
     let mut done = 0;
     for (s, path) in paths.iter().enumerate() {
@@ -143,10 +157,13 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// Read every item of `src` and check that it is an image (format and header).
+/// Read every item of `src` and check that it is an image the loader takes ([`probe`]);
+/// the source's [`Source::unreadable`] items count as items, and as bad ones.
 pub fn verify(src: &dyn Source, progress: &mut dyn FnMut(usize, usize)) -> VerifyReport {
+    let unreadable = src.unreadable();
     let mut r = VerifyReport {
-        items: src.len(),
+        items: src.len() + unreadable.len(),
+        bad: unreadable.iter().map(|u| u.to_string()).collect(),
         ..Default::default()
     };
     let mut buf = Vec::new();

@@ -4,13 +4,20 @@
 //!
 //! Order is deterministic: classes sorted by folder name (label = index), files sorted
 //! by path within each class; shards sorted by name, records in file order.
+//!
+//! A class is a direct sub-folder of the root. Folders are walked once each (device and
+//! inode are tracked), and a link to a folder is followed only when it leads out of the
+//! tree: a link back into it (a loop, or a shortcut to another class) is left alone, since
+//! the images it points at are reached, with their own label, by their real path.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::Source;
 use super::tfrecord::TfRecordSource;
+use super::{Source, io_error};
 use crate::error::{Error, Result};
 
 /// Image file extensions recognised (case-insensitive).
@@ -49,10 +56,11 @@ pub fn is_tfrecord_name(name: &str) -> bool {
     })
 }
 
+/// The entries of `dir` but hidden ones, sorted by path.
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let e = e.map_err(|e| Error::io(dir, e))?;
+    for e in std::fs::read_dir(dir).map_err(|e| io_error(dir, &e))? {
+        let e = e.map_err(|e| io_error(dir, &e))?;
         if e.file_name().to_string_lossy().starts_with('.') {
             continue; // hidden files and our own temporary files
         }
@@ -62,21 +70,77 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// All images under `dir`, recursively, sorted by path.
-fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for p in list_dir(dir)? {
-        if p.is_dir() {
-            images_under(&p, out)?;
-        } else if is_image(&p) {
-            out.push(p);
+/// What an entry of a folder is to the walk.
+enum Entry {
+    /// A folder to walk: a real sub-folder, or a link to a folder outside the tree, not
+    /// walked before.
+    Dir,
+    /// A folder not to walk: a link back into the tree (its images are reached by their
+    /// own path) or a folder already walked (a loop).
+    Seen,
+    /// Anything else (a file, a dangling link).
+    Other,
+}
+
+/// The one walk of an image folder, used for class folders and their contents alike:
+/// every folder is entered once (tracked by device and inode), and a link is followed
+/// only when it leads out of the tree, so neither a loop nor a link to another class can
+/// add an image twice or give it another class's label.
+struct Walk {
+    /// The root, links resolved.
+    root: PathBuf,
+    /// (device, inode) of every folder entered.
+    seen: HashSet<(u64, u64)>,
+}
+
+impl Walk {
+    fn new(root: &Path) -> Result<Self> {
+        let real = std::fs::canonicalize(root).map_err(|e| io_error(root, &e))?;
+        let meta = std::fs::metadata(&real).map_err(|e| io_error(root, &e))?;
+        Ok(Walk {
+            root: real,
+            seen: HashSet::from([(meta.dev(), meta.ino())]),
+        })
+    }
+
+    /// Classify `path`, marking a folder to walk as entered.
+    fn entry(&mut self, path: &Path) -> Entry {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Entry::Other;
+        };
+        if !meta.is_dir() {
+            return Entry::Other;
+        }
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link
+            && std::fs::canonicalize(path).map_or(true, |target| target.starts_with(&self.root))
+        {
+            return Entry::Seen;
+        }
+        if self.seen.insert((meta.dev(), meta.ino())) {
+            Entry::Dir
+        } else {
+            Entry::Seen
         }
     }
-    Ok(())
+
+    /// All images under `dir`, recursively, in path order.
+    fn images(&mut self, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for p in list_dir(dir)? {
+            match self.entry(&p) {
+                Entry::Dir => self.images(&p, out)?,
+                Entry::Seen => {}
+                Entry::Other if is_image(&p) => out.push(p),
+                Entry::Other => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Open the data set at `path` (see the module docs for what is recognised).
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
     if meta.is_file() {
         if is_image(path) {
             return Err(Error::Input {
@@ -91,12 +155,17 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>> {
         )?));
     }
     let entries = list_dir(path)?;
-    let dirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+    // Classes are the direct sub-folders of the root (not links back into it).
+    let mut walk = Walk::new(path)?;
+    let dirs: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|p| matches!(walk.entry(p), Entry::Dir))
+        .collect();
     let mut classes = Vec::new();
     let mut files = Vec::new();
     let mut labels = Vec::new();
     for (label, d) in dirs.iter().enumerate() {
-        images_under(d, &mut files)?;
+        walk.images(d, &mut files)?;
         labels.resize(files.len(), label as u32);
         let name = d.file_name().map(|n| n.to_string_lossy().into_owned());
         classes.push(name.unwrap_or_default());
@@ -178,8 +247,8 @@ impl Source for FolderSource {
             .get(i)
             .ok_or_else(|| Error::Invalid(format!("item {i} out of range")))?;
         buf.clear();
-        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-        f.read_to_end(buf).map_err(|e| Error::io(path, e))?;
+        let mut f = File::open(path).map_err(|e| io_error(path, &e))?;
+        f.read_to_end(buf).map_err(|e| io_error(path, &e))?;
         if buf.is_empty() {
             return Err(Error::Input {
                 path: path.clone(),

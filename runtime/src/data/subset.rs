@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::Source;
+use super::{Source, Unreadable};
 use crate::error::Result;
 
 /// The items `indices` of `inner`, in that order.
@@ -52,6 +52,10 @@ impl Source for Subset {
             self.indices.len(),
             self.inner.describe()
         )
+    }
+    /// All of the inner source's: an unreadable item belongs to no split.
+    fn unreadable(&self) -> &[Unreadable] {
+        self.inner.unreadable()
     }
 }
 

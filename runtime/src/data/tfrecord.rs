@@ -10,9 +10,12 @@
 //! the records), checking both CRCs of every record; [`Source::read`] checks the data
 //! CRC again on every read, so the bytes handed downstream are always the checked ones.
 //! A broken frame (bad length CRC, truncation, oversized length) makes the shard
-//! unreadable past that point and fails the open; a record whose data CRC is bad or
-//! that has no `image/encoded` stays indexed and fails on [`Source::read`], so a loader
-//! can skip and count it.
+//! unreadable past that point and fails the open; a record whose data CRC is bad, or
+//! that is not a `tf.train.Example` with `image/encoded`, is left out of the items and
+//! listed in [`Source::unreadable`] (file, record number, byte offset), so that every
+//! reader counts it as one bad item (or fails on it) while the other records read.
+//! An empty shard is an empty TFRecord file: no records, not an error (a set with no
+//! record at all is one).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -20,9 +23,8 @@ use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::Source;
 use super::crc32c::masked_crc32c;
-use super::example;
+use super::{Source, Unreadable, example, io_error};
 use crate::error::{Error, Result};
 
 /// Largest record accepted (64 MiB): far above any single encoded image, small enough
@@ -139,7 +141,7 @@ impl<R: Read> Reader<R> {
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&self.path, e)),
+                Err(e) => return Err(io_error(&self.path, &e)),
             }
         }
         Ok(true)
@@ -210,6 +212,8 @@ struct Item {
 pub struct TfRecordSource {
     shards: Vec<(PathBuf, File)>,
     items: Vec<Item>,
+    /// Records left out of `items`: bad data CRC, or no image in them.
+    unreadable: Vec<Unreadable>,
     classes: Vec<String>,
     what: String,
 }
@@ -217,33 +221,51 @@ pub struct TfRecordSource {
 impl TfRecordSource {
     /// Open and index `paths` in the given order; `what` names the whole set in
     /// [`Source::describe`]. Classes: `image/class/text` where present, else the label
-    /// numbers `0..=max`. Empty shards are errors (a zero-byte file is never useful data).
+    /// numbers `0..=max`. Empty shards hold no records; a set without any record is an
+    /// error (a zero-byte file is never useful data).
     pub fn open(paths: &[PathBuf], what: &str) -> Result<Self> {
         let mut shards = Vec::with_capacity(paths.len());
         let mut items = Vec::new();
+        let mut unreadable = Vec::new();
         let mut texts: BTreeMap<u32, String> = BTreeMap::new();
         let mut buf = Vec::new();
         for (s, path) in paths.iter().enumerate() {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let file = File::open(path).map_err(|e| io_error(path, &e))?;
             let mut r = Reader::new(BufReader::with_capacity(1 << 20, &file), path);
-            let bad = |record: usize, reason: String| Error::Input {
-                path: path.clone(),
-                reason: format!("record {record}: {reason}"),
-            };
             while let Some(f) = r.next_framed(&mut buf)? {
                 let record = r.record() - 1;
+                let scanned = if f.crc_ok {
+                    example::scan(&buf).map_err(|e| format!("not a tf.train.Example: {e}"))
+                } else {
+                    Err(record_crc_mismatch(f.offset))
+                };
+                let sc = match scanned {
+                    Ok(sc) if sc.encoded.is_some() => sc,
+                    Ok(_) => {
+                        unreadable.push(unreadable_record(
+                            path,
+                            record,
+                            "no image/encoded bytes feature",
+                        ));
+                        continue;
+                    }
+                    Err(reason) => {
+                        unreadable.push(unreadable_record(path, record, &reason));
+                        continue;
+                    }
+                };
                 let mut label = None;
-                if f.crc_ok {
-                    let sc = example::scan(&buf).unwrap_or_default();
-                    if let Some(l) = sc.label.filter(|l| *l >= 0) {
-                        if l > MAX_LABEL {
-                            return Err(bad(record, format!("label {l} above {MAX_LABEL}")));
-                        }
-                        label = Some(l as u32);
-                        if let Some(t) = sc.text {
-                            let name = String::from_utf8_lossy(&buf[t]).into_owned();
-                            texts.entry(l as u32).or_insert(name);
-                        }
+                if let Some(l) = sc.label.filter(|l| *l >= 0) {
+                    if l > MAX_LABEL {
+                        return Err(Error::Input {
+                            path: path.clone(),
+                            reason: format!("record {record}: label {l} above {MAX_LABEL}"),
+                        });
+                    }
+                    label = Some(l as u32);
+                    if let Some(t) = sc.text {
+                        let name = String::from_utf8_lossy(&buf[t]).into_owned();
+                        texts.entry(l as u32).or_insert(name);
                     }
                 }
                 items.push(Item {
@@ -254,13 +276,19 @@ impl TfRecordSource {
                     label,
                 });
             }
-            if r.record() == 0 {
-                return Err(Error::Input {
-                    path: path.clone(),
-                    reason: "empty file: no TFRecord records".into(),
-                });
-            }
             shards.push((path.clone(), file));
+        }
+        if items.is_empty() && unreadable.is_empty() {
+            return Err(match paths {
+                [one] => Error::Input {
+                    path: one.clone(),
+                    reason: "empty file: no TFRecord records".into(),
+                },
+                _ => Error::Input {
+                    path: what.into(),
+                    reason: format!("no TFRecord records in its {} shards", paths.len()),
+                },
+            });
         }
         let classes = match items.iter().filter_map(|i| i.label).max() {
             None => Vec::new(),
@@ -271,6 +299,7 @@ impl TfRecordSource {
         Ok(TfRecordSource {
             shards,
             items,
+            unreadable,
             classes,
             what: what.to_string(),
         })
@@ -300,11 +329,11 @@ impl Source for TfRecordSource {
         buf.clear();
         buf.resize(n + 4, 0);
         file.read_exact_at(buf, it.offset)
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| io_error(path, &e))?;
         let stored = u32::from_le_bytes([buf[n], buf[n + 1], buf[n + 2], buf[n + 3]]);
         buf.truncate(n);
         if masked_crc32c(buf) != stored {
-            return Err(self.input_err(i, "data CRC mismatch"));
+            return Err(self.input_err(i, &record_crc_mismatch(it.offset)));
         }
         let range = match example::scan(buf) {
             Ok(example::Scanned {
@@ -339,14 +368,35 @@ impl Source for TfRecordSource {
     }
 
     fn describe(&self) -> String {
+        let bad = match self.unreadable.len() {
+            0 => String::new(),
+            n => format!(" ({n} unreadable)"),
+        };
         format!(
-            "TFRecord {}: {} shard{}, {} records, {} classes",
+            "TFRecord {}: {} shard{}, {} records{bad}, {} classes",
             self.what,
             self.shards.len(),
             if self.shards.len() == 1 { "" } else { "s" },
-            self.items.len(),
+            self.items.len() + self.unreadable.len(),
             self.classes.len()
         )
+    }
+
+    fn unreadable(&self) -> &[Unreadable] {
+        &self.unreadable
+    }
+}
+
+/// Why a record's data fails its CRC, with where the data start in the file.
+fn record_crc_mismatch(offset: u64) -> String {
+    format!("data CRC mismatch (record data at byte {offset})")
+}
+
+/// Record `record` of `path`, unreadable for `reason`.
+fn unreadable_record(path: &Path, record: usize, reason: &str) -> Unreadable {
+    Unreadable {
+        path: path.to_path_buf(),
+        reason: format!("record {record}: {reason}"),
     }
 }
 

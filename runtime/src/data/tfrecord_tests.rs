@@ -108,14 +108,64 @@ fn bad_data_crc_fails_that_record_only() {
     );
     let p = write(dir.path(), "bad.tfrecord", &bytes);
     let src = TfRecordSource::open(&[p], "bad").unwrap();
+    // Left out of the items, listed with its offset; the others read.
+    assert_eq!(src.len(), 2);
+    let bad: Vec<String> = src.unreadable().iter().map(|u| u.to_string()).collect();
+    let at = 16 + first + 12;
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].ends_with(&format!(
+            "bad.tfrecord: record 1: data CRC mismatch (record data at byte {at})"
+        )),
+        "{bad:?}"
+    );
+    assert!(
+        src.describe().contains("3 records (1 unreadable)"),
+        "{}",
+        src.describe()
+    );
     let mut buf = Vec::new();
     src.read(0, &mut buf).unwrap();
+    assert!(
+        src.name(1).ends_with("bad.tfrecord record 2"),
+        "{}",
+        src.name(1)
+    );
+    src.read(1, &mut buf).unwrap();
+    // A record that goes bad after the open still fails its read.
+    let mut later = shard(&sample());
+    let p = write(dir.path(), "later.tfrecord", &later);
+    let src = TfRecordSource::open(std::slice::from_ref(&p), "later").unwrap();
+    later[16 + first + 12 + 5] ^= 0x40;
+    std::fs::write(&p, &later).unwrap();
     let e = src.read(1, &mut buf).unwrap_err().to_string();
     assert!(
-        e.contains("bad.tfrecord: record 1: data CRC mismatch"),
+        e.contains("later.tfrecord: record 1: data CRC mismatch"),
         "{e}"
     );
-    src.read(2, &mut buf).unwrap();
+}
+
+#[test]
+fn empty_shards_hold_no_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = write(dir.path(), "a.tfrecord", &shard(&sample()));
+    let empty = write(dir.path(), "b.tfrecord", b"");
+    let src = TfRecordSource::open(&[full, empty.clone()], "set").unwrap();
+    assert_eq!(src.len(), 3);
+    assert!(
+        src.describe().contains("2 shards, 3 records"),
+        "{}",
+        src.describe()
+    );
+    let other = write(dir.path(), "c.tfrecord", b"");
+    let e = TfRecordSource::open(&[empty, other], "set")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("set: no TFRecord records in its 2 shards"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -169,7 +219,7 @@ fn framing_errors_name_file_and_record() {
 }
 
 #[test]
-fn missing_image_fails_on_read() {
+fn records_without_an_image_are_listed_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = ImageExample::default().to_example();
     if let Some(f) = e.features.as_mut() {
@@ -178,14 +228,16 @@ fn missing_image_fails_on_read() {
     let bytes = shard(&[prost::Message::encode_to_vec(&e), b"\x0b\x0c".to_vec()]);
     let p = write(dir.path(), "noimg.tfrecord", &bytes);
     let src = TfRecordSource::open(&[p], "noimg").unwrap();
-    let mut buf = Vec::new();
-    let e0 = src.read(0, &mut buf).unwrap_err().to_string();
+    assert!(src.is_empty());
+    let bad: Vec<String> = src.unreadable().iter().map(|u| u.to_string()).collect();
     assert!(
-        e0.contains("noimg.tfrecord: record 0: no image/encoded"),
-        "{e0}"
+        bad[0].contains("noimg.tfrecord: record 0: no image/encoded"),
+        "{bad:?}"
     );
-    let e1 = src.read(1, &mut buf).unwrap_err().to_string();
-    assert!(e1.contains("record 1: not a tf.train.Example"), "{e1}");
+    assert!(
+        bad[1].contains("record 1: not a tf.train.Example"),
+        "{bad:?}"
+    );
     assert!(src.classes().is_empty());
 }
 

@@ -116,8 +116,11 @@ pub struct LoaderStats {
     pub times: StageTimes,
     /// Items delivered in batches.
     pub images: u64,
-    /// Items that failed.
+    /// Items that failed, each counted once however many epochs read it, the source's
+    /// [`Source::unreadable`] items included.
     pub errors: u64,
+    /// Of those, JPEGs cut short ([`crate::data::decode::truncated_jpeg`]).
+    pub truncated: u64,
     /// The first few failures ([`FIRST_ERRORS`]), naming their items.
     pub first_errors: Vec<String>,
 }
@@ -182,6 +185,12 @@ impl Loader {
         if n > u32::MAX as usize {
             return Err(bad(format!("{n} items: more than 2^32 unsupported")));
         }
+        let unreadable = source.unreadable();
+        if let (OnError::Fail, Some(first)) = (cfg.on_error, unreadable.first()) {
+            return Err(first.to_error());
+        }
+        let mut first_errors = Vec::with_capacity(FIRST_ERRORS);
+        first_errors.extend(unreadable.iter().take(FIRST_ERRORS).map(|u| u.to_string()));
         let mut cfg = cfg;
         if cfg.workers == 0 {
             cfg.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -238,8 +247,10 @@ impl Loader {
             fatal: None,
             perm: vec![0; n],
             perm_epoch: u64::MAX,
-            errors: 0,
-            first_errors: Vec::with_capacity(FIRST_ERRORS),
+            errors: unreadable.len() as u64,
+            first_errors,
+            truncated: 0,
+            failed: vec![0; n.div_ceil(64)],
             alive: cfg.workers,
         };
         let workers = cfg.workers;
@@ -384,6 +395,7 @@ impl Loader {
             times,
             images: self.pool.images_out.load(Ordering::Relaxed),
             errors: st.errors,
+            truncated: st.truncated,
             first_errors: st.first_errors.clone(),
         }
     }

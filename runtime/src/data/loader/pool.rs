@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::data::Source;
-use crate::data::decode::{Augment, Decoder, StageTimes};
+use crate::data::decode::{Augment, Decoder, StageTimes, truncated_jpeg};
 use crate::error::Error;
 
 use super::{LoaderConfig, OnError, Order, SplitMix};
@@ -50,11 +50,35 @@ pub(crate) struct State {
     /// Permutation of the current epoch and which epoch it belongs to.
     pub perm: Vec<u32>,
     pub perm_epoch: u64,
-    /// Items that failed, and the first few of them by name.
+    /// Items that failed (each once, however many epochs read it), the source's
+    /// unreadable items included, and the first few of them by name.
     pub errors: u64,
     pub first_errors: Vec<String>,
+    /// Of those, JPEGs cut short.
+    pub truncated: u64,
+    /// One bit per item: whether it has failed already (allocated once).
+    pub failed: Vec<u64>,
     /// Workers still running.
     pub alive: usize,
+}
+
+impl State {
+    /// Count item `i`'s failure `e`, once per item (a bad item fails again every epoch).
+    fn count_failure(&mut self, i: usize, truncated: bool, e: &Error) {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let Some(w) = self.failed.get_mut(word) else {
+            return;
+        };
+        if *w & bit != 0 {
+            return;
+        }
+        *w |= bit;
+        self.errors += 1;
+        self.truncated += u64::from(truncated);
+        if self.first_errors.len() < FIRST_ERRORS {
+            self.first_errors.push(e.to_string());
+        }
+    }
 }
 
 /// Everything the loader and its workers share.
@@ -167,6 +191,7 @@ pub(crate) fn worker(pool: &Pool, id: usize) {
             let t0 = std::time::Instant::now();
             let read = pool.source.read(i, &mut buf);
             decoder.times.read += t0.elapsed();
+            let read_ok = read.is_ok();
             let aug = augment_for(cfg, epoch, i);
             let out = &mut images[filled * per..(filled + 1) * per];
             let result =
@@ -182,11 +207,8 @@ pub(crate) fn worker(pool: &Pool, id: usize) {
                         break;
                     }
                     OnError::Skip => {
-                        let mut st = pool.lock();
-                        st.errors += 1;
-                        if st.first_errors.len() < FIRST_ERRORS {
-                            st.first_errors.push(e.to_string());
-                        }
+                        let truncated = read_ok && truncated_jpeg(&buf);
+                        pool.lock().count_failure(i, truncated, &e);
                     }
                 },
             }
