@@ -1,7 +1,8 @@
 //! An interrupted `compare` or `bench` (SIGINT from Ctrl-C, SIGTERM from a job
 //! scheduler) leaves nothing behind: no temporary folder of exported models under
-//! `$TMPDIR`, no worker process. Folders left by a process that died outright are swept
-//! by the next run. Each run here gets a `$TMPDIR` of its own to watch.
+//! `$TMPDIR`, no worker or `tegrastats` process. Folders left by a process that died
+//! outright are swept by the next run. Each run here gets a `$TMPDIR` of its own to
+//! watch.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -49,12 +50,15 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn start(args: &[&str], tmp: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_edgebench"))
-        .args(args)
+fn start(args: &[&str], tmp: &Path, tegrastats: Option<&Path>) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgebench"));
+    match tegrastats {
+        Some(t) => c.env("EDGEBENCH_TEGRASTATS", t),
+        None => c.env_remove("EDGEBENCH_TEGRASTATS"),
+    };
+    c.args(args)
         .env("TMPDIR", tmp)
         .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("EDGEBENCH_TEGRASTATS")
         .env_remove("EDGEBENCH_SYSROOT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -65,13 +69,26 @@ fn start(args: &[&str], tmp: &Path) -> Child {
 
 #[test]
 fn an_interrupted_run_removes_its_temporary_folder_and_ends_its_workers() {
-    let cases: [(&[&str], i32, &str); 2] = [
-        (&["compare", "heavy", "lean"], libc::SIGINT, "SIGINT"),
-        (&["bench", "lean"], libc::SIGTERM, "SIGTERM"),
+    // `bench` also runs a (fake) tegrastats, which must end too.
+    let cases: [(&[&str], i32, &str, bool); 2] = [
+        (&["compare", "heavy", "lean"], libc::SIGINT, "SIGINT", false),
+        (&["bench", "lean"], libc::SIGTERM, "SIGTERM", true),
     ];
-    for (cmd, signal, name) in cases {
+    for (cmd, signal, name, with_tegrastats) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let tmp_s = tmp.path().to_str().unwrap().to_string();
+        let line = std::fs::read_to_string(common::tegrastats_fixture("r36-orin-nano.txt"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let tegrastats = with_tegrastats.then(|| {
+            common::tegrastats_script(
+                tmp.path(),
+                &format!("while true; do echo '{line}'; sleep 0.05; done\n"),
+            )
+        });
         // Left by a process that is gone (a pid above any pid_max), and a folder that
         // is not named as ours: the first is swept, the second kept.
         let stale = tmp.path().join("edgebench-99999999-stale");
@@ -93,9 +110,10 @@ fn an_interrupted_run_removes_its_temporary_folder_and_ends_its_workers() {
             "0",
             "--quiet",
         ]);
-        let mut child = start(&args, tmp.path());
+        let mut child = start(&args, tmp.path(), tegrastats.as_deref());
         let pid = child.id();
-        let workers = cmd.len() - 1;
+        // Workers (their configuration names the export under $TMPDIR), and tegrastats.
+        let workers = cmd.len() - 1 + usize::from(with_tegrastats);
         wait_for("the workers", Duration::from_secs(300), || {
             let running = processes_mentioning(&tmp_s)
                 .into_iter()
@@ -138,7 +156,7 @@ fn an_interrupted_run_removes_its_temporary_folder_and_ends_its_workers() {
         assert_eq!(
             processes_mentioning(&tmp_s),
             Vec::<u32>::new(),
-            "{cmd:?} left workers running"
+            "{cmd:?} left workers or tegrastats running"
         );
     }
 }

@@ -209,8 +209,9 @@ fn name(sig: i32) -> &'static str {
     }
 }
 
-/// End and reap every registered child, then remove the run's folder. The children's
-/// lock is held throughout, so no child is reaped elsewhere in between.
+/// End and reap every registered child (SIGKILL for one that a gentler signal has not
+/// ended within a second), then remove the run's folder. The children's lock is held
+/// throughout, so no child is reaped elsewhere in between.
 fn clean_up() {
     let children = lock(&CHILDREN);
     for &(pid, signal) in children.iter() {
@@ -222,8 +223,24 @@ fn clean_up() {
         // names it; kill and waitpid touch no memory but `status`.
         unsafe {
             libc::kill(pid, signal);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
             let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
+            // Safety: as above.
+            let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != 0;
+            if done {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                // Safety: as above; the child is still there (waitpid said so).
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
     if let Some(dir) = lock(&RUN_DIR).take() {
