@@ -360,17 +360,24 @@ pub fn read_set(images: &Path, labels: &Path) -> Result<NpySet> {
     })
 }
 
-/// The `npy` fuzz target's body: `data` read as a float tensor and as labels. Errors
-/// are expected; a panic, or an allocation larger than `data` (the header's size is
-/// checked against the length first), is the bug a fuzzer looks for.
+/// The `npy` fuzz target's body: `data` read as a float tensor and as labels, as it is
+/// and after a valid magic string and version (so that a fuzzer without a corpus reaches
+/// the header dict at once). Errors are expected; a panic, or an allocation larger than
+/// the input (the declared size is checked against the length first), is the bug.
 pub fn fuzz_one(data: &[u8]) {
-    let (path, len) = (Path::new("<fuzz>"), data.len() as u64);
-    if let Ok(o) = open_reader(data, len, path) {
-        let _ = read_f32_from(o, path);
-    }
-    if let Ok(o) = open_reader(data, len, path) {
-        let _ = read_labels_from(o, path);
-    }
+    let read_both = |bytes: &[u8]| {
+        let (path, len) = (Path::new("<fuzz>"), bytes.len() as u64);
+        if let Ok(o) = open_reader(bytes, len, path) {
+            let _ = read_f32_from(o, path);
+        }
+        if let Ok(o) = open_reader(bytes, len, path) {
+            let _ = read_labels_from(o, path);
+        }
+    };
+    read_both(data);
+    let mut wrapped = b"\x93NUMPY\x01\x00".to_vec();
+    wrapped.extend_from_slice(data);
+    read_both(&wrapped);
 }
 
 #[cfg(test)]

@@ -269,6 +269,24 @@ pub fn missing_external_data(model: &ModelProto, path: &Path) -> Vec<String> {
     missing
 }
 
+/// The `onnx_analysis` fuzz target's body: `data` decoded as an ONNX model and run
+/// through the analysis front end (declared input, analysis with declared and overridden
+/// shapes, the table, external-data check). Errors are expected; a panic, a hang or a
+/// huge allocation is the bug a fuzzer looks for.
+pub fn fuzz_one(data: &[u8]) {
+    let path = Path::new("fuzz.onnx");
+    let Ok(model) = crate::onnx::decode_model(data, path) else {
+        return;
+    };
+    let _ = input_shape_of(&model, path);
+    let _ = missing_external_data(&model, path);
+    for shape in [None, Some(&[1usize, 3, 9, 9][..]), Some(&[2, 1][..])] {
+        if let Ok(a) = analyze(&model, path, shape) {
+            let _ = a.to_table();
+        }
+    }
+}
+
 fn graph_of<'m>(model: &'m ModelProto, path: &Path) -> Result<&'m GraphProto> {
     model
         .graph

@@ -1,10 +1,11 @@
 //! Tests of the ONNX analysis on graphs built in code: the seed's two CNNs, exporter
 //! idioms (tf2onnx NHWC, torch flatten chains), single-operator shape rules, liveness,
-//! and errors on bad files.
+//! errors on bad files, and the fuzz target's body over mutated models.
 
 mod builder;
 mod cnn;
 mod errors;
 mod exporters;
+mod fuzz;
 mod liveness;
 mod ops;
