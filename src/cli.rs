@@ -18,6 +18,10 @@ use edgebench_runtime::model::spec::InputShape;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Replace read-only output files (they keep their permissions). Without it a
+    /// read-only file at an output path is refused.
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 fn exit_code(err: &anyhow::Error) -> u8 {
     use edgebench_runtime::Error as E;
     match err.downcast_ref::<E>() {
-        Some(E::Invalid(_) | E::UnknownModel { .. }) => 2,
+        Some(E::Invalid(_) | E::UnknownModel { .. } | E::Output { .. }) => 2,
         Some(E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. }) => 3,
         _ => 1,
     }

@@ -239,7 +239,7 @@ fn unwritable_report_paths_fail_before_measuring_and_leave_nothing() {
             &["bench", "lean", "--report", missing.to_str().unwrap()],
             FAST,
         )),
-        1,
+        2,
     );
     assert!(err.contains("no/such/dir"), "{err}");
     let as_dir = dir.path().to_str().unwrap().to_string();

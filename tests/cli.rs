@@ -335,7 +335,7 @@ fn export_to_a_missing_directory_fails_cleanly() {
             "-o",
             "/nonexistent-dir/lean.onnx",
         ],
-        1,
+        2,
     );
     assert!(err.contains("/nonexistent-dir"), "{err}");
 }

@@ -64,6 +64,14 @@ pub enum Error {
     /// A measuring worker process failed (its own error, or how it ended).
     #[error("{model}: {reason}")]
     Worker { model: String, reason: String },
+    /// An output location the output-path policy refuses (an input, a directory, a
+    /// read-only file, a missing folder), named with the flag that gave it.
+    #[error("{}{}: {reason}", flag.as_deref().map(|f| format!("{f} ")).unwrap_or_default(), path.display())]
+    Output {
+        flag: Option<String>,
+        path: PathBuf,
+        reason: String,
+    },
     /// A command-line or API argument is invalid.
     #[error("{0}")]
     Invalid(String),

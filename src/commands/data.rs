@@ -2,6 +2,7 @@
 //! into TFRecord shards of `tf.train.Example` (`pack`), and describe and check a data set
 //! (`info`).
 
+use edgebench_runtime::fsutil::IoPaths;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -146,6 +147,12 @@ fn run_synth(a: SynthArgs) -> anyhow::Result<()> {
 
 fn run_pack(a: PackArgs) -> anyhow::Result<()> {
     let src = source::open(&a.data)?;
+    // Never more shards than items: only the paths that can be written are checked.
+    let mut io = IoPaths::new().input("DATA", &a.data);
+    for shard in pack::shard_paths(&a.out, a.shards.min(src.len().max(1))) {
+        io = io.output("--out", shard);
+    }
+    io.check()?;
     println!("{}", src.describe());
     if a.shards > src.len() && !src.is_empty() {
         eprintln!(

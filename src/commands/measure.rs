@@ -2,7 +2,7 @@
 //! the machine and target, the batch sweep, the interleaved measurement with a progress
 //! bar, and writing the report in every format asked for.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +15,7 @@ use edgebench_runtime::bench::result::{
 };
 use edgebench_runtime::bench::runner::RunnerConfig;
 use edgebench_runtime::bench::{hw, sweep};
+use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::{self, analysis};
 use edgebench_runtime::report::{self, Format};
 use edgebench_runtime::{target, units};
@@ -125,7 +126,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Result<()> {
     // Temporary exports and worker processes go away even when the run is interrupted.
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
-    let outputs = outputs(args)?;
+    let outputs = outputs(models, args)?;
     let plan = Plan {
         warmup_queries: args.warmup,
         warmup_s: args.warmup_time,
@@ -336,52 +337,26 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     Ok(())
 }
 
-/// The output files asked for, checked before any measuring starts.
-fn outputs(args: &MeasureArgs) -> anyhow::Result<Vec<(Format, PathBuf)>> {
+/// The report files asked for, checked with the command's inputs (model files, --data)
+/// by the output-path policy before any measuring starts.
+fn outputs(models: &[String], args: &MeasureArgs) -> anyhow::Result<Vec<(Format, PathBuf)>> {
+    let mut io = IoPaths::new().input_opt("--data", args.data.as_deref());
+    for m in models {
+        io = io.input("MODEL", m);
+    }
     let mut out = Vec::new();
-    for (format, path) in [
-        (Format::Json, &args.json),
-        (Format::Csv, &args.csv),
-        (Format::Markdown, &args.markdown),
-        (Format::Html, &args.report),
+    for (format, flag, path) in [
+        (Format::Json, "--json", &args.json),
+        (Format::Csv, "--csv", &args.csv),
+        (Format::Markdown, "--markdown", &args.markdown),
+        (Format::Html, "--report", &args.report),
     ] {
         let Some(path) = path else { continue };
-        if path.as_os_str() != "-" {
-            check_writable(path)?;
-        }
+        io = io.output(flag, path);
         out.push((format, path.clone()));
     }
+    io.check()?;
     Ok(out)
-}
-
-/// Fail early, naming the path, when a report could not be written later.
-fn check_writable(path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let meta = std::fs::metadata(&dir).map_err(|e| Error::io(&dir, e))?;
-    if !meta.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: cannot write a report there: {} is not a directory",
-            path.display(),
-            dir.display()
-        ))
-        .into());
-    }
-    if path.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: is a directory, not a report file",
-            path.display()
-        ))
-        .into());
-    }
-    let probe = tempfile::Builder::new()
-        .prefix(".edgebench-probe")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(path, e))?;
-    drop(probe);
-    Ok(())
 }
 
 /// A target and how it was chosen.

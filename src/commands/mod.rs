@@ -20,6 +20,7 @@ use crate::cli::{Cli, Command, EngineArgs};
 
 /// Run the parsed command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    edgebench_runtime::fsutil::allow_read_only_replacement(cli.force);
     match cli.command {
         Command::Models(cmd) => models::run(cmd),
         Command::Inspect(args) => inspect::run(args),

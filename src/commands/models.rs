@@ -1,6 +1,7 @@
 //! `edgebench models list|show|export`.
 
 use anyhow::Context;
+use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::{onnx_write, spec::Spec, zoo};
 
 use super::{bytes, group, si};
@@ -18,6 +19,10 @@ pub fn run(cmd: ModelsCmd) -> anyhow::Result<()> {
         } => {
             let spec = spec_of(&model)?;
             let input = input.unwrap_or(spec.input);
+            IoPaths::new()
+                .input("MODEL", &model)
+                .output("--output", &output)
+                .check()?;
             let s = onnx_write::export(&spec, input, seed, &output)
                 .with_context(|| format!("exporting {model}"))?;
             println!(

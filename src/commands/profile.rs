@@ -2,6 +2,7 @@
 //! and GFLOP/s per node, optionally as JSON and as a Chrome trace (`--trace`). On a
 //! Jetson the board is named, as in bench/compare reports.
 
+use edgebench_runtime::fsutil::IoPaths;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -40,6 +41,10 @@ pub struct ProfileArgs {
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     // The temporary export of a spec goes away even when the run is interrupted.
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
+    IoPaths::new()
+        .input("MODEL", &args.model)
+        .output_opt("--trace", args.trace.as_deref())
+        .check()?;
     let prepared = model::prepare(&args.model, &args.model_input.prepare_options(None))?;
     let opts = engine_options(&args.engine, prepared.input_shape.clone());
     let settings = ProfileOptions {

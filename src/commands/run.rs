@@ -8,6 +8,7 @@ use anyhow::Context;
 use edgebench_runtime::Error;
 use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
+use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::{self, Layout};
 use edgebench_runtime::tensor_io;
 use ndarray::ArrayD;
@@ -19,6 +20,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.repeat == 0 {
         return Err(Error::Invalid("--repeat must be ≥ 1".into()).into());
     }
+    let mut io = IoPaths::new().input("MODEL", &args.model);
+    if args.input != "random" {
+        io = io.input("--input", &args.input);
+    }
+    io.output_opt("--output", args.output.as_deref()).check()?;
     let is_npy = args.input.to_ascii_lowercase().ends_with(".npy");
     let npy = if is_npy {
         Some(npy::read_npy(Path::new(&args.input))?)

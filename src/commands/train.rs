@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, ValueEnum};
+use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::spec::{InputShape, Spec};
 use edgebench_runtime::model::{onnx_read, onnx_write, zoo};
 use edgebench_runtime::train::checkpoint::Progress;
@@ -353,22 +354,22 @@ fn plan_text(s: &Settings, budget: Option<u64>) -> String {
     out
 }
 
-/// Fails early when an output's folder does not exist (before hours of training).
-fn check_output(path: &Path, flag: &str) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(d) = dir
-        && !d.is_dir()
-    {
-        bail!(
-            "{flag} {}: folder {} does not exist",
-            path.display(),
-            d.display()
-        );
-    }
-    Ok(())
-}
-
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    // Every output checked against every input before any training (a checkpoint
+    // continued with --resume is rewritten on purpose).
+    IoPaths::new()
+        .input_opt("--data", a.data.as_deref())
+        .input_opt("--labels", a.labels.as_deref())
+        .input_opt("--val", a.val.as_deref())
+        .input_opt("--val-labels", a.val_labels.as_deref())
+        .input_opt("--init", a.init.as_deref())
+        .input_opt("--resume", a.resume.as_deref())
+        .input("--model", &a.model)
+        .output_opt("--export", a.export.as_deref())
+        .output_opt("--metrics", a.metrics.as_deref())
+        .output_opt("--checkpoint", a.checkpoint.as_deref())
+        .updates("--checkpoint", "--resume")
+        .check()?;
     if !a.plan {
         check_checkpoint(&a)?;
     }
@@ -389,15 +390,6 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let Some(data) = data else {
         bail!("--data is required to train");
     };
-    for (p, flag) in [
-        (&a.export, "--export"),
-        (&a.metrics, "--metrics"),
-        (&a.checkpoint, "--checkpoint"),
-    ] {
-        if let Some(p) = p {
-            check_output(p, flag)?;
-        }
-    }
     let metrics_format = a.metrics.as_deref().map(metrics::Format::of).transpose()?;
     let (train, val) = match (&a.val, a.val_split) {
         (Some(v), _) => (
