@@ -174,6 +174,23 @@ fn missing_model_file_is_named() {
 }
 
 #[test]
+fn an_os_error_is_said_once() {
+    for args in [
+        &["run", "lean", "--input", "/nonexistent/x.npy"][..],
+        &["train", "--data", "/nonexistent/set", "--epochs", "1"][..],
+        &["inspect", "/nonexistent/model.onnx"][..],
+    ] {
+        let err = fails(args, 1);
+        assert_eq!(
+            err.to_lowercase().matches("no such file").count(),
+            1,
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.matches("/nonexistent/").count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn garbage_and_truncated_onnx_are_rejected_by_every_path() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.onnx");

@@ -7,7 +7,7 @@
 //! items, each with encoded bytes that can be read into a caller's reusable buffer and an
 //! optional class label, and the items found unreadable while it was indexed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
@@ -34,14 +34,6 @@ impl Unreadable {
 impl std::fmt::Display for Unreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.reason)
-    }
-}
-
-/// An I/O error on a data file as one line: the path and the OS's reason, once.
-pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::Input {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
     }
 }
 

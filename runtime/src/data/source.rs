@@ -16,8 +16,8 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::Source;
 use super::tfrecord::TfRecordSource;
-use super::{Source, io_error};
 use crate::error::{Error, Result};
 
 /// Image file extensions recognised (case-insensitive).
@@ -59,8 +59,8 @@ pub fn is_tfrecord_name(name: &str) -> bool {
 /// The entries of `dir` but hidden ones, sorted by path.
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| io_error(dir, &e))? {
-        let e = e.map_err(|e| io_error(dir, &e))?;
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
         if e.file_name().to_string_lossy().starts_with('.') {
             continue; // hidden files and our own temporary files
         }
@@ -95,8 +95,8 @@ struct Walk {
 
 impl Walk {
     fn new(root: &Path) -> Result<Self> {
-        let real = std::fs::canonicalize(root).map_err(|e| io_error(root, &e))?;
-        let meta = std::fs::metadata(&real).map_err(|e| io_error(root, &e))?;
+        let real = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let meta = std::fs::metadata(&real).map_err(|e| Error::io(root, e))?;
         Ok(Walk {
             root: real,
             seen: HashSet::from([(meta.dev(), meta.ino())]),
@@ -140,7 +140,7 @@ impl Walk {
 
 /// Open the data set at `path` (see the module docs for what is recognised).
 pub fn open(path: &Path) -> Result<Box<dyn Source>> {
-    let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_file() {
         if is_image(path) {
             return Err(Error::Input {
@@ -247,8 +247,8 @@ impl Source for FolderSource {
             .get(i)
             .ok_or_else(|| Error::Invalid(format!("item {i} out of range")))?;
         buf.clear();
-        let mut f = File::open(path).map_err(|e| io_error(path, &e))?;
-        f.read_to_end(buf).map_err(|e| io_error(path, &e))?;
+        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+        f.read_to_end(buf).map_err(|e| Error::io(path, e))?;
         if buf.is_empty() {
             return Err(Error::Input {
                 path: path.clone(),

@@ -204,7 +204,7 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            super::io_error(path, &e)
+            Error::io(path, e)
         })
 }
 
@@ -240,7 +240,7 @@ pub fn generate(
         .collect();
     for c in &classes {
         let d = opts.out.join(c);
-        std::fs::create_dir_all(&d).map_err(|e| super::io_error(&d, &e))?;
+        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
     }
     let ext = match opts.format {
         SynthFormat::Jpeg => "jpg",

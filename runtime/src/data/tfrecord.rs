@@ -24,7 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::crc32c::masked_crc32c;
-use super::{Source, Unreadable, example, io_error};
+use super::{Source, Unreadable, example};
 use crate::error::{Error, Result};
 
 /// Largest record accepted (64 MiB): far above any single encoded image, small enough
@@ -141,7 +141,7 @@ impl<R: Read> Reader<R> {
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error(&self.path, &e)),
+                Err(e) => return Err(Error::io(&self.path, e)),
             }
         }
         Ok(true)
@@ -230,7 +230,7 @@ impl TfRecordSource {
         let mut texts: BTreeMap<u32, String> = BTreeMap::new();
         let mut buf = Vec::new();
         for (s, path) in paths.iter().enumerate() {
-            let file = File::open(path).map_err(|e| io_error(path, &e))?;
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut r = Reader::new(BufReader::with_capacity(1 << 20, &file), path);
             while let Some(f) = r.next_framed(&mut buf)? {
                 let record = r.record() - 1;
@@ -329,7 +329,7 @@ impl Source for TfRecordSource {
         buf.clear();
         buf.resize(n + 4, 0);
         file.read_exact_at(buf, it.offset)
-            .map_err(|e| io_error(path, &e))?;
+            .map_err(|e| Error::io(path, e))?;
         let stored = u32::from_le_bytes([buf[n], buf[n + 1], buf[n + 2], buf[n + 3]]);
         buf.truncate(n);
         if masked_crc32c(buf) != stored {

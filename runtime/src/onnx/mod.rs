@@ -14,10 +14,7 @@ use crate::error::{Error, Result};
 
 /// Read and decode an ONNX model file, naming the file in any error.
 pub fn read_model(path: &Path) -> Result<pb::ModelProto> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     decode_model(&bytes, path)
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use edgebench_runtime::data::decode::Target;
 use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
 use edgebench_runtime::data::npy::{self, NpySet};
@@ -101,8 +101,8 @@ impl Data {
                 l.display()
             );
         }
-        let src: Arc<dyn Source> =
-            Arc::from(source::open(path).with_context(|| format!("opening {}", path.display()))?);
+        // source::open's errors name the path.
+        let src: Arc<dyn Source> = Arc::from(source::open(path)?);
         if src.is_empty() {
             bail!("{}: no images", path.display());
         }
