@@ -172,7 +172,7 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
             .enumerate()
             .filter(|&(k, _)| infer::is_param_input(&node.op_type, k))
             .filter_map(|(_, n)| weights.remove(n.as_str()))
-            .sum();
+            .fold(0u64, u64::saturating_add);
         let is_constant = node.op_type == "Constant";
         let mut bytes = 0u64;
         for (out, v) in produced {
@@ -219,7 +219,7 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
         opset: opset(model),
         inputs: inputs.into_iter().map(|(_, d)| d).collect(),
         outputs,
-        total_params: nodes.iter().map(|n| n.params).sum(),
+        total_params: nodes.iter().fold(0u64, |a, n| a.saturating_add(n.params)),
         total_macs: nodes.iter().fold(0u64, |a, n| a.saturating_add(n.macs)),
         total_activation_bytes: nodes
             .iter()

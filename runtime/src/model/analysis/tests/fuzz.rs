@@ -95,3 +95,11 @@ fn mutations_never_panic() {
         fuzz_one(&b);
     }
 }
+
+/// Inputs the fuzzer once crashed on, kept as regressions.
+#[test]
+fn past_fuzzer_crashes_are_handled() {
+    // Two initializers whose element counts add past u64::MAX (an overflow panic in the
+    // parameter sum).
+    crate::model::analysis::fuzz_one(include_bytes!("crashes/params-sum-overflow.onnx"));
+}
