@@ -101,6 +101,11 @@ pub struct Runner {
 impl Runner {
     /// Open the model's sessions and run each once.
     pub fn open(cfg: &RunnerConfig) -> Result<Self> {
+        // An input or activation larger than memory is refused here, before the baseline
+        // and the init timer, rather than aborting in the engine's allocator.
+        for shape in std::iter::once(&cfg.single_shape).chain(cfg.offline_shape.as_ref()) {
+            engine::check_memory(&cfg.onnx, shape).map_err(|e| e.at(&cfg.onnx))?;
+        }
         let baseline = memory::rss().current;
         let data = cfg
             .data
