@@ -164,7 +164,8 @@ fn activation_beyond_memory_is_refused_before_the_engine() {
     assert!(
         err.contains("pad.toml: needs 14.6 TiB for the output of node \"l1_conv\" (Conv)"),
         "{err}"
-    );    // bench's worker refuses it the same way, before its engine starts.
+    );
+    // bench's worker refuses it the same way, before its engine starts.
     let err = out_of_memory(&[
         "bench",
         p(&spec),
