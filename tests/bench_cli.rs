@@ -340,6 +340,49 @@ fn data_runs_the_real_pipeline_and_bad_data_is_named() {
     assert!(!out.0 && out.1.contains("empty"), "{}", out.1);
 }
 
+/// One unreadable image among six still fills batches of four (short batches are
+/// gathered), and a set with no readable image ends with an error instead of decoding
+/// failures forever.
+#[test]
+fn unreadable_images_do_not_starve_full_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("set");
+    let d = data.to_str().unwrap();
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        d,
+        "--classes",
+        "2",
+        "--count",
+        "6",
+        "--size",
+        "32",
+    ]);
+    let mut jpegs: Vec<_> = std::fs::read_dir(data.join("class_00"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    jpegs.sort();
+    std::fs::write(&jpegs[1], b"not a JPEG at all").unwrap();
+    let args = with(&["bench", "lean", "--data", d, "--json", "-"], FAST);
+    let r: Report = serde_json::from_str(&ok(&strs(&args))).unwrap();
+    let p = r.models[0].pipeline.as_ref().unwrap();
+    assert_eq!((p.batch, p.errors), (4, 1), "{p:?}");
+    assert!(p.images >= 3 * 4, "{p:?}");
+    assert_eq!(p.top1_images, 5);
+
+    for class in ["class_00", "class_01"] {
+        for e in std::fs::read_dir(data.join(class)).unwrap() {
+            std::fs::write(e.unwrap().path(), b"garbage").unwrap();
+        }
+    }
+    let (success, line) = eb_status(&strs(&with(&["bench", "lean", "--data", d], FAST)));
+    assert!(!success, "{line}");
+    assert!(line.contains("no item of the data could be read"), "{line}");
+}
+
 /// (success, last stderr line) of a run.
 fn eb_status(args: &[&str]) -> (bool, String) {
     let out = common::eb(args);

@@ -100,11 +100,13 @@ impl Data {
         let mut loader = self.loader(batch)?;
         let pool_bytes = loader.pool_bytes() as u64;
         let workers = loader.config().workers;
-        next_full(&mut loader, batch)?; // warm-up: buffers grow to the largest item
+        let mut gather = Gather::new(batch, self.target.image_len())?;
+        gather.next(&mut loader, |_| Ok(()))?; // warm-up: buffers grow to the largest item
         let start = Instant::now();
         let (mut n, mut images) = (0u64, 0u64);
         while !enough(n, start) {
-            images += next_full(&mut loader, batch)? as u64;
+            gather.next(&mut loader, |x| Ok(std::hint::black_box(x.len())))?;
+            images += batch as u64;
             n += 1;
         }
         let loader_ips = images as f64 / start.elapsed().as_secs_f64();
@@ -113,27 +115,22 @@ impl Data {
         // Loader → engine.
         let mut loader = self.loader(batch)?;
         let shape = session.info().input_shape.clone();
-        next_full(&mut loader, batch)?;
+        gather.clear();
+        gather.next(&mut loader, |_| Ok(()))?;
         let start = Instant::now();
         let (mut n, mut images, mut wait) = (0u64, 0u64, 0f64);
         while !enough(n, start) {
             let t = Instant::now();
-            let mut partial = 0;
-            let b = loop {
-                match loader.next_batch() {
-                    Some(Ok(b)) if b.len == batch => break b,
-                    // A partial last batch: the session's shape is fixed.
-                    Some(Ok(_)) if partial < MAX_PARTIAL => partial += 1,
-                    Some(Ok(_)) | None => return Err(too_few()),
-                    Some(Err(e)) => return Err(e),
-                }
-            };
-            wait += t.elapsed().as_secs_f64();
-            let view = ArrayViewD::from_shape(IxDyn(&shape), b.images()).map_err(|e| {
-                Error::Invalid(format!("batch does not fit the model input {shape:?}: {e}"))
+            // The session's batch is fixed: the engine runs full batches only.
+            gather.next(&mut loader, |x| {
+                wait += t.elapsed().as_secs_f64();
+                let view = ArrayViewD::from_shape(IxDyn(&shape), x).map_err(|e| {
+                    Error::Invalid(format!("batch does not fit the model input {shape:?}: {e}"))
+                })?;
+                std::hint::black_box(session.run(view)?);
+                Ok(())
             })?;
-            std::hint::black_box(session.run(view)?);
-            images += b.len as u64;
+            images += batch as u64;
             n += 1;
         }
         let wall = start.elapsed().as_secs_f64();
@@ -213,26 +210,82 @@ impl Data {
     }
 }
 
-/// Partial batches in a row before giving up: more than an epoch's worth means the
-/// source has fewer readable images than one batch.
-const MAX_PARTIAL: usize = 3;
+/// Batches without a single image in a row before giving up: every item is unreadable.
+const MAX_EMPTY: usize = 3;
 
-fn too_few() -> Error {
-    Error::Invalid(
-        "the loader delivers no full batch: the data has fewer readable images than the batch size (use a smaller --batch)"
-            .into(),
-    )
+/// Full batches out of whatever the loader delivers. A full batch is used where it lies;
+/// short ones (an epoch's last, or one whose unreadable items were skipped) are gathered,
+/// across epochs if need be, into one batch-sized buffer allocated once. So any data with
+/// a readable image fills batches of any size, and what is measured is always full
+/// batches.
+struct Gather {
+    buf: Vec<f32>,
+    /// Floats per image.
+    per: usize,
+    batch: usize,
+    /// Images in `buf`.
+    have: usize,
 }
 
-/// The next full batch's length (skipping a partial last batch of an epoch).
-fn next_full(loader: &mut Loader, batch: usize) -> Result<usize> {
-    for _ in 0..=MAX_PARTIAL {
-        match loader.next_batch() {
-            Some(Ok(b)) if b.len == batch => return Ok(b.len),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e),
-            None => break,
+impl Gather {
+    fn new(batch: usize, per: usize) -> Result<Gather> {
+        let n = batch.checked_mul(per).ok_or_else(|| {
+            Error::Invalid(format!(
+                "a batch of {batch} images of {per} values is too large"
+            ))
+        })?;
+        Ok(Gather {
+            buf: vec![0.0; n],
+            per,
+            batch,
+            have: 0,
+        })
+    }
+
+    /// Forget gathered images (a new loader starts).
+    fn clear(&mut self) {
+        self.have = 0;
+    }
+
+    /// Run `f` on the next full batch's pixels.
+    fn next<R>(&mut self, loader: &mut Loader, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+        let mut empty = 0;
+        loop {
+            let b = match loader.next_batch() {
+                Some(Ok(b)) => b,
+                Some(Err(e)) => return Err(e),
+                None => return Err(no_images()),
+            };
+            if b.len == self.batch && self.have == 0 {
+                return f(b.images());
+            }
+            if b.len == 0 {
+                empty += 1;
+                if empty > MAX_EMPTY {
+                    return Err(no_images());
+                }
+                continue;
+            }
+            empty = 0;
+            let images = b.images();
+            let take = images.len().min((self.batch - self.have) * self.per);
+            self.buf[self.have * self.per..][..take].copy_from_slice(&images[..take]);
+            self.have += take / self.per;
+            if self.have == self.batch {
+                let r = f(&self.buf);
+                // What did not fit starts the next batch.
+                let rest = &images[take..];
+                self.buf[..rest.len()].copy_from_slice(rest);
+                self.have = rest.len() / self.per;
+                return r;
+            }
         }
     }
-    Err(too_few())
+}
+
+fn no_images() -> Error {
+    Error::Invalid(
+        "the loader delivers no images: no item of the data could be read (see `edgebench data info`)"
+            .into(),
+    )
 }

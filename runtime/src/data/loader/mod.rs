@@ -130,6 +130,8 @@ pub struct Loader {
     pool: Arc<Pool>,
     workers: Vec<JoinHandle<()>>,
     done: bool,
+    /// Batches skipped in a row because every item of them failed.
+    empty_run: u64,
 }
 
 /// A delivered batch: a slot of the pool, lent until dropped.
@@ -290,6 +292,7 @@ impl Loader {
                         pool,
                         workers: handles,
                         done: true,
+                        empty_run: 0,
                     });
                     return Err(e);
                 }
@@ -299,6 +302,7 @@ impl Loader {
             pool,
             workers: handles,
             done: false,
+            empty_run: 0,
         })
     }
 
@@ -328,9 +332,24 @@ impl Loader {
                 if len == 0 {
                     st.slots[slot] = SlotState::Free;
                     st.free.push(slot);
+                    // Two epochs' worth of batches in a row with no readable item: no
+                    // item is readable (a readable one would break the run every
+                    // epoch). End the stream rather than decode failures forever.
+                    self.empty_run += 1;
+                    if self.empty_run >= 2 * pool.batches_per_epoch {
+                        st.shutdown = true;
+                        drop(st);
+                        pool.free_cv.notify_all();
+                        self.done = true;
+                        return Some(Err(Error::Invalid(format!(
+                            "no item of the data could be read ({} batches in a row held only unreadable items)",
+                            self.empty_run
+                        ))));
+                    }
                     pool.free_cv.notify_one();
                     continue;
                 }
+                self.empty_run = 0;
                 st.slots[slot] = SlotState::Lent;
                 drop(st);
                 pool::add_images(pool, len);
