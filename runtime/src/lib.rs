@@ -21,6 +21,8 @@ pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod model;
+#[cfg(test)]
+mod mutate;
 pub mod onnx;
 pub mod report;
 pub mod scratch;

@@ -292,17 +292,7 @@ fn mutations_never_panic() {
     for round in 0..20_000 {
         let mut b = valid.clone();
         match round % 4 {
-            0 => {
-                let i = rng.random_range(0..b.len());
-                b[i] ^= 1 << rng.random_range(0..8);
-            }
-            1 => b.truncate(rng.random_range(0..b.len())),
-            2 => {
-                for _ in 0..rng.random_range(1..8) {
-                    let i = rng.random_range(0..b.len());
-                    b[i] = rng.random();
-                }
-            }
+            k @ 0..crate::mutate::BASIC => crate::mutate::basic(&mut rng, &mut b, k),
             _ => {
                 let n = rng.random_range(0..64);
                 b = (0..n).map(|_| rng.random()).collect();

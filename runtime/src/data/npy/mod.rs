@@ -557,11 +557,7 @@ mod tests {
         for round in 0..20_000 {
             let mut b = valid[round % valid.len()].clone();
             match round % 5 {
-                0 => {
-                    let i = rng.random_range(0..b.len());
-                    b[i] ^= 1 << rng.random_range(0..8);
-                }
-                1 => b.truncate(rng.random_range(0..b.len())),
+                k @ 0..2 => crate::mutate::basic(&mut rng, &mut b, k),
                 2 => {
                     // Mutations inside the header dict, where the parser works.
                     for _ in 0..rng.random_range(1..8) {
@@ -571,12 +567,7 @@ mod tests {
                             .unwrap_or(&b'9');
                     }
                 }
-                3 => {
-                    for _ in 0..rng.random_range(1..8) {
-                        let i = rng.random_range(0..b.len());
-                        b[i] = rng.random();
-                    }
-                }
+                3 => crate::mutate::basic(&mut rng, &mut b, 2),
                 _ => {
                     let n = rng.random_range(0..96);
                     b = (0..n).map(|_| rng.random()).collect();

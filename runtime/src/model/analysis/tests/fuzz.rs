@@ -67,17 +67,7 @@ fn mutations_never_panic() {
     for round in 0..20_000 {
         let mut b = seeds[round % seeds.len()].clone();
         match round % 5 {
-            0 => {
-                let i = rng.random_range(0..b.len());
-                b[i] ^= 1 << rng.random_range(0..8);
-            }
-            1 => b.truncate(rng.random_range(0..b.len())),
-            2 => {
-                for _ in 0..rng.random_range(1..8) {
-                    let i = rng.random_range(0..b.len());
-                    b[i] = rng.random();
-                }
-            }
+            k @ 0..crate::mutate::BASIC => crate::mutate::basic(&mut rng, &mut b, k),
             3 => {
                 // Protobuf varints: large values in dims, attributes and lengths.
                 let i = rng.random_range(0..b.len());
