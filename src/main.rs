@@ -15,6 +15,13 @@ fn main() -> ExitCode {
     match commands::dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // An interruption ends the process from its clean-up thread (exit 128 + the
+            // signal); errors it caused on the way (workers it killed) are not reported.
+            if edgebench_runtime::scratch::interrupted() {
+                loop {
+                    std::thread::park();
+                }
+            }
             // One line: the whole context chain, outermost first.
             eprintln!("edgebench: error: {err:#}");
             ExitCode::from(exit_code(&err))

@@ -167,6 +167,17 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Set, by the signal handler itself, the moment an interrupting signal arrives.
+static INTERRUPTED: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// Whether this run is being interrupted: its clean-up will end the process with
+/// 128 + the signal's number, so an error the interruption itself caused (a worker
+/// that vanished) is not this run's result and should not be reported.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Clean up on SIGINT, SIGTERM and SIGHUP from now on (once per process).
 fn install_signal_handlers() {
     static ONCE: Once = Once::new();
@@ -196,7 +207,12 @@ fn install_signal_handlers() {
                     std::process::exit(128 + sig);
                 }
             });
-        drop(spawned);
+        // Only with a clean-up thread that will end the process.
+        if spawned.is_ok() {
+            for s in signals {
+                let _ = signal_hook::flag::register(s, Arc::clone(&INTERRUPTED));
+            }
+        }
     });
 }
 
