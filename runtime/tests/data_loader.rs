@@ -182,14 +182,44 @@ fn dropping_mid_epoch_joins_the_workers() {
     drop(l);
 }
 
+/// `n` 6×5 images with structure, so that a flip or a crop changes their pixels: red
+/// rises left to right, green top to bottom, blue names the item.
+fn structured(n: usize) -> Arc<dyn Source> {
+    let items = (0..n)
+        .map(|i| {
+            let img = image::RgbImage::from_fn(W, H, |x, y| {
+                image::Rgb([(x * 50) as u8, (y * 40) as u8, (i * 20) as u8])
+            });
+            (format!("c0/{i:03}.ppm"), data_support::ppm(&img), Some(0))
+        })
+        .collect();
+    Arc::new(MemSource::new(items, vec!["a".into()]))
+}
+
+/// Every pixel the loader delivers for `n` structured images, in delivery order.
+fn pixels(c: LoaderConfig, n: usize) -> Vec<f32> {
+    let mut l = Loader::new(structured(n), c).unwrap();
+    let mut out = Vec::new();
+    while let Some(b) = l.next_batch() {
+        out.extend_from_slice(b.expect("no errors expected").images());
+    }
+    out
+}
+
 #[test]
 fn augmentation_is_seeded_per_item() {
     let mut c = cfg(5, 2);
     c.augment.flip = true;
     c.augment.crop_min_scale = 0.6;
     c.augment.seed = 3;
-    let a = drain(&mut Loader::new(source(10, &[]), c.clone()).unwrap());
-    let b = drain(&mut Loader::new(source(10, &[]), c).unwrap());
-    assert_eq!(a, b);
-    assert_eq!(a.0, (0..10).collect::<Vec<_>>());
+    let a = pixels(c.clone(), 10);
+    assert_eq!(a.len(), 10 * 3 * (H * W) as usize);
+    assert_eq!(a, pixels(c.clone(), 10), "the same seed, the same tensors");
+    let mut one = c.clone();
+    one.workers = 1;
+    assert_eq!(a, pixels(one, 10), "seeded per item, not per worker");
+    let mut other = c.clone();
+    other.augment.seed = 4;
+    assert_ne!(a, pixels(other, 10), "another seed, other tensors");
+    assert_ne!(a, pixels(cfg(5, 2), 10), "the augmentation changes pixels");
 }
