@@ -14,8 +14,10 @@ mod power;
 pub mod summary;
 mod table;
 
-#[cfg(test)]
-pub(crate) mod fixture;
+/// Made-up reports (a heavy-vs-lean compare on a 2-core host with the Orin Nano
+/// target), for the report tests and `cargo run --example sample_report`.
+#[doc(hidden)]
+pub mod fixture;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -299,37 +301,5 @@ mod tests {
         );
         r.target = None;
         assert_eq!(measured_on_note(&r), None);
-    }
-
-    /// Writes the fixture in every format to `$EDGEBENCH_SAMPLE_REPORT` (`.html`, and
-    /// the same stem with `.txt`, `.md`, `.csv`, `.json`) for a look in a browser.
-    #[test]
-    fn sample_report_for_a_browser() {
-        if let Some(p) = std::env::var_os("EDGEBENCH_SAMPLE_REPORT") {
-            let p = Path::new(&p);
-            let r = fixture::report();
-            write(&r, Format::Html, p).unwrap();
-            for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
-                write(&r, f, &p.with_extension(f.extension())).unwrap();
-            }
-            // Crowded: six models close together, long names, no target, no profile.
-            let mut models: Vec<_> = (0..6)
-                .map(|i| {
-                    let name = format!("mobilenet-v2-width-{}-very-long-name", 10 + i);
-                    fixture::with_figures(&name, 20.0 + i as f64, 300 + 10 * i, None)
-                })
-                .collect();
-            let ratios = summary::ratios(&models);
-            for (m, q) in models.iter_mut().zip(ratios) {
-                m.ratios = Some(q);
-            }
-            let crowded = Report {
-                target: None,
-                pareto: summary::pareto_front(&models),
-                models,
-                ..r
-            };
-            write(&crowded, Format::Html, &p.with_extension("crowded.html")).unwrap();
-        }
     }
 }
