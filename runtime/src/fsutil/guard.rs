@@ -1,5 +1,5 @@
 //! A command's input and output paths, checked together before any work starts: every
-//! output is resolved by the output-path policy ([`Destination::resolve`]: folder
+//! output is resolved by the output-path policy ([`Destination::check`]: folder
 //! exists and takes files, no directory, no read-only file without `--force`), no output
 //! is one of the command's inputs by any path (symlink, hard link, `./a/../a`: compared
 //! by device and inode), and no two outputs name the same file.
@@ -94,7 +94,7 @@ impl IoPaths {
         let mut seen: Vec<(&String, &PathBuf, Key)> = Vec::new();
         let mut dests = Vec::new();
         for (flag, p) in &self.outputs {
-            let dest = Destination::resolve(p).map_err(|e| with_flag(e, flag))?;
+            let dest = Destination::check(p).map_err(|e| with_flag(e, flag))?;
             if let Some(id) = dest.identity()
                 && let Some((iflag, ipath, _)) = inputs.iter().find(|(iflag, _, i)| {
                     *i == id && !self.updates.iter().any(|(o, f)| o == flag && f == *iflag)

@@ -58,9 +58,9 @@ pub struct ExistingFile {
 }
 
 impl Destination {
-    /// Decide where an output at `path` goes, refusing what must not be written to.
-    /// Checks that a file could be created in the target's folder, so a bad location
-    /// is found before the work that produces the output starts.
+    /// Decide where an output at `path` goes, refusing what must not be written to (the
+    /// target's folder must exist). Writers call this; [`Destination::check`] also
+    /// proves the folder takes a new file, once, before the work starts.
     pub fn resolve(path: &Path) -> Result<Destination> {
         if let Some(d) = std_stream(path) {
             return Ok(d);
@@ -93,7 +93,7 @@ impl Destination {
                         "is read-only; refusing to replace it (pass --force to replace it, keeping its permissions)",
                     ));
                 }
-                probe_folder(path, &target)?;
+                check_folder(path, &target)?;
                 Ok(Destination::File {
                     target,
                     existing: Some(existing),
@@ -104,7 +104,7 @@ impl Destination {
                 if e.kind() == io::ErrorKind::NotFound
                     || e.raw_os_error() == Some(libc::ENOTDIR) =>
             {
-                probe_folder(path, &target)?;
+                check_folder(path, &target)?;
                 Ok(Destination::File {
                     target,
                     existing: None,
@@ -112,6 +112,16 @@ impl Destination {
             }
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// [`Destination::resolve`], and for a file, a file is created in its folder and
+    /// removed again: an unwritable location is found before the work starts.
+    pub fn check(path: &Path) -> Result<Destination> {
+        let d = Destination::resolve(path)?;
+        if let Destination::File { target, .. } = &d {
+            probe_folder(path, target)?;
+        }
+        Ok(d)
     }
 
     /// Write the output: `fill` produces the bytes. Files are replaced atomically (on any
@@ -262,22 +272,23 @@ pub(super) fn folder_of(target: &Path) -> PathBuf {
     }
 }
 
-/// The folder must exist and take a new file (where the temporary file will go).
-fn probe_folder(path: &Path, target: &Path) -> Result<()> {
+/// The target's folder must exist (the temporary file goes there).
+fn check_folder(path: &Path, target: &Path) -> Result<()> {
     let dir = folder_of(target);
     match fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(refuse(path, &format!("{} is not a folder", dir.display())));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(refuse(
-                path,
-                &format!("folder {} does not exist", dir.display()),
-            ));
-        }
-        Err(e) => return Err(Error::io(&dir, e)),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(refuse(path, &format!("{} is not a folder", dir.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(refuse(
+            path,
+            &format!("folder {} does not exist", dir.display()),
+        )),
+        Err(e) => Err(Error::io(&dir, e)),
     }
+}
+
+/// The target's folder takes a new file: one is created and removed again.
+fn probe_folder(path: &Path, target: &Path) -> Result<()> {
+    let dir = folder_of(target);
     let (tmp, f) = create_temp(target).map_err(|e| {
         refuse(
             path,
