@@ -11,10 +11,6 @@ use crate::alloc::{self, TooLarge};
 use crate::error::{Error, Result};
 use crate::model::spec::Preprocess;
 
-/// Largest image (in pixels) `load_image` will decode; larger headers are refused
-/// before any pixel buffer is allocated.
-pub const MAX_IMAGE_PIXELS: u64 = 64 * 1024 * 1024;
-
 /// Decode an image file, resize it to `height`×`width`, convert to `channels` (1 or 3),
 /// and normalise it with `pre` into a `[1, C, H, W]` tensor.
 pub fn load_image(
@@ -54,11 +50,8 @@ pub fn load_image(
     let (w0, h0) = reader
         .into_dimensions()
         .map_err(|e| bad(format!("cannot read the image header: {e}")))?;
-    if u64::from(w0) * u64::from(h0) > MAX_IMAGE_PIXELS {
-        return Err(bad(format!(
-            "image is {w0}x{h0}, over the limit of {MAX_IMAGE_PIXELS} pixels"
-        )));
-    }
+    // The loader's limit, checked before any pixel buffer is allocated.
+    crate::data::decode::check_pixels(u64::from(w0), u64::from(h0)).map_err(bad)?;
     let img = image::ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
