@@ -165,7 +165,8 @@ fn activation_beyond_memory_is_refused_before_the_engine() {
         err.contains("pad.toml: needs 14.6 TiB for the output of node \"l1_conv\" (Conv)"),
         "{err}"
     );
-    // bench's worker refuses it the same way, before its engine starts.
+    // bench refuses it the same way, naming the user's file, before it measures the
+    // GEMM peak or starts a worker (one line, even with no peak cached).
     let err = out_of_memory(&[
         "bench",
         p(&spec),
@@ -179,7 +180,7 @@ fn activation_beyond_memory_is_refused_before_the_engine() {
         "1",
     ]);
     assert!(
-        err.contains("needs 14.6 TiB for the output of node \"l1_conv\" (Conv)"),
+        err.contains("pad.toml: needs 14.6 TiB for the output of node \"l1_conv\" (Conv)"),
         "{err}"
     );
 }

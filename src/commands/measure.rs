@@ -18,7 +18,7 @@ use edgebench_runtime::bench::{hw, sweep};
 use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::{self, analysis};
 use edgebench_runtime::report::{self, Format};
-use edgebench_runtime::{target, units};
+use edgebench_runtime::{engine, target, units};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{EngineArgs, ModelInputArgs};
@@ -479,6 +479,9 @@ fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model
     }
     let a = analysis::analyze_file(&p.path, Some(&single))
         .with_context(|| format!("analysing {}", p.name))?;
+    // A model that cannot fit is refused here, named as the user gave it, before the
+    // GEMM peak is measured or a worker started (the worker checks again, per shape).
+    engine::check_memory(&p.path, &single).map_err(|e| e.at(arg))?;
     let offline_shape = (batch > 1).then(|| {
         let mut s = single.clone();
         s[0] = batch;
