@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use edgebench_runtime::engine::{EngineChoice, Provider};
+use edgebench_runtime::engine::{EngineChoice, EngineSettings, Provider};
 use edgebench_runtime::model::spec::InputShape;
 
 #[derive(Debug, Parser)]
@@ -160,6 +160,21 @@ pub struct EngineArgs {
     /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the repo's .cache).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine settings these flags resolve to.
+    pub fn settings(&self) -> EngineSettings {
+        EngineSettings {
+            engine: self.engine,
+            providers: self.ep.0.clone(),
+            trt_fp16: self.trt_fp16,
+            trt_cache_dir: self.trt_cache.clone(),
+            cuda_device: self.cuda_device,
+            threads: self.threads,
+            ort_library: self.ort_lib.clone(),
+        }
+    }
 }
 
 /// A parsed `--ep` list (a newtype so clap does not treat it as a repeated flag).

@@ -368,42 +368,7 @@ pub(super) fn start_tegrastats(
     interval_ms: u64,
     board: &Option<String>,
 ) -> (Option<target::Sampler>, TegrastatsStatus) {
-    let off = |note: String| TegrastatsStatus {
-        available: false,
-        path: None,
-        interval_ms,
-        note,
-    };
-    if interval_ms == 0 {
-        return (None, off("off (--tegrastats-interval 0)".into()));
-    }
-    let found = match target::Tegrastats::locate() {
-        Ok(t) => t,
-        Err(why) => {
-            let note = match board {
-                // A Jetson without tegrastats on PATH (a container, say): say what is missing.
-                Some(_) => format!("not available ({why})"),
-                None if std::env::var_os(target::tegrastats_sampler::ENV_PATH).is_some() => {
-                    format!("not available ({why})")
-                }
-                None => "not available (not a Jetson)".into(),
-            };
-            return (None, off(note));
-        }
-    };
-    let path = found.path().display().to_string();
-    match found.spawn(Duration::from_millis(interval_ms)) {
-        Ok(s) => (
-            Some(s),
-            TegrastatsStatus {
-                available: true,
-                path: Some(path.clone()),
-                interval_ms,
-                note: format!("sampled every {interval_ms} ms by {path}"),
-            },
-        ),
-        Err(e) => (None, off(format!("not available ({e})"))),
-    }
+    target::Tegrastats::start_reported(interval_ms, board.as_deref())
 }
 
 /// Per-node times of one model on the engine its measurement ran on.
@@ -413,11 +378,8 @@ fn profile_nodes(
 ) -> anyhow::Result<Vec<edgebench_runtime::bench::result::NodeTime>> {
     use edgebench_runtime::bench::profile::{ProfileOptions, profile};
     use edgebench_runtime::engine::EngineChoice;
-    let choice = match r.engine.engine.as_str() {
-        "ort" => EngineChoice::Ort,
-        _ => EngineChoice::Tract,
-    };
-    let opts = job.cfg.engine_options(job.cfg.single_shape.clone())?;
+    let choice = EngineChoice::that_ran(&r.engine.engine);
+    let opts = job.cfg.engine_options(job.cfg.single_shape.clone());
     let p = profile(
         &job.cfg.onnx,
         choice,
@@ -487,7 +449,6 @@ fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model
         s[0] = batch;
         s
     });
-    let e = &args.engine;
     let job = Job {
         source: arg.to_string(),
         cfg: RunnerConfig {
@@ -496,13 +457,7 @@ fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model
             single_shape: single,
             offline_shape,
             seed: args.model_input.seed,
-            engine: e.engine.to_string(),
-            ep: e.ep.0.iter().map(|p| p.to_string()).collect(),
-            trt_fp16: e.trt_fp16,
-            trt_cache: e.trt_cache.clone(),
-            cuda_device: e.cuda_device,
-            threads: e.threads,
-            ort_lib: e.ort_lib.clone(),
+            engine: args.engine.settings(),
             data: args.data.as_ref().map(|path| DataConfig {
                 path: path.clone(),
                 workers: args.data_workers,

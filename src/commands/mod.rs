@@ -42,15 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 /// Resolve engine flags into the runtime's options for a given input shape.
 pub fn engine_options(args: &EngineArgs, input_shape: Vec<usize>) -> EngineOptions {
-    EngineOptions {
-        providers: args.ep.0.clone(),
-        trt_fp16: args.trt_fp16,
-        trt_cache_dir: args.trt_cache.clone(),
-        cuda_device: args.cuda_device,
-        threads: args.threads,
-        input_shape,
-        ort_library: args.ort_lib.clone(),
-    }
+    args.settings().options(input_shape)
 }
 
 pub use edgebench_runtime::units::{bytes, count as si, thousands as group};

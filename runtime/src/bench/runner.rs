@@ -6,7 +6,6 @@
 //! minimum query count and a minimum duration are met, as in MLPerf LoadGen.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Instant;
 
 use ndarray::ArrayD;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::memory;
 use super::result::{EngineUsed, Memory};
-use crate::engine::{self, EngineChoice, EngineOptions, Provider, Session};
+use crate::engine::{self, EngineChoice, EngineOptions, EngineSettings, Session};
 use crate::error::{Error, Result};
 use crate::tensor_io;
 
@@ -42,15 +41,8 @@ pub struct RunnerConfig {
     pub offline_shape: Option<Vec<usize>>,
     /// Seed of the random input.
     pub seed: u64,
-    /// `auto`, `ort` or `tract`.
-    pub engine: String,
-    /// Execution providers in order (`tensorrt`, `cuda`, `cpu`).
-    pub ep: Vec<String>,
-    pub trt_fp16: bool,
-    pub trt_cache: Option<PathBuf>,
-    pub cuda_device: i32,
-    pub threads: Option<usize>,
-    pub ort_lib: Option<PathBuf>,
+    /// The engine and its settings, as the user's flags resolved them.
+    pub engine: EngineSettings,
     /// `--data`: real images through the streaming loader (end-to-end scenario).
     #[serde(default)]
     pub data: Option<super::pipeline::DataConfig>,
@@ -58,21 +50,8 @@ pub struct RunnerConfig {
 
 impl RunnerConfig {
     /// Engine options for `shape`.
-    pub fn engine_options(&self, shape: Vec<usize>) -> Result<EngineOptions> {
-        let providers = self
-            .ep
-            .iter()
-            .map(|p| Provider::from_str(p))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(EngineOptions {
-            providers,
-            trt_fp16: self.trt_fp16,
-            trt_cache_dir: self.trt_cache.clone(),
-            cuda_device: self.cuda_device,
-            threads: self.threads,
-            input_shape: shape,
-            ort_library: self.ort_lib.clone(),
-        })
+    pub fn engine_options(&self, shape: Vec<usize>) -> EngineOptions {
+        self.engine.options(shape)
     }
 }
 
@@ -112,12 +91,12 @@ impl Runner {
             .as_ref()
             .map(|d| super::pipeline::Data::open(d, &cfg.single_shape))
             .transpose()?;
-        let choice = EngineChoice::from_str(&cfg.engine)?;
+        let choice = cfg.engine.engine;
         let t0 = Instant::now();
         let mut single = engine::open(
             &cfg.onnx,
             choice,
-            &cfg.engine_options(cfg.single_shape.clone())?,
+            &cfg.engine_options(cfg.single_shape.clone()),
         )?;
         let init_ms = t0.elapsed().as_secs_f64() * 1e3;
         let single_input =
@@ -129,12 +108,9 @@ impl Runner {
         let (offline, offline_init_ms) = match &cfg.offline_shape {
             Some(shape) if *shape != cfg.single_shape => {
                 // The same engine that ran batch 1 runs the batch: no second fallback.
-                let exact = match info.engine {
-                    "ort" => EngineChoice::Ort,
-                    _ => EngineChoice::Tract,
-                };
+                let exact = EngineChoice::that_ran(info.engine);
                 let t = Instant::now();
-                let s = engine::open(&cfg.onnx, exact, &cfg.engine_options(shape.clone())?)?;
+                let s = engine::open(&cfg.onnx, exact, &cfg.engine_options(shape.clone()))?;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
                 (
                     Some((

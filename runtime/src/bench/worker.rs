@@ -408,13 +408,7 @@ mod tests {
             single_shape: vec![1, 3, 8, 8],
             offline_shape: None,
             seed: 0,
-            engine: "auto".into(),
-            ep: vec![],
-            trt_fp16: false,
-            trt_cache: None,
-            cuda_device: 0,
-            threads: None,
-            ort_lib: None,
+            engine: Default::default(),
             data: None,
         }
     }

@@ -15,20 +15,34 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use ndarray::{ArrayD, ArrayViewD};
+use serde::{Deserialize, Serialize};
 
 use crate::alloc::{self, TooLarge};
 use crate::error::{Error, Result};
 
 pub use select::open;
 
-/// Which engine the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which engine the user asked for (serialised as `auto`, `ort`, `tract`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineChoice {
     /// ONNX Runtime when its library loads, tract otherwise.
     #[default]
     Auto,
     Ort,
     Tract,
+}
+
+impl EngineChoice {
+    /// The engine that ran, from its name in a [`SessionInfo`] or a report (`ort` or
+    /// `tract`): reopening with it runs the same engine again, with no second fallback.
+    pub fn that_ran(name: &str) -> Self {
+        if name == "ort" {
+            Self::Ort
+        } else {
+            Self::Tract
+        }
+    }
 }
 
 impl FromStr for EngineChoice {
@@ -55,8 +69,10 @@ impl fmt::Display for EngineChoice {
     }
 }
 
-/// An ONNX Runtime execution provider, in the order the user prefers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An ONNX Runtime execution provider, in the order the user prefers them (serialised
+/// as `tensorrt`, `cuda`, `cpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     TensorRt,
     Cuda,
@@ -109,6 +125,56 @@ pub fn parse_providers(s: &str) -> Result<Vec<Provider>> {
         return Err(Error::Invalid("empty execution provider list".into()));
     }
     Ok(list)
+}
+
+/// The engine a user chose and its settings, for any input shape: what the engine flags
+/// resolve to. Serialisable, so a bench worker receives exactly what its parent parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    /// `auto`, `ort` or `tract`.
+    pub engine: EngineChoice,
+    /// Execution providers for ONNX Runtime, in order of preference.
+    pub providers: Vec<Provider>,
+    /// TensorRT: allow fp16 kernels.
+    pub trt_fp16: bool,
+    /// TensorRT: directory for the engine cache (created if missing).
+    pub trt_cache_dir: Option<PathBuf>,
+    /// CUDA / TensorRT device id.
+    pub cuda_device: i32,
+    /// Intra-op threads (None: the engine's default, all cores).
+    pub threads: Option<usize>,
+    /// Explicit ONNX Runtime library path (else `ORT_DYLIB_PATH`, else the repo cache).
+    pub ort_library: Option<PathBuf>,
+}
+
+impl Default for EngineSettings {
+    /// The automatic engine choice on the CPU provider, engine defaults otherwise.
+    fn default() -> Self {
+        Self {
+            engine: EngineChoice::Auto,
+            providers: vec![Provider::Cpu],
+            trt_fp16: false,
+            trt_cache_dir: None,
+            cuda_device: 0,
+            threads: None,
+            ort_library: None,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The options a session for `input_shape` is opened with.
+    pub fn options(&self, input_shape: Vec<usize>) -> EngineOptions {
+        EngineOptions {
+            providers: self.providers.clone(),
+            trt_fp16: self.trt_fp16,
+            trt_cache_dir: self.trt_cache_dir.clone(),
+            cuda_device: self.cuda_device,
+            threads: self.threads,
+            input_shape,
+            ort_library: self.ort_library.clone(),
+        }
+    }
 }
 
 /// Everything an engine needs to prepare a session.
