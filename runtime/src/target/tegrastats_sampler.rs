@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::tegrastats::{TegraLine, parse_line};
-use crate::bench::result::{AvgPeak, PowerSummary, RailPower, SensorMax};
+use crate::bench::result::{AvgPeak, PowerSummary, RailPower, SensorMax, TegrastatsStatus};
 use crate::error::{Error, Result};
 
 /// Environment variable naming the tegrastats executable (overrides `PATH`).
@@ -68,6 +68,51 @@ impl Tegrastats {
     /// Locate and start tegrastats; `None` when it is not there or does not start.
     pub fn start(interval: Duration) -> Option<Sampler> {
         Self::locate().ok()?.spawn(interval).ok()
+    }
+
+    /// Start tegrastats every `interval_ms` (0: off) for a report, with the status line
+    /// every report carries either way; `board` (the detected Jetson) words why it is
+    /// not available.
+    pub fn start_reported(
+        interval_ms: u64,
+        board: Option<&str>,
+    ) -> (Option<Sampler>, TegrastatsStatus) {
+        let off = |note: String| TegrastatsStatus {
+            available: false,
+            path: None,
+            interval_ms,
+            note,
+        };
+        if interval_ms == 0 {
+            return (None, off("off (--tegrastats-interval 0)".into()));
+        }
+        let found = match Self::locate() {
+            Ok(t) => t,
+            Err(why) => {
+                let note = match board {
+                    // A Jetson without tegrastats on PATH (a container, say): say what is missing.
+                    Some(_) => format!("not available ({why})"),
+                    None if std::env::var_os(ENV_PATH).is_some() => {
+                        format!("not available ({why})")
+                    }
+                    None => "not available (not a Jetson)".into(),
+                };
+                return (None, off(note));
+            }
+        };
+        let path = found.path().display().to_string();
+        match found.spawn(Duration::from_millis(interval_ms)) {
+            Ok(s) => (
+                Some(s),
+                TegrastatsStatus {
+                    available: true,
+                    path: Some(path.clone()),
+                    interval_ms,
+                    note: format!("sampled every {interval_ms} ms by {path}"),
+                },
+            ),
+            Err(e) => (None, off(format!("not available ({e})"))),
+        }
     }
 
     /// The executable.
