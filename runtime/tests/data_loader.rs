@@ -168,18 +168,49 @@ fn all_bad_batch_is_skipped_and_empty_source_ends() {
 
 #[test]
 fn dropping_mid_epoch_joins_the_workers() {
-    let mut c = cfg(2, 2);
-    c.stop = Stop::Epochs(1000);
-    c.slots = 3;
-    let mut l = Loader::new(source(64, &[]), c).unwrap();
-    {
-        let b = l.next_batch().unwrap().unwrap();
-        assert_eq!(b.len, 2);
+    // On its own thread, so that a drop that never joins fails the test (after a
+    // generous minute) instead of hanging it.
+    let (done, joined) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut c = cfg(2, 2);
+        c.stop = Stop::Epochs(1000);
+        c.slots = 3;
+        let mut l = Loader::new(source(64, &[]), c).unwrap();
+        for _ in 0..2 {
+            let b = l.next_batch().unwrap().unwrap();
+            assert_eq!(b.len, 2);
+        }
+        // Batches 0 and 1 delivered and handed back, 2 to 4 fill the three slots: 10
+        // images, and the pool is full. Both workers then wait for a free slot (the
+        // short sleep lets the last one reach its wait); dropping must wake and join them.
+        wait_decoded(&l, 10);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(l);
+        done.send(()).unwrap();
+    });
+    match joined.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("dropping the loader did not join its workers within 60 s")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the loader thread panicked before dropping the loader")
+        }
     }
-    let _held = l.next_batch().unwrap().unwrap();
-    // Workers are now blocked on a full pool; dropping must wake and join them.
-    drop(_held);
-    drop(l);
+}
+
+/// Wait until the workers have decoded `n` images (fails after a generous minute).
+fn wait_decoded(l: &Loader, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while l.stats().times.images < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers decoded {} images, not {n}, within 60 s",
+            l.stats().times.images
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(l.stats().times.images, n, "decoded past a full pool");
 }
 
 /// `n` 6×5 images with structure, so that a flip or a crop changes their pixels: red
