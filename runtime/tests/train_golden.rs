@@ -388,14 +388,25 @@ fn trainer_matches_pytorch() {
                 assert_eq!(t.updates(), s as u64 + 1, "{what}");
                 let got = t.weights().unwrap();
                 let want = weights_of(&|k| floats(&step["params"][k]));
+                assert_eq!(got.layers.len(), want.layers.len(), "{what}: layers");
                 for (i, (g, w)) in got.layers.iter().zip(&want.layers).enumerate() {
-                    if let (Some(g), Some(w)) = (g, w) {
-                        assert_close(
-                            &format!("{what} layer {} weight", i + 1),
-                            &g.weight,
-                            &w.weight,
-                        );
-                        assert_close(&format!("{what} layer {} bias", i + 1), &g.bias, &w.bias);
+                    match (g, w) {
+                        (Some(g), Some(w)) => {
+                            assert_eq!(g.weight_shape, w.weight_shape, "{what} layer {}", i + 1);
+                            assert_close(
+                                &format!("{what} layer {} weight", i + 1),
+                                &g.weight,
+                                &w.weight,
+                            );
+                            assert_close(&format!("{what} layer {} bias", i + 1), &g.bias, &w.bias);
+                        }
+                        (None, None) => {}
+                        (g, w) => panic!(
+                            "{what} layer {}: the trainer has parameters: {}, PyTorch has: {}",
+                            i + 1,
+                            g.is_some(),
+                            w.is_some()
+                        ),
                     }
                 }
             }
