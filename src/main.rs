@@ -32,10 +32,17 @@ fn main() -> ExitCode {
 /// Exit codes: 2 for bad arguments or unknown names (as clap uses), 3 for a missing or
 /// unusable engine/provider, 1 for everything else.
 fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<edgebench_runtime::Error>()
+        .map_or(1, runtime_exit_code)
+}
+
+/// The exit code of a library error (a failed checkpoint write: that of its cause).
+fn runtime_exit_code(err: &edgebench_runtime::Error) -> u8 {
     use edgebench_runtime::Error as E;
-    match err.downcast_ref::<E>() {
-        Some(E::Invalid(_) | E::UnknownModel { .. } | E::Output { .. }) => 2,
-        Some(E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. }) => 3,
+    match err {
+        E::Invalid(_) | E::UnknownModel { .. } | E::Output { .. } => 2,
+        E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. } => 3,
+        E::CheckpointWrite { error, .. } => runtime_exit_code(error),
         _ => 1,
     }
 }

@@ -84,6 +84,17 @@ pub enum Error {
         micro_step: u64,
         reason: String,
     },
+    /// A training run that cannot start or go on as asked: data too small to split or
+    /// not of the model's input, a metrics file of an unknown format, a `max_steps` the
+    /// run is already at, a diverged step (the message names the last good checkpoint),
+    /// an export that failed (the message names where the weights went instead). Not a
+    /// usage error: the CLI exits 1.
+    #[error("{0}")]
+    Train(String),
+    /// A training checkpoint could not be written; `error` says why (and decides the
+    /// CLI's exit code, as if it stood alone).
+    #[error("writing checkpoint {}: {error}", path.display())]
+    CheckpointWrite { path: PathBuf, error: Box<Error> },
     /// A training checkpoint that cannot be used (corrupt, truncated, another model).
     #[error("{}: checkpoint {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },

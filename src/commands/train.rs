@@ -3,30 +3,27 @@
 //! metrics as CSV/JSON, checkpoints and resume, ONNX export for the inference engines.
 //!
 //! The flags are resolved once into [`Settings`] (model, input, trainable set,
-//! optimizer, schedule, micro-batch × accumulation steps); `--plan` prints the memory
-//! plan that resolution produced and stops there.
+//! optimizer, schedule, micro-batch × accumulation steps) and a
+//! [`FitConfig`]; `--plan` prints the memory plan that resolution produced and stops
+//! there. The loop itself is `edgebench_runtime::train::fit`; this file shows it (a
+//! progress bar per epoch, a line per epoch, the export and power summary).
 
-mod feed;
-mod metrics;
-mod power;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::spec::{InputShape, Spec};
-use edgebench_runtime::model::{onnx_read, onnx_write, zoo};
+use edgebench_runtime::model::{onnx_read, zoo};
 use edgebench_runtime::train::checkpoint::Progress;
+use edgebench_runtime::train::fit::{self, Data, EpochRow, FitConfig, MetricsFile, Running};
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::{self, MemoryPlan, Trainable};
+use edgebench_runtime::train::plan::{self, MemoryPlan, Split, Trainable};
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use edgebench_runtime::{Error, units};
-
-use feed::{Batcher, Data, FeedOptions};
-use metrics::EpochRow;
+use indicatif::ProgressBar;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -182,16 +179,11 @@ fn parse_crop(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Micro-batch × accumulation steps for the effective batch.
+/// Micro-batch × accumulation steps for the effective batch, and the plan at that
+/// micro-batch.
 #[derive(Debug, Clone)]
 pub struct Batching {
-    pub effective: usize,
-    pub micro: usize,
-    pub steps: usize,
-    /// Images in the last micro-batch of each accumulation.
-    pub last: usize,
-    /// With a budget: the largest micro-batch that fits it.
-    pub max_micro: Option<usize>,
+    pub split: Split,
     pub plan: MemoryPlan,
 }
 
@@ -291,41 +283,24 @@ fn batching(
     trainable: Trainable,
 ) -> anyhow::Result<Batching> {
     let effective = usize::try_from(a.batch).context("--batch is too large")?;
-    let explicit = a.micro_batch.map(|m| (m as usize).min(effective));
-    let (micro, steps, last, max_micro) = match (a.memory_budget, explicit) {
-        (Some(budget), _) => {
-            let fit = plan::fit(spec, input, budget, effective, factor, trainable)?;
-            let micro = explicit.map_or(fit.micro_batch, |m| m.min(fit.max_micro_batch));
-            let steps = effective.div_ceil(micro);
-            (
-                micro,
-                steps,
-                effective - micro * (steps - 1),
-                Some(fit.max_micro_batch),
-            )
-        }
-        (None, Some(m)) => {
-            let steps = effective.div_ceil(m);
-            let micro = effective.div_ceil(steps);
-            (micro, steps, effective - micro * (steps - 1), None)
-        }
-        (None, None) => (effective, 1, effective, None),
-    };
-    let plan = plan::plan(spec, input, micro, factor, trainable)?;
-    Ok(Batching {
+    let micro = a.micro_batch.map(|m| m as usize);
+    let split = plan::split(
+        spec,
+        input,
         effective,
         micro,
-        steps,
-        last,
-        max_micro,
-        plan,
-    })
+        a.memory_budget,
+        factor,
+        trainable,
+    )?;
+    let plan = plan::plan(spec, input, split.micro, factor, trainable)?;
+    Ok(Batching { split, plan })
 }
 
 /// The plan and the batch split, as `--plan` prints them.
 fn plan_text(s: &Settings, budget: Option<u64>) -> String {
-    let b = &s.batching;
-    let mut out = b.plan.to_table();
+    let (b, plan) = (&s.batching.split, &s.batching.plan);
+    let mut out = plan.to_table();
     let split = if b.steps == 1 {
         format!("effective batch {} in one micro-batch", b.effective)
     } else if b.last == b.micro {
@@ -347,8 +322,8 @@ fn plan_text(s: &Settings, budget: Option<u64>) -> String {
         out.push_str(&format!(
             "memory budget {}: the largest micro-batch that fits is {max}; this plan needs {} ({:.0}% of the budget)\n",
             units::bytes(budget),
-            units::bytes(b.plan.total()),
-            100.0 * b.plan.total() as f64 / budget.max(1) as f64
+            units::bytes(plan.total()),
+            100.0 * plan.total() as f64 / budget.max(1) as f64
         ));
     }
     out
@@ -371,7 +346,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         .updates("--checkpoint", "--resume")
         .check()?;
     if !a.plan {
-        check_checkpoint(&a)?;
+        fit::check_checkpoint(
+            a.checkpoint.as_deref(),
+            a.resume.as_deref(),
+            a.overwrite_checkpoint,
+        )?;
     }
     let spec = load_spec(&a.model)?;
     let classes_hint = spec.classes(a.input_size.map_or(spec.input, |s| InputShape {
@@ -390,7 +369,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let Some(data) = data else {
         bail!("--data is required to train");
     };
-    let metrics_format = a.metrics.as_deref().map(metrics::Format::of).transpose()?;
+    let metrics = a.metrics.as_deref().map(MetricsFile::new).transpose()?;
     let (train, val) = match (&a.val, a.val_split) {
         (Some(v), _) => (
             data,
@@ -402,23 +381,34 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         (None, None) => (data, None),
     };
-    train.check_input(s.input, "--data")?;
-    if let Some(v) = &val {
-        v.check_input(s.input, "validation data")?;
-    }
-    if train.array_chw().is_some() && a.crop_min_scale < 1.0 {
-        bail!("--crop-min-scale applies to image sets; .npy inputs are fed as they are");
-    }
-    let cfg = TrainerConfig {
-        micro_batch: s.batching.micro,
-        accumulation_steps: s.batching.steps,
+    let b = s.batching.split;
+    let mut cfg = FitConfig {
+        epochs: a.epochs,
+        start: Progress::default(),
+        split: b,
+        seed: a.seed,
+        shuffle: !a.no_shuffle,
+        flip: a.flip,
+        crop_min_scale: a.crop_min_scale,
+        workers: a.workers,
+        checkpoint: a.checkpoint.clone(),
+        checkpoint_every: a.checkpoint_every,
+        max_steps: a.max_steps,
+        metrics,
+        tegrastats_interval_ms: a.tegrastats_interval,
+        export: a.export.clone(),
+    };
+    cfg.check_data(&train, val.as_ref(), s.input)?;
+    let trainer_cfg = TrainerConfig {
+        micro_batch: b.micro,
+        accumulation_steps: b.steps,
         trainable: s.trainable,
         optimizer: s.optimizer,
         schedule: s.schedule.clone(),
         threads: a.threads,
         seed: a.seed,
     };
-    let mut trainer = Trainer::new(&s.spec, s.input, cfg)?;
+    let mut trainer = Trainer::new(&s.spec, s.input, trainer_cfg)?;
     if let Some(init) = &a.init {
         let w = onnx_read::read_weights(init, &s.spec, s.input)
             .with_context(|| format!("--init {}", init.display()))?;
@@ -427,24 +417,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         trainer.set_weights(&w)?;
     }
-    let mut start = Progress::default();
     if let Some(r) = &a.resume {
-        start = trainer.load_checkpoint(r)?;
-        let seed = start
-            .rng
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes);
-        if seed != Some(a.seed) {
-            bail!(
-                "{}: checkpoint was written with --seed {}, this run has --seed {}",
-                r.display(),
-                seed.map_or("?".into(), |s| s.to_string()),
-                a.seed
-            );
-        }
+        cfg.start = fit::resume(&mut trainer, r, a.seed)?;
     }
-    let b = &s.batching;
     println!(
         "training {} at {} on {}{}",
         s.spec.name,
@@ -463,149 +438,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         optimizer_name(&s.optimizer),
         units::bytes(trainer.arena_bytes() as u64)
     );
-    let opts = FeedOptions {
-        chunk: b.micro,
-        shuffle: !a.no_shuffle,
-        flip: a.flip,
-        crop_min_scale: a.crop_min_scale,
-        seed: a.seed,
-        workers: a.workers,
-        input: s.input,
-        preprocess: s.spec.preprocess.clone(),
-    };
-    let val_opts = FeedOptions {
-        shuffle: false,
-        flip: false,
-        crop_min_scale: 1.0,
-        ..opts.clone()
-    };
-    let mut rows: Vec<EpochRow> = Vec::new();
-    let mut monitor = power::Monitor::start(a.tegrastats_interval);
-    let mut last_good: Option<(PathBuf, u64)> = None;
-    let img = s.input.height * s.input.width * s.input.channels;
     let begun = Instant::now();
-    if let Some(m) = a.max_steps.filter(|&m| trainer.updates() >= m) {
-        bail!(
-            "--max-steps {m}: the run is already at step {}",
-            trainer.updates()
-        );
-    }
-    for epoch in start.epoch..a.epochs {
-        let skip = if epoch == start.epoch {
-            start.position
-        } else {
-            0
-        };
-        let t0 = Instant::now();
-        let bar = super::measure::progress_bar(a.quiet, train.len() as u64);
-        let (mut loss_sum, mut correct, mut seen, mut cut) = (0f64, 0usize, 0usize, 0u64);
-        let mut lr = None;
-        let mut on_micro = |x: &[f32], y: &[usize]| -> anyhow::Result<()> {
-            cut += 1;
-            bar.inc(y.len() as u64);
-            if cut <= skip {
-                return Ok(());
-            }
-            let st = trainer.step(x, y).map_err(|e| diverged(e, &last_good))?;
-            loss_sum += f64::from(st.loss) * y.len() as f64;
-            correct += st.correct;
-            seen += y.len();
-            if st.lr.is_some() {
-                lr = st.lr;
-                if let (Some(ck), Some(every)) = (&a.checkpoint, a.checkpoint_every)
-                    && st.updates % every == 0
-                {
-                    save(&mut trainer, ck, epoch, cut, a.seed)?;
-                    last_good = Some((ck.clone(), st.updates));
-                }
-                if a.max_steps.is_some_and(|m| st.updates >= m) {
-                    if let Some(ck) = &a.checkpoint {
-                        save(&mut trainer, ck, epoch, cut, a.seed)?;
-                    }
-                    return Err(MaxSteps.into());
-                }
-            }
-            bar.set_message(format!(
-                "epoch {}/{} loss {:.4} acc {:.1}% {:.0} img/s",
-                epoch + 1,
-                a.epochs,
-                loss_sum / seen.max(1) as f64,
-                100.0 * correct as f64 / seen.max(1) as f64,
-                seen as f64 / t0.elapsed().as_secs_f64().max(1e-9)
-            ));
-            Ok(())
-        };
-        let mut batcher = Batcher::new(img, b.micro, b.steps, b.last);
-        let fed = train
-            .epoch(epoch, &opts, &mut |x, y| batcher.push(x, y, &mut on_micro))
-            .and_then(|()| batcher.finish(&mut on_micro));
-        match fed {
-            Err(e) if e.is::<MaxSteps>() => {
-                monitor.record(t0, Instant::now(), seen as u64);
-                bar.finish_and_clear();
-                println!(
-                    "stopped after {} optimizer steps (--max-steps) in epoch {}{}",
-                    trainer.updates(),
-                    epoch + 1,
-                    a.checkpoint
-                        .as_ref()
-                        .map(|c| format!("; continue with --resume {}", c.display()))
-                        .unwrap_or_default()
-                );
-                break;
-            }
-            r => r?,
-        }
-        if let Some(r) = trainer.flush().map_err(|e| diverged(e, &last_good))? {
-            lr = Some(r);
-        }
-        let ended = Instant::now();
-        let train_secs = ended.duration_since(t0).as_secs_f64();
-        monitor.record(t0, ended, seen as u64);
-        bar.finish_and_clear();
-        if let Some(ck) = &a.checkpoint {
-            save(&mut trainer, ck, epoch + 1, 0, a.seed)?;
-            last_good = Some((ck.clone(), trainer.updates()));
-        }
-        let (val_loss, val_acc) = match &val {
-            Some(v) => {
-                let (l, c) = evaluate(&mut trainer, v, &val_opts)?;
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
-        let row = EpochRow {
-            epoch: epoch + 1,
-            steps: trainer.updates(),
-            loss: loss_sum / seen.max(1) as f64,
-            acc: correct as f64 / seen.max(1) as f64,
-            val_loss,
-            val_acc,
-            images_per_s: seen as f64 / train_secs.max(1e-9),
-            // The f32 rate as written (0.01, not 0.009999999776…).
-            lr: lr.map(|v| v.to_string().parse().unwrap_or(f64::from(v))),
-            seconds: train_secs,
-        };
-        println!("{}", row.line(a.epochs));
-        rows.push(row);
-        if let (Some(p), Some(f)) = (&a.metrics, metrics_format) {
-            metrics::write(p, f, &s.spec.name, &rows, None)?;
-        }
-    }
-    let power = monitor.finish();
-    if let (Some(p), Some(f @ metrics::Format::Json)) = (&a.metrics, metrics_format) {
-        metrics::write(p, f, &s.spec.name, &rows, Some(&power))?;
-    }
-    if let Some(p) = &a.export {
-        let w = trainer.weights()?;
-        if let Some(bad) = first_non_finite(&s.spec, &w) {
-            bail!(
-                "--export {}: refusing to write non-finite weights: {bad}",
-                p.display()
-            );
-        }
-        let sum = onnx_write::export_weights(&s.spec, s.input, &w, p)
-            .map_err(|e| export_failed(e, &s.spec, s.input, &w, a.checkpoint.as_deref()))?;
+    let mut shown = Shown {
+        quiet: a.quiet,
+        checkpoint: a.checkpoint.clone(),
+        bar: None,
+    };
+    let done = fit::fit(&mut trainer, &train, val.as_ref(), &cfg, &mut shown)?;
+    if let (Some(p), Some(sum)) = (&a.export, &done.exported) {
         println!(
             "exported {} ({} parameters, {}) to {}",
             sum.model,
@@ -614,26 +454,67 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             p.display()
         );
     }
-    print!("{}", power.text());
+    print!("{}", done.power.text());
     println!(
         "done: {} optimizer steps in {:.1} s",
-        trainer.updates(),
+        done.updates,
         begun.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-/// `--max-steps` reached: ends the feeding of an epoch early (not a failure).
-#[derive(Debug)]
-struct MaxSteps;
-
-impl std::fmt::Display for MaxSteps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("--max-steps reached")
-    }
+/// What the terminal shows while training: a progress bar per epoch (on stderr, hidden
+/// with --quiet), a line per finished epoch, and the --max-steps stop.
+struct Shown {
+    quiet: bool,
+    checkpoint: Option<PathBuf>,
+    bar: Option<ProgressBar>,
 }
 
-impl std::error::Error for MaxSteps {}
+impl fit::Observer for Shown {
+    fn epoch_started(&mut self, _epoch: u64, _epochs: u64, items: usize) {
+        self.bar = Some(super::measure::progress_bar(self.quiet, items as u64));
+    }
+
+    fn fed(&mut self, images: usize) {
+        if let Some(bar) = &self.bar {
+            bar.inc(images as u64);
+        }
+    }
+
+    fn trained(&mut self, r: &Running) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4} acc {:.1}% {:.0} img/s",
+                r.epoch,
+                r.epochs,
+                r.loss,
+                100.0 * r.acc,
+                r.images_per_s
+            ));
+        }
+    }
+
+    fn epoch_trained(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn epoch_finished(&mut self, row: &EpochRow, epochs: u64) {
+        println!("{}", row.line(epochs));
+    }
+
+    fn stopped(&mut self, steps: u64, epoch: u64) {
+        println!(
+            "stopped after {steps} optimizer steps (--max-steps) in epoch {epoch}{}",
+            self.checkpoint
+                .as_ref()
+                .map(|c| format!("; continue with --resume {}", c.display()))
+                .unwrap_or_default()
+        );
+    }
+}
 
 fn optimizer_name(o: &OptimizerConfig) -> String {
     match *o {
@@ -648,121 +529,4 @@ fn optimizer_name(o: &OptimizerConfig) -> String {
         OptimizerConfig::Adam { weight_decay, .. } => format!("Adam weight decay {weight_decay}"),
         OptimizerConfig::AdamW { weight_decay, .. } => format!("AdamW weight decay {weight_decay}"),
     }
-}
-
-/// An existing `--checkpoint` holds a run's progress: refused (before any work) unless it
-/// is the `--resume` file or `--overwrite-checkpoint` is given. Missing files, empty
-/// files and devices are not refused.
-fn check_checkpoint(a: &TrainArgs) -> anyhow::Result<()> {
-    let Some(ck) = &a.checkpoint else {
-        return Ok(());
-    };
-    let Ok(m) = std::fs::metadata(ck) else {
-        return Ok(());
-    };
-    if a.overwrite_checkpoint || !m.is_file() || m.len() == 0 {
-        return Ok(());
-    }
-    use std::os::unix::fs::MetadataExt;
-    let id = (m.dev(), m.ino());
-    let resumed = a.resume.as_ref().and_then(|r| std::fs::metadata(r).ok());
-    if resumed.is_some_and(|r| (r.dev(), r.ino()) == id) {
-        return Ok(());
-    }
-    let ck = ck.display();
-    let how = match &a.resume {
-        Some(r) => format!(
-            "this run continues {} instead; pass --overwrite-checkpoint to replace {ck} with it",
-            r.display()
-        ),
-        None => format!(
-            "continue its run with --resume {ck} --checkpoint {ck}, or pass --overwrite-checkpoint to start over and replace it"
-        ),
-    };
-    Err(Error::Invalid(format!("--checkpoint {ck} already exists; {how}")).into())
-}
-
-/// The final `--export` write failed (a full disk, a device that refuses it): the trained
-/// weights go to a fallback file beside the `--checkpoint` (else in the temporary folder),
-/// and the error says where.
-fn export_failed(
-    e: Error,
-    spec: &Spec,
-    input: InputShape,
-    w: &onnx_write::Weights,
-    checkpoint: Option<&Path>,
-) -> anyhow::Error {
-    let dir = match checkpoint.map(|c| c.parent().unwrap_or(Path::new(""))) {
-        Some(d) if d.as_os_str().is_empty() => PathBuf::from("."),
-        Some(d) => d.to_path_buf(),
-        None => std::env::temp_dir(),
-    };
-    let name: String = spec
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let pid = std::process::id();
-    // A name no file has yet: the fallback must not replace anything either.
-    let fallback = (0..1000)
-        .map(|k| match k {
-            0 => dir.join(format!("edgebench-{name}-{pid}.onnx")),
-            k => dir.join(format!("edgebench-{name}-{pid}-{k}.onnx")),
-        })
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .unwrap_or_else(|| dir.join(format!("edgebench-{name}-{pid}.onnx")));
-    let kept = checkpoint
-        .map(|c| format!("; the checkpoint {} holds them", c.display()))
-        .unwrap_or_default();
-    match onnx_write::export_weights(spec, input, w, &fallback) {
-        Ok(_) => anyhow!(
-            "--export {e}; the trained model was saved to {} instead",
-            fallback.display()
-        ),
-        Err(e2) => anyhow!(
-            "--export {e}; saving the trained model to {} failed too ({e2}){kept}",
-            fallback.display()
-        ),
-    }
-}
-
-/// A NaN/inf loss: say so with the step, and which checkpoint is the last good one.
-fn diverged(e: Error, last_good: &Option<(PathBuf, u64)>) -> anyhow::Error {
-    match (&e, last_good) {
-        (Error::Diverged { .. }, Some((p, step))) => anyhow!(
-            "{e}; stopped, the last good checkpoint {} (after step {step}) is kept",
-            p.display()
-        ),
-        (Error::Diverged { .. }, None) => anyhow!("{e}; stopped (no checkpoint was written)"),
-        _ => e.into(),
-    }
-}
-
-fn save(t: &mut Trainer, path: &Path, epoch: u64, position: u64, seed: u64) -> anyhow::Result<()> {
-    let progress = Progress {
-        epoch,
-        position,
-        rng: seed.to_le_bytes().to_vec(),
-    };
-    t.save_checkpoint(path, &progress)
-        .with_context(|| format!("writing checkpoint {}", path.display()))
-}
-
-/// Mean loss and accuracy over a whole data part, a micro-batch at a time.
-fn evaluate(t: &mut Trainer, data: &Data, o: &FeedOptions) -> anyhow::Result<(f64, f64)> {
-    let (mut loss, mut correct, mut n) = (0f64, 0usize, 0usize);
-    data.epoch(0, o, &mut |x, y| {
-        let (l, c) = t.evaluate(x, y)?;
-        loss += f64::from(l) * y.len() as f64;
-        correct += c;
-        n += y.len();
-        Ok(())
-    })?;
-    Ok((loss / n.max(1) as f64, correct as f64 / n.max(1) as f64))
 }

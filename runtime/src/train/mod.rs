@@ -22,7 +22,9 @@
 //! - [`schedule`]: learning-rate schedules (constant, step, cosine, warm-up), parsed from specs.
 //! - [`plan`]: the memory planner; [`arena`]: the one allocation its buffers live in;
 //! - [`trainer`]: the training loop on those buffers (forward, loss, backward, accumulation,
-//!   optimizer); [`checkpoint`]: its versioned, checksummed checkpoint files.
+//!   optimizer); [`checkpoint`]: its versioned, checksummed checkpoint files;
+//! - [`fit`]: the loop around the trainer (epochs, checkpoint cadence, `max_steps`,
+//!   validation, metrics, power, export), configured by plain data ([`fit::FitConfig`]).
 //!
 //! Flatten needs no kernel: an NCHW tensor is already `[n, c·h·w]` in memory.
 
@@ -33,6 +35,7 @@ pub mod dense;
 pub mod depthwise;
 pub(crate) mod direct;
 mod exec;
+pub mod fit;
 pub(crate) mod layers;
 pub mod optim;
 pub mod plan;

@@ -616,6 +616,68 @@ pub fn fit(
     })
 }
 
+/// How an effective batch is cut into micro-batches for one optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Images per optimizer step.
+    pub effective: usize,
+    /// Images per micro-batch.
+    pub micro: usize,
+    /// Micro-batches accumulated per optimizer step.
+    pub steps: usize,
+    /// Images in the last micro-batch of each step (`micro` when it divides `effective`).
+    pub last: usize,
+    /// With a budget: the largest micro-batch that fits it ([`Fit::max_micro_batch`]).
+    pub max_micro: Option<usize>,
+}
+
+/// The split of `effective` images per step: with `budget_bytes`, [`fit`]'s balanced
+/// micro-batch, or the requested `micro` capped at the largest that fits (then the last
+/// micro-batch takes the rest); without a budget, `micro` balanced over
+/// `⌈effective / micro⌉` steps; with neither, the whole batch at once.
+pub fn split(
+    spec: &Spec,
+    input: InputShape,
+    effective: usize,
+    micro: Option<usize>,
+    budget_bytes: Option<u64>,
+    optimizer_state_factor: usize,
+    trainable: Trainable,
+) -> Result<Split> {
+    if effective == 0 || micro == Some(0) {
+        return Err(Error::Invalid(
+            "the batch and the micro-batch must be at least 1".into(),
+        ));
+    }
+    let explicit = micro.map(|m| m.min(effective));
+    let with_last = |micro: usize, steps: usize, max_micro| Split {
+        effective,
+        micro,
+        steps,
+        last: effective - micro * (steps - 1),
+        max_micro,
+    };
+    Ok(match (budget_bytes, explicit) {
+        (Some(budget), _) => {
+            let fit = fit(
+                spec,
+                input,
+                budget,
+                effective,
+                optimizer_state_factor,
+                trainable,
+            )?;
+            let micro = explicit.map_or(fit.micro_batch, |m| m.min(fit.max_micro_batch));
+            with_last(micro, effective.div_ceil(micro), Some(fit.max_micro_batch))
+        }
+        (None, Some(m)) => {
+            let steps = effective.div_ceil(m);
+            with_last(effective.div_ceil(steps), steps, None)
+        }
+        (None, None) => with_last(effective, 1, None),
+    })
+}
+
 /// The error for a budget that not even one image fits, with the alternatives that do.
 fn nothing_fits(
     spec: &Spec,

@@ -1,22 +1,31 @@
-//! Training data for `edgebench train`: an image set (folder or TFRecord shards, through
-//! the streaming loader) or `.npy` arrays, split into training and validation parts, fed
-//! epoch by epoch in a seeded order, and re-cut into the micro-batches the memory plan
-//! chose ([`Batcher`]).
+//! Training data for [`fit`](super::fit): an image set (folder or TFRecord shards,
+//! through the streaming loader) or `.npy` arrays, split into training and validation
+//! parts, fed epoch by epoch in a seeded order, and re-cut into the micro-batches the
+//! memory plan chose ([`Batcher`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::bail;
-use edgebench_runtime::data::decode::Target;
-use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
-use edgebench_runtime::data::npy::{self, NpySet};
-use edgebench_runtime::data::subset::{self, Subset};
-use edgebench_runtime::data::{Source, source};
-use edgebench_runtime::model::Layout;
-use edgebench_runtime::model::spec::{InputShape, Preprocess, Spec};
+use crate::data::decode::Target;
+use crate::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use crate::data::npy::{self, NpySet};
+use crate::data::subset::{self, Subset};
+use crate::data::{Source, source};
+use crate::error::{Error, Result};
+use crate::model::Layout;
+use crate::model::spec::{InputShape, Preprocess, Spec};
 
-/// Receives images (`n × C×H×W` floats) and their `n` labels.
-pub type Sink<'a> = dyn FnMut(&[f32], &[usize]) -> anyhow::Result<()> + 'a;
+/// Receives images (`n × C×H×W` floats) and their `n` labels; an `Err` stops the feeding
+/// (`E` lets a caller stop it with its own reason).
+pub type Sink<'a, E = Error> = dyn FnMut(&[f32], &[usize]) -> std::result::Result<(), E> + 'a;
+
+/// A bad data file: [`Error::Input`] naming it.
+fn bad_input(path: &Path, reason: String) -> Error {
+    Error::Input {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
 
 /// Where the items of a part come from.
 enum Items {
@@ -63,27 +72,22 @@ impl Data {
     /// Opens `path` (with `labels` for a `.npy`), checking every label against
     /// `classes` and naming the first item outside them; `.npy` inputs must also be
     /// NCHW with items in them, and finite (checked once, here).
-    pub fn open(
-        path: &Path,
-        labels: Option<&Path>,
-        spec: &Spec,
-        classes: usize,
-    ) -> anyhow::Result<Data> {
+    pub fn open(path: &Path, labels: Option<&Path>, spec: &Spec, classes: usize) -> Result<Data> {
         let model = &spec.name;
         if is_npy(path) {
             let Some(labels) = labels else {
-                bail!(
-                    "{}: .npy inputs need their labels (--labels / --val-labels Y.npy)",
-                    path.display()
-                );
+                return Err(bad_input(
+                    path,
+                    ".npy inputs need their labels (--labels / --val-labels Y.npy)".into(),
+                ));
             };
             let set = npy::read_set(path, labels)?;
             check_arrays(path, &set.images, spec.input.channels)?;
             if let Some((i, l)) = set.labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
-                bail!(
-                    "{}: label {l} of item {i} is outside {model}'s {classes} classes",
-                    labels.display()
-                );
+                return Err(bad_input(
+                    labels,
+                    format!("label {l} of item {i} is outside {model}'s {classes} classes"),
+                ));
             }
             let idx = (0..set.len()).collect();
             return Ok(Data {
@@ -95,33 +99,43 @@ impl Data {
             });
         }
         if let Some(l) = labels {
-            bail!(
-                "{}: labels come from the image set itself; {} is only for .npy inputs",
-                path.display(),
-                l.display()
-            );
+            return Err(bad_input(
+                path,
+                format!(
+                    "labels come from the image set itself; {} is only for .npy inputs",
+                    l.display()
+                ),
+            ));
         }
         // source::open's errors name the path.
         let src: Arc<dyn Source> = Arc::from(source::open(path)?);
         if src.is_empty() {
-            bail!("{}: no images", path.display());
+            return Err(bad_input(path, "no images".into()));
         }
         for i in 0..src.len() {
             match src.label(i) {
-                None => bail!(
-                    "{}: item {} has no label (training needs one sub-folder per class, or labelled TFRecords)",
-                    path.display(),
-                    src.name(i)
-                ),
-                Some(l) if l as usize >= classes => bail!(
-                    "{}: item {} has label {l}{}, outside {model}'s {classes} classes",
-                    path.display(),
-                    src.name(i),
-                    src.classes()
-                        .get(l as usize)
-                        .map(|c| format!(" (class {c:?})"))
-                        .unwrap_or_default()
-                ),
+                None => {
+                    return Err(bad_input(
+                        path,
+                        format!(
+                            "item {} has no label (training needs one sub-folder per class, or labelled TFRecords)",
+                            src.name(i)
+                        ),
+                    ));
+                }
+                Some(l) if l as usize >= classes => {
+                    return Err(bad_input(
+                        path,
+                        format!(
+                            "item {} has label {l}{}, outside {model}'s {classes} classes",
+                            src.name(i),
+                            src.classes()
+                                .get(l as usize)
+                                .map(|c| format!(" (class {c:?})"))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                }
                 Some(_) => {}
             }
         }
@@ -149,6 +163,11 @@ impl Data {
         }
     }
 
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// One line: what the data are.
     pub fn describe(&self) -> String {
         match &self.items {
@@ -164,10 +183,12 @@ impl Data {
     }
 
     /// Splits off the last `fraction` of a seeded shuffle as the validation part.
-    pub fn split(self, fraction: f64, seed: u64) -> anyhow::Result<(Data, Data)> {
+    pub fn split(self, fraction: f64, seed: u64) -> Result<(Data, Data)> {
         let n = self.len();
         if n < 2 {
-            bail!("--val-split needs at least 2 items, the data have {n}");
+            return Err(Error::Train(format!(
+                "--val-split needs at least 2 items, the data have {n}"
+            )));
         }
         let (train, val) = subset::split(n, fraction, seed);
         Ok(match self.items {
@@ -202,27 +223,29 @@ impl Data {
     }
 
     /// Checks that the data can feed a model at `input`.
-    pub fn check_input(&self, input: InputShape, what: &str) -> anyhow::Result<()> {
+    pub fn check_input(&self, input: InputShape, what: &str) -> Result<()> {
         match self.array_chw() {
-            Some(chw) if chw != (input.channels, input.height, input.width) => bail!(
-                "{what}: the arrays hold {}×{}×{} images (C×H×W, NCHW arrays), the model takes {}×{}×{} (C×H×W)",
-                chw.0,
-                chw.1,
-                chw.2,
-                input.channels,
-                input.height,
-                input.width
-            ),
-            None if input.channels != 3 => bail!(
+            Some(chw) if chw != (input.channels, input.height, input.width) => {
+                Err(Error::Train(format!(
+                    "{what}: the arrays hold {}×{}×{} images (C×H×W, NCHW arrays), the model takes {}×{}×{} (C×H×W)",
+                    chw.0, chw.1, chw.2, input.channels, input.height, input.width
+                )))
+            }
+            None if input.channels != 3 => Err(Error::Train(format!(
                 "{what}: image sets decode to 3 channels, the model takes {}",
                 input.channels
-            ),
+            ))),
             _ => Ok(()),
         }
     }
 
     /// Calls `f` with every item of epoch `epoch`, `o.chunk` images at a time.
-    pub fn epoch(&self, epoch: u64, o: &FeedOptions, f: &mut Sink<'_>) -> anyhow::Result<()> {
+    pub fn epoch<E: From<Error>>(
+        &self,
+        epoch: u64,
+        o: &FeedOptions,
+        f: &mut Sink<'_, E>,
+    ) -> std::result::Result<(), E> {
         let seed = o.seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         match &self.items {
             Items::Arrays { set, idx, .. } => {
@@ -266,21 +289,25 @@ impl Data {
 /// zero-length dimension), NCHW rather than NHWC (a last dimension of 1 to 4 equal to
 /// the model's `channels` where the second is not), and every value finite (naming the
 /// first item that is not; image sets decode to finite values by construction).
-fn check_arrays(path: &Path, x: &ndarray::Array4<f32>, channels: usize) -> anyhow::Result<()> {
+fn check_arrays(path: &Path, x: &ndarray::Array4<f32>, channels: usize) -> Result<()> {
     let (n, c, h, w) = x.dim();
     if n == 0 || c * h * w == 0 {
-        bail!(
-            "{}: holds no items: its shape {:?} (N×C×H×W) has a zero-length dimension",
-            path.display(),
-            x.shape()
-        );
+        return Err(bad_input(
+            path,
+            format!(
+                "holds no items: its shape {:?} (N×C×H×W) has a zero-length dimension",
+                x.shape()
+            ),
+        ));
     }
     if c != channels && w == channels && (1..=4).contains(&w) {
-        bail!(
-            "{}: shape {:?} looks NHWC (N×H×W×C, channels last); train takes NCHW arrays, N×C×H×W with C = {channels} (in numpy: x.transpose(0, 3, 1, 2))",
-            path.display(),
-            x.shape()
-        );
+        return Err(bad_input(
+            path,
+            format!(
+                "shape {:?} looks NHWC (N×H×W×C, channels last); train takes NCHW arrays, N×C×H×W with C = {channels} (in numpy: x.transpose(0, 3, 1, 2))",
+                x.shape()
+            ),
+        ));
     }
     // The index in logical (N, C, H, W) order; a standard-layout array is scanned in
     // blocks that vectorise, stopping at the first block with a non-finite value.
@@ -296,11 +323,13 @@ fn check_arrays(path: &Path, x: &ndarray::Array4<f32>, channels: usize) -> anyho
     if let Some(at) = first {
         let (i, r) = (at / (c * h * w), at % (c * h * w));
         let (ch, y, col) = (r / (h * w), r % (h * w) / w, r % w);
-        bail!(
-            "{}: item {i} holds {} (channel {ch}, row {y}, column {col}); training inputs must be finite",
-            path.display(),
-            x[[i, ch, y, col]]
-        );
+        return Err(bad_input(
+            path,
+            format!(
+                "item {i} holds {} (channel {ch}, row {y}, column {col}); training inputs must be finite",
+                x[[i, ch, y, col]]
+            ),
+        ));
     }
     Ok(())
 }
@@ -342,7 +371,12 @@ impl Batcher {
     }
 
     /// Adds images; calls `f` for every micro-batch completed.
-    pub fn push(&mut self, x: &[f32], y: &[usize], f: &mut Sink<'_>) -> anyhow::Result<()> {
+    pub fn push<E>(
+        &mut self,
+        x: &[f32],
+        y: &[usize],
+        f: &mut Sink<'_, E>,
+    ) -> std::result::Result<(), E> {
         let mut i = 0;
         while i < y.len() {
             let take = (self.want() - self.y.len()).min(y.len() - i);
@@ -357,7 +391,7 @@ impl Batcher {
         Ok(())
     }
 
-    fn emit(&mut self, f: &mut Sink<'_>) -> anyhow::Result<()> {
+    fn emit<E>(&mut self, f: &mut Sink<'_, E>) -> std::result::Result<(), E> {
         self.cut += 1;
         let r = f(&self.x, &self.y);
         self.x.clear();
@@ -366,7 +400,7 @@ impl Batcher {
     }
 
     /// Feeds what is left (the end of an epoch) and starts over.
-    pub fn finish(&mut self, f: &mut Sink<'_>) -> anyhow::Result<()> {
+    pub fn finish<E>(&mut self, f: &mut Sink<'_, E>) -> std::result::Result<(), E> {
         let r = if self.y.is_empty() {
             Ok(())
         } else {

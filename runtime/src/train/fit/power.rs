@@ -6,9 +6,10 @@
 
 use std::time::Instant;
 
-use edgebench_runtime::bench::result::{PowerSummary, TegrastatsStatus};
-use edgebench_runtime::target::{self, Sampler};
 use serde::Serialize;
+
+use crate::bench::result::{PowerSummary, TegrastatsStatus};
+use crate::target::{self, Sampler, Tegrastats};
 
 /// tegrastats running (or why not) and the training windows seen so far.
 pub struct Monitor {
@@ -24,7 +25,7 @@ impl Monitor {
     /// Starts tegrastats every `interval_ms` (0: off) when it is there.
     pub fn start(interval_ms: u64) -> Monitor {
         let board = target::detect().map(|(b, _)| b);
-        let (sampler, status) = super::super::measure::start_tegrastats(interval_ms, &board);
+        let (sampler, status) = Tegrastats::start_reported(interval_ms, board.as_deref());
         Monitor {
             sampler,
             status,

@@ -1,15 +1,14 @@
-//! Per-epoch training metrics: the line printed after each epoch and the `--metrics`
+//! Per-epoch training metrics: the line printed after each epoch and the metrics
 //! file (CSV or JSON by extension), rewritten atomically after every epoch so that it
 //! is complete up to the last finished epoch even if training stops. At the end the
 //! JSON also gets the `power` object (tegrastats over the training, [`TrainPower`]);
 //! the CSV stays one row per epoch (the power figures are for the whole run).
 
-use std::path::Path;
-
-use anyhow::bail;
-use edgebench_runtime::fsutil;
+use std::path::{Path, PathBuf};
 
 use super::power::TrainPower;
+use crate::error::{Error, Result};
+use crate::fsutil;
 
 /// One epoch's figures.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,7 +68,7 @@ pub enum Format {
 
 impl Format {
     /// From the file's extension.
-    pub fn of(path: &Path) -> anyhow::Result<Format> {
+    pub fn of(path: &Path) -> Result<Format> {
         match path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -77,8 +76,33 @@ impl Format {
         {
             Some("csv") => Ok(Format::Csv),
             Some("json") => Ok(Format::Json),
-            _ => bail!("--metrics {}: give a .csv or .json file", path.display()),
+            _ => Err(Error::Train(format!(
+                "--metrics {}: give a .csv or .json file",
+                path.display()
+            ))),
         }
+    }
+}
+
+/// A `--metrics` file and its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsFile {
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+impl MetricsFile {
+    /// `path`, in the format its extension names.
+    pub fn new(path: &Path) -> Result<MetricsFile> {
+        Ok(MetricsFile {
+            format: Format::of(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Writes every row so far ([`write()`]).
+    pub fn write(&self, model: &str, rows: &[EpochRow], power: Option<&TrainPower>) -> Result<()> {
+        write(&self.path, self.format, model, rows, power)
     }
 }
 
@@ -94,7 +118,7 @@ pub fn write(
     model: &str,
     rows: &[EpochRow],
     power: Option<&TrainPower>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let text = match format {
         Format::Csv => {
             let mut s =
@@ -118,11 +142,15 @@ pub fn write(
         Format::Json => {
             let mut doc = serde_json::json!({ "model": model, "epochs": rows });
             if let Some(p) = power {
-                doc["power"] = serde_json::to_value(p)?;
+                doc["power"] = serde_json::to_value(p).map_err(json)?;
             }
-            serde_json::to_string_pretty(&doc)? + "\n"
+            serde_json::to_string_pretty(&doc).map_err(json)? + "\n"
         }
     };
-    fsutil::write_atomic(path, text.as_bytes())?;
-    Ok(())
+    fsutil::write_atomic(path, text.as_bytes())
+}
+
+/// A JSON encoding failure (not expected: every figure is a number or null).
+fn json(e: serde_json::Error) -> Error {
+    Error::Train(e.to_string())
 }
