@@ -88,8 +88,13 @@ fn synth_pack_info_round_trip() {
     );
 }
 
-/// `ours.tfrecord` (read back by TensorFlow in scripts/make-tfrecord-fixtures.py) is
-/// exactly what synth + pack write today.
+/// A change detector: `ours-src/` and `ours.tfrecord` are exactly what synth + pack write
+/// today, so any change to their output bytes is seen (a deliberate one regenerates them
+/// with `scripts/make-tfrecord-fixtures.py --edgebench BIN`, which also writes
+/// `ours.json`, the expected reading, from `ours-src/` without edgebench). Both sides
+/// come from edgebench, so this is not the interop check: that is
+/// `scripts/tfrecord-interop-check.sh`, TensorFlow reading what the binary under test
+/// packs.
 #[test]
 fn committed_interop_fixture_is_what_pack_writes() {
     let d = tempfile::tempdir().unwrap();
