@@ -631,3 +631,120 @@ fn a_peak_measured_while_busy_is_not_cached_and_a_stale_one_is_flagged() {
     run(&["hw", "--remeasure"], &idle);
     assert!(common::read_json(&cache_file)["gflops"].as_f64().unwrap() > 0.001);
 }
+
+/// `dir/argmax.onnx`: x [n, 3, 16, 16] → GlobalAveragePool → Flatten → y [n, 3], so the
+/// predicted class of an image is its channel with the largest mean. An ONNX file's
+/// pixels are scaled to [0, 1], so a flat red, green or blue image averages 1 in its own
+/// channel and 0 in the others: class 0, 1 or 2.
+fn write_channel_argmax_model(dir: &Path) -> std::path::PathBuf {
+    use edgebench_runtime::onnx::pb;
+    let vi = |name: &str, dims: &[Option<i64>]| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            tensor_type: Some(pb::TypeProtoTensor {
+                elem_type: pb::data_type::FLOAT,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| pb::Dimension {
+                            dim_value: *d,
+                            dim_param: d.is_none().then(|| "n".to_string()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, input: &str, output: &str| pb::NodeProto {
+        input: vec![input.into()],
+        output: vec![output.into()],
+        name: op.to_lowercase(),
+        op_type: op.into(),
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 7,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "argmax".into(),
+            node: vec![
+                node("GlobalAveragePool", "x", "m"),
+                node("Flatten", "m", "y"),
+            ],
+            input: vec![vi("x", &[None, Some(3), Some(16), Some(16)])],
+            output: vec![vi("y", &[None, Some(3)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let path = dir.join("argmax.onnx");
+    std::fs::write(&path, edgebench_runtime::onnx::encode_model(&model)).unwrap();
+    path
+}
+
+const RED: [u8; 3] = [255, 0, 0];
+const GREEN: [u8; 3] = [0, 255, 0];
+const BLUE: [u8; 3] = [0, 0, 255];
+
+/// An image folder `dir/name` with one sub-folder (class) per entry of `classes`, each
+/// holding one `side`×`side` PNG of a flat colour per entry.
+fn colour_set(dir: &Path, name: &str, side: u32, classes: &[&[[u8; 3]]]) -> std::path::PathBuf {
+    let root = dir.join(name);
+    for (c, colours) in classes.iter().enumerate() {
+        let class = root.join(format!("class_{c}"));
+        std::fs::create_dir_all(&class).unwrap();
+        for (i, &rgb) in colours.iter().enumerate() {
+            image::RgbImage::from_pixel(side, side, image::Rgb(rgb))
+                .save(class.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    root
+}
+
+/// `bench --data` figures with known answers. Top-1: the channel-argmax model on flat
+/// red, green and blue images, 7 of 10 of them filed under their colour's class (the
+/// last batch of 4 is partial), so top-1 is exactly 0.7. Stall fraction: one loader
+/// worker decoding 1024×1024 PNGs for a model that averages 16×16 pixels (the engine
+/// is thousands of times faster than the loader, so it waits almost all the time), and
+/// 16×16 PNGs for the heavy model at 32×32 on one thread (the loader is several hundred
+/// times faster, so batches wait for the engine). Measured: above 0.99 and below 0.003,
+/// also with four busy processes on two cores; the bounds 0.8 and 0.2 leave room.
+#[test]
+fn pipeline_top1_and_stall_fraction_have_known_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_channel_argmax_model(dir.path());
+    let classes: &[&[[u8; 3]]] = &[
+        &[RED, RED, RED],
+        &[GREEN, GREEN, BLUE],
+        &[BLUE, BLUE, RED, RED],
+    ];
+    // One loader worker and one engine thread; `settings` is FAST, without its --size
+    // for the ONNX file (whose input size is fixed).
+    let run = |model: &str, data: &Path, settings: &[&str]| -> Report {
+        let mut args = vec!["bench", model, "--data", common::p(data), "--json", "-"];
+        args.extend_from_slice(&["--data-workers", "1", "--threads", "1"]);
+        args.extend_from_slice(settings);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+
+    let big = colour_set(dir.path(), "big", 1024, classes);
+    assert_eq!(FAST[..2], ["--size", "32x32x3"]);
+    let r = run(common::p(&model), &big, &FAST[2..]);
+    let p = r.models[0].pipeline.as_ref().unwrap();
+    assert_eq!((p.top1, p.top1_images), (Some(0.7), 10), "{p:?}");
+    assert_eq!(r.models[0].accuracy, Some(0.7));
+    assert!(p.stall_fraction > 0.8, "the engine should wait: {p:?}");
+
+    let small = colour_set(dir.path(), "small", 16, classes);
+    let r = run("heavy", &small, FAST);
+    let p = r.models[0].pipeline.as_ref().unwrap();
+    assert_eq!(p.top1_images, 10, "{p:?}");
+    assert!(p.stall_fraction < 0.2, "the loader should keep up: {p:?}");
+}
