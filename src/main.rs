@@ -36,13 +36,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         .map_or(1, runtime_exit_code)
 }
 
-/// The exit code of a library error (a failed checkpoint write: that of its cause).
+/// The exit code of a library error (one with context: that of its cause).
 fn runtime_exit_code(err: &edgebench_runtime::Error) -> u8 {
     use edgebench_runtime::Error as E;
-    match err {
+    match err.root() {
         E::Invalid(_) | E::UnknownModel { .. } | E::Output { .. } => 2,
         E::OrtLibrary { .. } | E::Provider { .. } | E::NotCompiledIn { .. } => 3,
-        E::CheckpointWrite { error, .. } => runtime_exit_code(error),
         _ => 1,
     }
 }

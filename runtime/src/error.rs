@@ -91,21 +91,50 @@ pub enum Error {
     /// usage error: the CLI exits 1.
     #[error("{0}")]
     Train(String),
-    /// A training checkpoint could not be written; `error` says why (and decides the
-    /// CLI's exit code, as if it stood alone).
-    #[error("writing checkpoint {}: {error}", path.display())]
-    CheckpointWrite { path: PathBuf, error: Box<Error> },
+    /// `error` while doing `what` ("writing checkpoint ck.bin", "analysing lean"): the
+    /// message is both; the kind (and the CLI's exit code) is `error`'s. Made by
+    /// [`Error::context`] / [`ResultExt::context`].
+    #[error("{what}: {error}")]
+    Context { what: String, error: Box<Error> },
     /// A training checkpoint that cannot be used (corrupt, truncated, another model).
     #[error("{}: checkpoint {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },
 }
 
 impl Error {
+    /// This error, said to have happened while doing `what`.
+    pub fn context(self, what: impl Into<String>) -> Self {
+        Error::Context {
+            what: what.into(),
+            error: Box::new(self),
+        }
+    }
+
+    /// The error under any [`Error::Context`] layers: what decides its kind.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { error, .. } => error.root(),
+            e => e,
+        }
+    }
+
     /// Shorthand for an I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             error: source,
         }
+    }
+}
+
+/// [`Error::context`] on a [`Result`]'s error, the message made only on failure.
+pub trait ResultExt<T> {
+    /// The error, said to have happened while doing `what()`.
+    fn context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| e.context(what()))
     }
 }

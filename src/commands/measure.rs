@@ -1,24 +1,17 @@
-//! What `bench` and `compare` share: their flags, resolving models into measuring jobs,
-//! the machine and target, the batch sweep, the interleaved measurement with a progress
-//! bar, and writing the report in every format asked for.
+//! What `bench` and `compare` share: their flags, turned into the runtime's
+//! [`CompareConfig`]; [`compare::compare`] does the work, this shows its progress and
+//! writes the report in every format asked for.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edgebench_runtime::Error;
-use edgebench_runtime::bench::measure::{self, Job, Plan};
-use edgebench_runtime::bench::pipeline::DataConfig;
-use edgebench_runtime::bench::result::{
-    Compute, Machine, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings, TargetBudget, TegrastatsStatus,
-};
-use edgebench_runtime::bench::runner::RunnerConfig;
-use edgebench_runtime::bench::{hw, sweep};
+use edgebench_runtime::bench::compare::{self, Batch, CompareConfig};
+use edgebench_runtime::bench::measure::{Plan, Step};
 use edgebench_runtime::fsutil::IoPaths;
-use edgebench_runtime::model::{self, analysis};
 use edgebench_runtime::report::{self, Format};
-use edgebench_runtime::{engine, target, units};
+use edgebench_runtime::units;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{EngineArgs, ModelInputArgs};
@@ -127,202 +120,42 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
     // Temporary exports and worker processes go away even when the run is interrupted.
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
     let outputs = outputs(models, args)?;
-    let plan = Plan {
-        warmup_queries: args.warmup,
-        warmup_s: args.warmup_time,
-        min_queries: args.min_queries,
-        min_duration_s: args.min_duration,
-        max_duration_s: args.max_duration,
-        rounds: if models.len() > 1 { 4 } else { 1 },
-        single_stream: args.scenario != "offline",
-        offline: args.scenario != "single-stream",
-    };
-    plan.validate()?;
-    if args.max_batch == 0 {
-        return Err(Error::Invalid("--max-batch must be ≥ 1".into()).into());
-    }
     let quiet = args.quiet || matches!(&args.json, Some(p) if p.as_os_str() == "-");
-    let say = |msg: &str| {
-        if !quiet {
-            eprintln!("{msg}");
-        }
-    };
-
-    let (target, detected_board) = resolve_target(args.target.as_deref())?;
-    if !args.quiet {
-        // Said even with `--json -`: it goes to stderr, and it changes the verdicts.
-        match (&detected_board, &target) {
-            (Some(b), Some((t, how))) if how.starts_with("detected") => {
-                eprintln!("detected {b}: using target {} for the verdicts", t.name)
-            }
-            (Some(b), None) => {
-                eprintln!("detected {b}: no built-in target matches it; give --target for verdicts")
-            }
-            _ => {}
-        }
-    }
-    let mut budget = target.as_ref().map(|(t, how)| t.budget(how));
-    if let Some(m) = args.memory_budget {
-        let b = budget.get_or_insert_with(|| TargetBudget {
-            name: "custom".into(),
-            description: "budget from the command line".into(),
-            chosen_by: "--memory-budget".into(),
-            ..Default::default()
-        });
-        b.memory_bytes = Some(m);
-    }
-    if let Some(b) = budget
-        .as_ref()
-        .filter(|b| !b.chosen_by.starts_with("detected"))
-    {
-        say(&format!("target: {} ({})", b.name, b.chosen_by));
-    }
-
-    if let Some(d) = &args.data {
-        // Fail before any measuring when the data cannot be used.
-        let src = edgebench_runtime::data::source::open(d)?;
-        if src.is_empty() {
-            return Err(Error::Input {
-                path: d.clone(),
-                reason: "no images".into(),
-            }
-            .into());
-        }
-        say(&format!("data: {}", src.describe()));
-    }
-    let exe = std::env::current_exe().context("locating the edgebench executable")?;
-    // Prepared models own the temporary ONNX exports: keep them alive until the end.
-    let mut prepared = Vec::new();
-    let mut jobs = Vec::new();
-    let fixed_batch = match args.batch {
-        BatchArg::Fixed(b) => b,
-        BatchArg::Auto => 1,
-    };
-    for m in models {
-        let (p, job) = job_for(m, args, fixed_batch)?;
-        prepared.push(p);
-        jobs.push(job);
-    }
-    measure::name_distinctly(&mut jobs);
-
-    let mut machine: Machine = hw::machine();
-    machine.board = detected_board.clone();
-    if hw::cached_peak().is_none() || args.remeasure_peak {
-        say(
-            "measuring this machine's fp32 GEMM peak (cached unless the machine is busy; see `edgebench hw`) …",
-        );
-    }
-    let peak = hw::gemm_peak(args.remeasure_peak);
-    if let Some(w) = &peak.warning {
-        // Said even with --quiet: the figures against the peak depend on it.
-        eprintln!("edgebench: warning: {w}");
-    }
-    machine.gemm_peak_gflops = Some(peak.peak.gflops);
-
-    let mut sweeps = Vec::new();
-    if args.batch == BatchArg::Auto && plan.offline {
-        let mem_budget = budget.as_ref().and_then(|b| b.memory_bytes);
-        for job in &mut jobs {
-            let bar = progress_bar(quiet, sweep::BATCHES.len() as u64);
-            bar.set_message(format!("{}: batch sweep", job.cfg.name));
-            let s = sweep::sweep(
-                &exe,
-                job,
-                mem_budget,
-                args.max_batch,
-                (args.min_duration / 4.0).clamp(0.2, 2.0),
-                &mut |b| {
-                    bar.set_message(format!("{}: batch sweep, trying batch {b}", job.cfg.name));
-                    bar.inc(1);
-                },
-            )
-            .with_context(|| format!("{}: --batch auto", job.cfg.name))?;
-            bar.finish_and_clear();
-            say(&format!(
-                "{}: batch {} chosen ({})",
-                job.cfg.name, s.chosen, s.reason
-            ));
-            let mut shape = job.cfg.single_shape.clone();
-            shape[0] = s.chosen;
-            job.cfg.offline_shape = (s.chosen > 1).then_some(shape);
-            sweeps.push(Some(s));
-        }
-    } else {
-        sweeps.resize(jobs.len(), None);
-    }
-
-    let (sampler, tegrastats) = start_tegrastats(args.tegrastats_interval, &detected_board);
-    if sampler.is_some() || detected_board.is_some() {
-        say(&format!("tegrastats: {}", tegrastats.note));
-    }
-    let bar = progress_bar(quiet, 1);
-    let mut results = measure::measure_with_power(&exe, &jobs, &plan, sampler, &mut |step| {
-        bar.set_length(step.total);
-        bar.set_position(step.done);
-        bar.set_message(format!("{}: {}", step.model, step.phase));
-    })?;
-    bar.finish_and_clear();
-    if !args.quiet {
-        // The provider that ran and why any other did not, even with `--json -`.
-        for r in results.iter().filter(|r| !r.engine.fallbacks.is_empty()) {
-            eprintln!(
-                "{}: ran on {}/{}",
-                r.name, r.engine.engine, r.engine.provider
-            );
-            for f in &r.engine.fallbacks {
-                eprintln!("  fallback: {f}");
-            }
-        }
-    }
-
-    if args.profile {
-        for (r, job) in results.iter_mut().zip(&jobs) {
-            say(&format!("{}: per-node profile …", r.name));
-            r.profile = Some(profile_nodes(r, job)?);
-        }
-    }
-    let peak = machine.gemm_peak_gflops;
-    for (r, s) in results.iter_mut().zip(sweeps) {
-        r.batch_sweep = s;
-        // A share above 100% marks the peak as stale in every report format.
-        r.compute = Compute::against(r.compute.gflops, peak);
-        if let Some(b) = &budget {
-            r.verdicts = target::verdicts(b, r);
-        }
-    }
-    // Ratios are in the models' order: by position, never by name.
-    let ratios = report::ratios(&results);
-    for (m, ratio) in results.iter_mut().zip(ratios) {
-        m.ratios = Some(ratio);
-    }
-    let report = Report {
-        schema: SCHEMA_NAME.into(),
-        schema_version: SCHEMA_VERSION,
+    let cfg = CompareConfig {
         command: command.into(),
-        edgebench_version: env!("CARGO_PKG_VERSION").into(),
-        created_unix_s: hw::unix_now(),
-        machine,
-        settings: Settings {
-            engine: args.engine.engine.to_string(),
-            ep: args.engine.ep.0.iter().map(|p| p.to_string()).collect(),
-            threads: args.engine.threads,
-            warmup_queries: plan.warmup_queries,
-            warmup_s: plan.warmup_s,
-            min_duration_s: plan.min_duration_s,
-            min_queries: plan.min_queries,
-            batch: match args.batch {
-                BatchArg::Fixed(b) => b,
-                BatchArg::Auto => 0,
-            },
-            interleaved: jobs.len() > 1,
+        models: models.to_vec(),
+        plan: Plan {
+            warmup_queries: args.warmup,
+            warmup_s: args.warmup_time,
+            min_queries: args.min_queries,
+            min_duration_s: args.min_duration,
+            max_duration_s: args.max_duration,
+            rounds: if models.len() > 1 { 4 } else { 1 },
+            single_stream: args.scenario != "offline",
+            offline: args.scenario != "single-stream",
         },
-        target: budget,
-        pareto: report::pareto_front(&results),
-        models: results,
-        tegrastats: Some(tegrastats),
+        batch: match args.batch {
+            BatchArg::Fixed(b) => Batch::Fixed(b),
+            BatchArg::Auto => Batch::Auto,
+        },
+        max_batch: args.max_batch,
+        prepare: args.model_input.prepare_options(Some(1)),
+        data: args.data.clone(),
+        data_workers: args.data_workers,
+        target: args.target.clone(),
+        memory_budget: args.memory_budget,
+        profile: args.profile,
+        remeasure_peak: args.remeasure_peak,
+        tegrastats_interval_ms: args.tegrastats_interval,
+        engine: args.engine.settings(),
+        worker_exe: std::env::current_exe().context("locating the edgebench executable")?,
     };
-    drop(prepared);
-
+    let mut shown = Shown {
+        quiet,
+        notes: !args.quiet,
+        bar: None,
+    };
+    let report = compare::compare(&cfg, &mut shown)?;
     if !quiet {
         print!("{}", report::render(&report, Format::Table)?);
     }
@@ -331,10 +164,63 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
             println!("{}", report::render(&report, format)?);
         } else {
             report::write(&report, format, &path)?;
-            say(&format!("wrote {}", path.display()));
+            if !quiet {
+                eprintln!("wrote {}", path.display());
+            }
         }
     }
     Ok(())
+}
+
+/// How a comparison is shown on stderr: lines unless quiet, a progress bar for the
+/// batch sweep and the measurement.
+struct Shown {
+    /// `--quiet`, or the report on stdout.
+    quiet: bool,
+    /// Notes are shown unless `--quiet` (even with the report on stdout).
+    notes: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl compare::Observer for Shown {
+    fn say(&mut self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+    fn note(&mut self, line: &str) {
+        if self.notes {
+            eprintln!("{line}");
+        }
+    }
+    fn warn(&mut self, line: &str) {
+        eprintln!("edgebench: warning: {line}");
+    }
+    fn sweep_started(&mut self, model: &str, tries: usize) {
+        let bar = progress_bar(self.quiet, tries as u64);
+        bar.set_message(format!("{model}: batch sweep"));
+        self.bar = Some(bar);
+    }
+    fn sweep_trying(&mut self, model: &str, batch: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{model}: batch sweep, trying batch {batch}"));
+            bar.inc(1);
+        }
+    }
+    fn sweep_finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+    fn measuring(&mut self, step: &Step) {
+        let bar = self.bar.get_or_insert_with(|| progress_bar(self.quiet, 1));
+        bar.set_length(step.total);
+        bar.set_position(step.done);
+        bar.set_message(format!("{}: {}", step.model, step.phase));
+    }
+    fn measured(&mut self) {
+        self.sweep_finished();
+    }
 }
 
 /// The report files asked for, checked with the command's inputs (model files, --data)
@@ -357,118 +243,6 @@ fn outputs(models: &[String], args: &MeasureArgs) -> anyhow::Result<Vec<(Format,
     }
     io.check()?;
     Ok(out)
-}
-
-/// A target and how it was chosen.
-type Chosen = Option<(target::Target, String)>;
-
-/// Start `tegrastats` for the timed runs when it is there and wanted; the status line
-/// every report carries either way.
-pub(super) fn start_tegrastats(
-    interval_ms: u64,
-    board: &Option<String>,
-) -> (Option<target::Sampler>, TegrastatsStatus) {
-    target::Tegrastats::start_reported(interval_ms, board.as_deref())
-}
-
-/// Per-node times of one model on the engine its measurement ran on.
-fn profile_nodes(
-    r: &edgebench_runtime::bench::result::ModelResult,
-    job: &Job,
-) -> anyhow::Result<Vec<edgebench_runtime::bench::result::NodeTime>> {
-    use edgebench_runtime::bench::profile::{ProfileOptions, profile};
-    use edgebench_runtime::engine::EngineChoice;
-    let choice = EngineChoice::that_ran(&r.engine.engine);
-    let opts = job.cfg.engine_options(job.cfg.single_shape.clone());
-    let p = profile(
-        &job.cfg.onnx,
-        choice,
-        &opts,
-        &ProfileOptions {
-            warmup: 1,
-            runs: 5,
-            seed: job.cfg.seed,
-        },
-    )
-    .with_context(|| format!("profiling {}", r.name))?;
-    Ok(p.nodes)
-}
-
-/// `--target`, else the Jetson board this runs on when it maps to a built-in target; also
-/// the detected board's name.
-fn resolve_target(arg: Option<&str>) -> anyhow::Result<(Chosen, Option<String>)> {
-    let detected = target::detect();
-    let board = detected.as_ref().map(|(b, _)| b.clone());
-    if let Some(name) = arg {
-        return Ok((Some((target::resolve(name)?, "--target".into())), board));
-    }
-    match detected {
-        Some((b, Some(t))) => Ok((
-            Some((target::resolve(&t)?, format!("detected: {b}"))),
-            Some(b),
-        )),
-        _ => Ok((None, board)),
-    }
-}
-
-/// Resolve one MODEL argument into a measuring job.
-fn job_for(arg: &str, args: &MeasureArgs, batch: usize) -> anyhow::Result<(model::Prepared, Job)> {
-    let mut opts = args.model_input.prepare_options(Some(1));
-    if let Some(s) = opts.input_shape.as_mut().filter(|s| !s.is_empty()) {
-        s[0] = 1;
-    }
-    let p = model::prepare(arg, &opts)?;
-    let single = p.input_shape.clone();
-    if single.first() != Some(&1) {
-        return Err(Error::Invalid(format!(
-            "{}: the model fixes its batch at {:?}; edgebench measures batch-1 latency and needs a free or batch-1 input (give --input-shape 1x…)",
-            p.path.display(),
-            single.first()
-        ))
-        .into());
-    }
-    if batch > 1 && p.spec.is_none() {
-        // An ONNX file may fix the batch dimension.
-        let declared =
-            analysis::input_shape_of(&edgebench_runtime::onnx::read_model(&p.path)?, &p.path)?;
-        if let Some(Some(fixed)) = declared.first().filter(|d| d.is_some_and(|v| v != batch)) {
-            return Err(Error::Invalid(format!(
-                "{}: the model fixes its batch at {fixed}; use --batch {fixed} (or export it with a free batch dimension)",
-                p.path.display()
-            ))
-            .into());
-        }
-    }
-    let a = analysis::analyze_file(&p.path, Some(&single))
-        .with_context(|| format!("analysing {}", p.name))?;
-    // A model that cannot fit is refused here, named as the user gave it, before the
-    // GEMM peak is measured or a worker started (the worker checks again, per shape).
-    engine::check_memory(&p.path, &single).map_err(|e| e.at(arg))?;
-    let offline_shape = (batch > 1).then(|| {
-        let mut s = single.clone();
-        s[0] = batch;
-        s
-    });
-    let job = Job {
-        source: arg.to_string(),
-        cfg: RunnerConfig {
-            name: p.name.clone(),
-            onnx: p.path.clone(),
-            single_shape: single,
-            offline_shape,
-            seed: args.model_input.seed,
-            engine: args.engine.settings(),
-            data: args.data.as_ref().map(|path| DataConfig {
-                path: path.clone(),
-                workers: args.data_workers,
-                layout: p.layout,
-                preprocess: p.preprocess.clone(),
-            }),
-        },
-        params: a.total_params,
-        macs_per_image: a.total_macs,
-    };
-    Ok((p, job))
 }
 
 /// A progress bar on stderr, hidden when quiet or when stderr is not a terminal.

@@ -1,7 +1,8 @@
-//! Measuring models: scenarios (SingleStream latency, Offline throughput), statistics,
-//! process memory, the machine's GEMM peak, per-node profiles, and the [`result`] types
-//! every report renders.
+//! Measuring models: [`compare::compare`] from models to report; scenarios (SingleStream
+//! latency, Offline throughput), statistics, process memory, the machine's GEMM peak,
+//! per-node profiles, and the [`result`] types every report renders.
 
+pub mod compare;
 pub mod hw;
 pub mod measure;
 pub mod memory;

@@ -453,10 +453,7 @@ fn save(t: &Trainer, path: &Path, epoch: u64, position: u64, seed: u64) -> Resul
         rng: seed.to_le_bytes().to_vec(),
     };
     t.save_checkpoint(path, &progress)
-        .map_err(|e| Error::CheckpointWrite {
-            path: path.to_path_buf(),
-            error: Box::new(e),
-        })
+        .map_err(|e| e.context(format!("writing checkpoint {}", path.display())))
 }
 
 /// Mean loss and accuracy over a whole data part, a micro-batch at a time.
