@@ -10,7 +10,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use edgebench_runtime::bench::memory;
 use edgebench_runtime::data::decode::{StageTimes, Target};
-use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use edgebench_runtime::data::loader::{AugmentConfig, Loader, LoaderConfig, OnError, Order, Stop};
 use edgebench_runtime::data::{Source, naive, source};
 use edgebench_runtime::model::Layout;
 
@@ -181,23 +181,25 @@ pub fn run(args: LoaderArgs) -> anyhow::Result<()> {
 
 fn stream(args: &LoaderArgs, src: Arc<dyn Source>, target: Target) -> anyhow::Result<Summary> {
     let describe = src.describe();
-    let mut cfg = LoaderConfig::new(target, args.batch);
-    cfg.workers = args.workers;
-    cfg.slots = args.slots;
-    cfg.shuffle = args.shuffle.then_some(args.seed);
-    cfg.order = if args.as_ready {
-        Order::AsReady
-    } else {
-        Order::InOrder
-    };
-    cfg.on_error = match args.on_error {
-        OnErrorArg::Skip => OnError::Skip,
-        OnErrorArg::Fail => OnError::Fail,
-    };
-    cfg.stop = args.images.map_or(Stop::Epochs(args.epochs), Stop::Images);
-    cfg.augment.seed = args.seed;
-    cfg.augment.flip = args.flip;
-    cfg.augment.crop_min_scale = args.crop_min_scale;
+    let cfg = LoaderConfig::new(target, args.batch)
+        .workers(args.workers)
+        .slots(args.slots)
+        .shuffle(args.shuffle.then_some(args.seed))
+        .order(if args.as_ready {
+            Order::AsReady
+        } else {
+            Order::InOrder
+        })
+        .on_error(match args.on_error {
+            OnErrorArg::Skip => OnError::Skip,
+            OnErrorArg::Fail => OnError::Fail,
+        })
+        .stop(args.images.map_or(Stop::Epochs(args.epochs), Stop::Images))
+        .augment(AugmentConfig {
+            flip: args.flip,
+            crop_min_scale: args.crop_min_scale,
+            seed: args.seed,
+        });
     let start = Instant::now();
     let mut loader = Loader::new(src, cfg)?;
     let mut checksum = 0f64;

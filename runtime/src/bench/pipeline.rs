@@ -75,10 +75,10 @@ impl Data {
     }
 
     fn loader(&self, batch: usize) -> Result<Loader> {
-        let mut cfg = LoaderConfig::new(self.target.clone(), batch);
-        cfg.workers = self.workers;
         // Endless for measuring purposes: the caller stops when its minimums are met.
-        cfg.stop = Stop::Epochs(1_000_000);
+        let cfg = LoaderConfig::new(self.target.clone(), batch)
+            .workers(self.workers)
+            .stop(Stop::Epochs(1_000_000));
         Loader::new(Arc::clone(&self.source), cfg)
     }
 

@@ -93,7 +93,9 @@ pub struct LoaderConfig {
 }
 
 impl LoaderConfig {
-    /// One epoch, in order, default workers and slots, skipping bad items.
+    /// One epoch, in order, default workers and slots, skipping bad items; the other
+    /// settings by the builder methods below, e.g.
+    /// `LoaderConfig::new(t, 32).workers(4).shuffle(Some(seed)).stop(Stop::Epochs(10))`.
     pub fn new(target: Target, batch: usize) -> Self {
         Self {
             target,
@@ -106,6 +108,48 @@ impl LoaderConfig {
             stop: Stop::Epochs(1),
             augment: AugmentConfig::default(),
         }
+    }
+
+    /// Worker threads (0 = all cores).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Batch slots in the pool (0 = 2 × workers + 1).
+    pub fn slots(mut self, slots: usize) -> Self {
+        self.slots = slots;
+        self
+    }
+
+    /// Shuffle each epoch with this seed (None = source order).
+    pub fn shuffle(mut self, seed: Option<u64>) -> Self {
+        self.shuffle = seed;
+        self
+    }
+
+    /// The order batches are delivered in.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// What an unreadable item does.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.on_error = on_error;
+        self
+    }
+
+    /// How many items are delivered.
+    pub fn stop(mut self, stop: Stop) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Training augmentation.
+    pub fn augment(mut self, augment: AugmentConfig) -> Self {
+        self.augment = augment;
+        self
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::data::decode::Target;
-use crate::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use crate::data::loader::{AugmentConfig, Loader, LoaderConfig, OnError};
 use crate::data::npy::{self, NpySet};
 use crate::data::subset::{self, Subset};
 use crate::data::{Source, source};
@@ -261,15 +261,16 @@ impl Data {
                     preprocess: o.preprocess.clone(),
                     ..Target::new(o.input.height as u32, o.input.width as u32, Layout::Nchw)
                 };
-                let mut cfg = LoaderConfig::new(target, o.chunk);
-                cfg.workers = o.workers;
-                cfg.shuffle = o.shuffle.then_some(seed);
-                cfg.order = Order::InOrder;
-                cfg.on_error = OnError::Fail;
-                cfg.stop = Stop::Epochs(1);
-                cfg.augment.seed = seed;
-                cfg.augment.flip = o.flip;
-                cfg.augment.crop_min_scale = o.crop_min_scale;
+                // One epoch in order; an unreadable image stops the training.
+                let cfg = LoaderConfig::new(target, o.chunk)
+                    .workers(o.workers)
+                    .shuffle(o.shuffle.then_some(seed))
+                    .on_error(OnError::Fail)
+                    .augment(AugmentConfig {
+                        flip: o.flip,
+                        crop_min_scale: o.crop_min_scale,
+                        seed,
+                    });
                 let mut loader = Loader::new(src.clone(), cfg)?;
                 let mut labels = Vec::with_capacity(o.chunk);
                 while let Some(batch) = loader.next_batch() {
