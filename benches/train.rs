@@ -14,11 +14,13 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edgebench_runtime::model::spec::InputShape;
 use edgebench_runtime::model::zoo;
-use edgebench_runtime::train::Gemm;
-use edgebench_runtime::train::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_hw};
+use edgebench_runtime::train::kernels::Gemm;
+use edgebench_runtime::train::kernels::conv::{
+    Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_hw,
+};
+use edgebench_runtime::train::kernels::workers::Workers;
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
-use edgebench_runtime::train::workers::Workers;
 
 fn threads() -> usize {
     std::env::var("EDGEBENCH_TRAIN_BENCH_THREADS")

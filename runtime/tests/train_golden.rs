@@ -13,15 +13,15 @@ use std::path::PathBuf;
 
 use edgebench_runtime::model::onnx_write::{LayerParams, Weights};
 use edgebench_runtime::model::spec::{InputShape, Spec, SpecFile};
-use edgebench_runtime::train::conv::{Conv2dShape, conv2d_backward, conv2d_forward};
-use edgebench_runtime::train::dense::{
+use edgebench_runtime::train::kernels::conv::{Conv2dShape, conv2d_backward, conv2d_forward};
+use edgebench_runtime::train::kernels::dense::{
     DenseShape, dense_backward, dense_forward, softmax_cross_entropy,
 };
-use edgebench_runtime::train::optim::{Optimizer, OptimizerConfig};
-use edgebench_runtime::train::pool::{
+use edgebench_runtime::train::kernels::pooling::{
     PoolShape, gap_backward, gap_forward, maxpool_backward, maxpool_forward, relu_backward,
     relu_forward,
 };
+use edgebench_runtime::train::optim::{Optimizer, OptimizerConfig};
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
 use serde_json::Value;

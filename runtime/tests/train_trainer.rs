@@ -314,7 +314,7 @@ fn arena_matches_the_plan() {
         )
         .unwrap();
         // Beyond the plan: the GEMM packing buffers (one thread here).
-        let pack = 4 * edgebench_runtime::train::Gemm::pack_len(1) as u64;
+        let pack = 4 * edgebench_runtime::train::kernels::Gemm::pack_len(1) as u64;
         let (arena, plan) = (t.arena_bytes() as u64 - pack, t.plan().total());
         assert!(
             arena <= plan + 64 * 40,

@@ -2,19 +2,19 @@
 //! views (see [`super::layers`] for where each tensor lives and [`super::trainer`] for
 //! the step they make up).
 
-use super::Gemm;
 use super::arena::Region;
-use super::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
-use super::conv::{conv_pool_backward, conv_relu_pool};
-use super::dense::{DenseShape, dense_backward_into, dense_forward_with};
-use super::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use super::kernels::Gemm;
+use super::kernels::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
+use super::kernels::conv::{conv_pool_backward, conv_relu_pool};
+use super::kernels::dense::{DenseShape, dense_backward_into, dense_forward_with};
+use super::kernels::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use super::kernels::pooling::maxpool_relu_backward;
+use super::kernels::pooling::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
+use super::kernels::pooling::{relu_backward, relu_forward};
+use super::kernels::workers::{SharedMut, Workers, split};
 use super::layers::{Kind, Op, Program, prefix};
 use super::plan::LayerMode;
-use super::pool::maxpool_relu_backward;
-use super::pool::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
-use super::pool::{relu_backward, relu_forward};
 use super::trainer::Trainer;
-use super::workers::{SharedMut, Workers, split};
 use crate::error::Result;
 
 impl Trainer {
@@ -30,7 +30,7 @@ impl Trainer {
         };
         let [l, d, lab] = self.arena.views([logits, d, lab])?;
         let (l, d, lab) = (l.as_mut::<f32>(), d.as_mut::<f32>(), lab.as_mut::<usize>());
-        let loss = super::dense::softmax_cross_entropy(l, lab, c, d)?;
+        let loss = super::kernels::dense::softmax_cross_entropy(l, lab, c, d)?;
         let scale = n as f32;
         d.iter_mut().for_each(|v| *v *= scale);
         let correct = l
@@ -86,7 +86,7 @@ impl Trainer {
             let (w, b) = param_slices(&self.prog, op, prm);
             match op.kind {
                 Kind::Conv { s, hw } => {
-                    let s = super::conv::Conv2dShape { n, ..s };
+                    let s = super::kernels::conv::Conv2dShape { n, ..s };
                     let relu = relu_out.is_some();
                     if pool.is_some() {
                         let a = arg.as_mut::<u32>();
@@ -97,7 +97,7 @@ impl Trainer {
                     }
                 }
                 Kind::Depthwise { s, hw } => {
-                    let s = super::conv::Conv2dShape { n, ..s };
+                    let s = super::kernels::conv::Conv2dShape { n, ..s };
                     depthwise_forward_hw(s, hw, x, w, Some(b), y)?;
                 }
                 Kind::Dense { inputs, outputs } => {
@@ -123,7 +123,7 @@ impl Trainer {
                         let y = unsafe { out.range(i0 * e_out, m * e_out) };
                         // Safety: as above (the argmax has one entry per output).
                         let a = keep.then(|| unsafe { args.range(i0 * e_out, m * e_out) });
-                        let s = super::pool::PoolShape { n: m, ..s };
+                        let s = super::kernels::pooling::PoolShape { n: m, ..s };
                         maxpool_forward_opt(s, &x[i0 * e_in..i1 * e_in], y, a)
                     })?;
                 }
@@ -217,11 +217,11 @@ impl Trainer {
             };
             match op.kind {
                 Kind::Conv { s, hw } => {
-                    let s = super::conv::Conv2dShape { n, ..s };
+                    let s = super::kernels::conv::Conv2dShape { n, ..s };
                     conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), &mut gemm)?;
                 }
                 Kind::Depthwise { s, hw } => {
-                    let s = super::conv::Conv2dShape { n, ..s };
+                    let s = super::kernels::conv::Conv2dShape { n, ..s };
                     depthwise_backward_hw(s, hw, x, w, dy, g)?;
                 }
                 Kind::Dense { inputs, outputs } => {
@@ -244,7 +244,7 @@ impl Trainer {
                     par_images(&self.workers, n, &|i0, i1| {
                         // Safety: image ranges of one split are disjoint.
                         let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
-                        let s = super::pool::PoolShape { n: i1 - i0, ..s };
+                        let s = super::kernels::pooling::PoolShape { n: i1 - i0, ..s };
                         let r = i0 * e_out..i1 * e_out;
                         if fused {
                             maxpool_relu_backward(s, &arg[r.clone()], &y[r.clone()], &dy[r], dx)

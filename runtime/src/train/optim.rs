@@ -18,7 +18,7 @@
 //! [`GradAccumulator`] sums micro-batch gradients weighted by their sizes, so that the
 //! accumulated mean equals the gradient of the whole batch.
 
-use super::check_len;
+use super::kernels::check_len;
 use crate::error::{Error, Result};
 
 /// Hyper-parameters of an optimizer (the learning rate comes from the schedule).
@@ -429,7 +429,9 @@ impl GradAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::dense::{DenseShape, dense_backward, dense_forward, softmax_cross_entropy};
+    use crate::train::kernels::dense::{
+        DenseShape, dense_backward, dense_forward, softmax_cross_entropy,
+    };
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

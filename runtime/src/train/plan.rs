@@ -63,7 +63,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, Shape, Spec};
-use crate::train::conv::Conv2dShape;
+use crate::train::kernels::conv::Conv2dShape;
 use crate::train::layers::Program;
 use crate::units;
 
@@ -427,8 +427,9 @@ pub fn plan(
                     // The first thread's share (later threads' scratch, like their GEMM
                     // packing buffers, is beyond the plan).
                     let backward = flows.then_some((mode[i] == LayerMode::Full, dx));
-                    workspace =
-                        workspace.max(super::conv::train_workspace_len(&shape, hw, 1, backward));
+                    workspace = workspace.max(super::kernels::conv::train_workspace_len(
+                        &shape, hw, 1, backward,
+                    ));
                 }
             }
             Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,

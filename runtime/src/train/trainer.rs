@@ -22,13 +22,13 @@
 
 use std::path::Path;
 
-use super::Gemm;
 use super::arena::{Arena, Region};
+use super::kernels::Gemm;
+use super::kernels::workers::Workers;
 use super::layers::{Program, prefix};
 use super::optim::{OptimizerConfig, non_finite, update};
 use super::plan::{MemoryPlan, Trainable, plan};
 use super::schedule::Schedule;
-use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::model::onnx_write::{LayerParams, Weights, he_init};
 use crate::model::spec::{InputShape, Spec};
@@ -164,7 +164,7 @@ impl Trainer {
     }
 
     /// Bytes of the one arena: the plan's total, the GEMM packing buffers
-    /// ([`super::sgemm::pack_len`] floats per thread) and 64-byte alignment padding.
+    /// ([`super::kernels::sgemm::pack_len`] floats per thread) and 64-byte alignment padding.
     pub fn arena_bytes(&self) -> usize {
         self.arena.bytes()
     }

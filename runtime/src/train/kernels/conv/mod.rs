@@ -1,14 +1,31 @@
 //! 2-D convolution on NCHW `f32`: any kernel size, stride, symmetric zero padding and an
 //! optional bias; weights `[c_out, c_in, kh, kw]` as in ONNX `Conv`.
 //!
-//! The fast path lowers each image with im2col into a `[c_in·kh·kw, oh·ow]` workspace and
-//! runs one GEMM per image (forward `W·col`; backward `dy·colᵀ` for the weights and
-//! `Wᵀ·dy` + col2im for the input). The naive path is the direct nested loops.
+//! Each convolution runs on the algorithm `ConvAlgo::choose` picks for its shape:
+//!
+//! - `winograd`: Winograd F(4×4, 3×3) for 3×3 stride-1 "same" layers with at least 8
+//!   input and output channels;
+//! - `direct`: a direct 3×3 stride-1 "same" kernel for layers with few input channels
+//!   (the first layer of an RGB network): forward and weight gradient;
+//! - `im2col`: im2col + GEMM for every other shape, and for what the two above do not
+//!   compute (the direct path's input gradient) or have no workspace for.
+//!
+//! The fast paths also fuse conv → ReLU → 2×2/2 max-pool, forward and backward from the
+//! pool's gradient, for the trainer. `naive` holds the reference nested loops
+//! ([`conv2d_forward_naive`], [`conv2d_backward_naive`]).
 
-use super::workers::{SharedMut, split};
-use super::{Gemm, Mat, check_len, check_min_len, matmul, pack_for};
-use super::{direct, winograd};
+use super::{Gemm, check_len, pack_for};
 use crate::error::{Error, Result};
+
+pub(crate) mod direct;
+mod im2col;
+mod naive;
+pub(crate) mod winograd;
+
+#[cfg(test)]
+mod tests;
+
+pub use naive::{conv2d_backward_naive, conv2d_forward_naive};
 
 /// Shape of a convolution. Output size: `(h + 2·pad − kh) / stride + 1` (same for width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,83 +129,66 @@ impl Conv2dShape {
     }
 }
 
-/// Whether 3×3 stride-1 convolutions may leave im2col for Winograd or the direct path;
-/// `EDGEBENCH_CONV=im2col` keeps every convolution on im2col + GEMM (for comparisons).
-/// Read once.
-pub(crate) fn fast_paths() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"))
+/// How a convolution is computed. [`ConvAlgo::choose`] is the one place the choice is
+/// made; every entry point of this module dispatches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvAlgo {
+    /// Winograd F(4×4, 3×3) (see [`winograd::applies`]).
+    Winograd,
+    /// The direct 3×3 kernel (see [`direct::applies`]); its input gradient is im2col's.
+    Direct,
+    /// im2col + GEMM: any shape.
+    Im2col,
 }
 
-/// Workspace floats conv → ReLU → 2×2/2 max-pool in one pass needs on `threads`
-/// threads, when a fast path does that (Winograd or the direct kernel) and the pool
-/// tiles the output exactly; `None` otherwise.
-pub(crate) fn relu_pool_workspace_len(
-    s: &Conv2dShape,
-    hw: (usize, usize),
-    threads: usize,
-) -> Option<usize> {
-    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
-        None
-    } else if winograd::applies(s, hw) {
-        Some(winograd::forward_workspace_len(s, threads))
-    } else if direct::relu_pool_applies(s, hw) {
-        Some(direct::relu_pool_workspace_len(s, threads))
-    } else {
-        None
-    }
-}
-
-/// Conv + bias + ReLU + 2×2/2 max-pool in one pass (see [`relu_pool_workspace_len`]):
-/// writes the pooled output and, when given, its argmax.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_relu_pool(
-    s: &Conv2dShape,
-    hw: (usize, usize),
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
-    argmax: Option<&mut [u32]>,
-    workspace: &mut [f32],
-    g: &mut Gemm<'_>,
-) -> Result<()> {
-    if winograd::applies(s, hw) {
-        winograd::forward_relu_pool(s, x, w, b, y, argmax, workspace, g)
-    } else {
-        direct::forward_relu_pool(s, x, w, b, y, argmax, workspace, g)
-    }
-}
-
-/// Workspace floats one image of the trainer's convolution needs at output size `hw` on
-/// `threads` threads: Winograd's or the direct path's when they apply, else one im2col
-/// matrix forward and one per gradient backward. `backward`: `Some((dw, dx))` when the layer runs backward.
-pub(crate) fn train_workspace_len(
-    s: &Conv2dShape,
-    hw: (usize, usize),
-    threads: usize,
-    backward: Option<(bool, bool)>,
-) -> usize {
-    if winograd::applies(s, hw) {
-        let bwd = backward.map_or(0, |(dw, dx)| {
-            winograd::backward_workspace_len(s, threads, dw, dx)
-        });
-        return winograd::forward_workspace_len(s, threads).max(bwd);
-    }
-    let col = s.c_in * s.kh * s.kw * hw.0 * hw.1;
-    let bwd = backward.map_or(0, |(dw, dx)| col * (usize::from(dw) + usize::from(dx)));
-    if direct::applies(s, hw) {
-        let mut fwd = direct::forward_workspace_len(s, threads);
-        if direct::relu_pool_applies(s, hw) {
-            fwd = fwd.max(direct::relu_pool_workspace_len(s, threads));
+impl ConvAlgo {
+    /// The algorithm for shape `s` at output size `hw`: Winograd or the direct kernel
+    /// for the 3×3 stride-1 "same" shapes they take (they never both apply), im2col +
+    /// GEMM otherwise. `EDGEBENCH_CONV=im2col` keeps every convolution on im2col + GEMM
+    /// (for comparisons); the variable is read once.
+    pub(crate) fn choose(s: &Conv2dShape, hw: (usize, usize)) -> ConvAlgo {
+        static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let fast =
+            *FAST.get_or_init(|| std::env::var("EDGEBENCH_CONV").map_or(true, |v| v != "im2col"));
+        if fast && winograd::applies(s, hw) {
+            ConvAlgo::Winograd
+        } else if fast && direct::applies(s, hw) {
+            ConvAlgo::Direct
+        } else {
+            ConvAlgo::Im2col
         }
-        return match backward {
-            Some((true, false)) => fwd.max(direct::weight_grad_workspace_len(s, threads)),
-            Some((_, true)) => fwd.max(bwd),
-            _ => fwd,
-        };
     }
-    col.max(bwd)
+}
+
+/// Where a fast path's output gradient `dy` comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dy<'a> {
+    /// The conv output's gradient, `[n, c_out, h, w]`.
+    Plain(&'a [f32]),
+    /// The conv feeds a ReLU and then a 2×2/2 max-pool that tiles it exactly: the pool
+    /// output's gradient `dy`, its argmax (plane indices) and its output `y`, each
+    /// `[n, c_out, h/2, w/2]`. The conv output's gradient is what
+    /// [`super::pooling::maxpool_relu_backward`] would write.
+    Pooled {
+        dy: &'a [f32],
+        argmax: &'a [u32],
+        y: &'a [f32],
+    },
+}
+
+/// Checks the lengths of a stride-1 "same" convolution's `dy` (and, pooled, that the
+/// 2×2/2 pool tiles the output).
+pub(crate) fn check_dy(s: &Conv2dShape, dy: Dy<'_>) -> Result<()> {
+    match dy {
+        Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w),
+        Dy::Pooled { dy, argmax, y } => {
+            super::pooling::check_tiles_2x2(s.h, s.w)?;
+            let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
+            check_len("max-pool dy", dy.len(), len)?;
+            check_len("max-pool argmax", argmax.len(), len)?;
+            check_len("max-pool output", y.len(), len)
+        }
+    }
 }
 
 pub(crate) const FWD: [&str; 4] = ["conv input", "conv weight", "conv bias", "conv output"];
@@ -200,132 +200,7 @@ pub(crate) fn src(o: usize, k: usize, s: &Conv2dShape, len: usize) -> Option<usi
     (o * s.stride + k).checked_sub(s.pad).filter(|&i| i < len)
 }
 
-/// Output columns `[lo, hi)` whose input column `ox·stride + kx − pad` lies in the row.
-#[inline]
-fn valid_cols(s: &Conv2dShape, kx: usize, ow: usize) -> (usize, usize) {
-    let lo = s.pad.saturating_sub(kx).div_ceil(s.stride).min(ow);
-    // ox·stride + kx − pad < w  ⇔  ox < (w + pad − kx) / stride, rounded up.
-    let hi = (s.w + s.pad)
-        .checked_sub(kx)
-        .map_or(0, |v| v.div_ceil(s.stride))
-        .min(ow);
-    (lo, hi.max(lo))
-}
-
-/// One image `[c_in, h, w]` into `col [c_in·kh·kw, oh·ow]`: each row is a shifted
-/// (strided) copy of input rows with zeros where the window reads padding.
-/// Channels `c0..c1` only; `col` holds just their rows.
-fn im2col_channels(
-    s: &Conv2dShape,
-    oh: usize,
-    ow: usize,
-    x: &[f32],
-    col: &mut [f32],
-    c0: usize,
-    c1: usize,
-) {
-    let ohw = oh * ow;
-    for ci in c0..c1 {
-        let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
-        for ky in 0..s.kh {
-            for kx in 0..s.kw {
-                let r = ((ci - c0) * s.kh + ky) * s.kw + kx;
-                let row = &mut col[r * ohw..(r + 1) * ohw];
-                let (lo, hi) = valid_cols(s, kx, ow);
-                for oy in 0..oh {
-                    let out = &mut row[oy * ow..(oy + 1) * ow];
-                    let Some(iy) = src(oy, ky, s, s.h) else {
-                        out.fill(0.0);
-                        continue;
-                    };
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
-                    if hi > lo {
-                        let start = iy * s.w + lo * s.stride + kx - s.pad;
-                        if s.stride == 1 {
-                            out[lo..hi].copy_from_slice(&plane[start..start + hi - lo]);
-                        } else {
-                            let src_row = &plane[start..];
-                            for (o, v) in
-                                out[lo..hi].iter_mut().zip(src_row.iter().step_by(s.stride))
-                            {
-                                *o = *v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds `col [c_in·kh·kw, oh·ow]` back into one zeroed image `dx [c_in, h, w]`.
-/// Channels `c0..c1` only; `dx` holds just their planes.
-fn col2im_channels(
-    s: &Conv2dShape,
-    oh: usize,
-    ow: usize,
-    col: &[f32],
-    dx: &mut [f32],
-    c0: usize,
-    c1: usize,
-) {
-    let ohw = oh * ow;
-    dx.fill(0.0);
-    for ci in c0..c1 {
-        let plane = &mut dx[(ci - c0) * s.h * s.w..(ci - c0 + 1) * s.h * s.w];
-        for ky in 0..s.kh {
-            for kx in 0..s.kw {
-                let r = (ci * s.kh + ky) * s.kw + kx;
-                let row = &col[r * ohw..(r + 1) * ohw];
-                let (lo, hi) = valid_cols(s, kx, ow);
-                if hi <= lo {
-                    continue;
-                }
-                for oy in 0..oh {
-                    let Some(iy) = src(oy, ky, s, s.h) else {
-                        continue;
-                    };
-                    let start = iy * s.w + lo * s.stride + kx - s.pad;
-                    let from = &row[oy * ow + lo..oy * ow + hi];
-                    if s.stride == 1 {
-                        for (d, v) in plane[start..start + hi - lo].iter_mut().zip(from) {
-                            *d += v;
-                        }
-                    } else {
-                        for (d, v) in plane[start..].iter_mut().step_by(s.stride).zip(from) {
-                            *d += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// [`im2col_channels`] over every channel, split over the GEMM's helper threads.
-fn par_im2col(s: &Conv2dShape, oh: usize, ow: usize, x: &[f32], col: &mut [f32], g: &Gemm<'_>) {
-    let rows = s.kh * s.kw * oh * ow;
-    let shared = SharedMut::new(col);
-    split(g.workers, s.c_in, &|c0, c1| {
-        // Safety: channel ranges of one split are disjoint, so are their row blocks.
-        let part = unsafe { shared.range(c0 * rows, (c1 - c0) * rows) };
-        im2col_channels(s, oh, ow, x, part, c0, c1);
-    });
-}
-
-/// [`col2im_channels`] over every channel, split over the GEMM's helper threads.
-fn par_col2im(s: &Conv2dShape, oh: usize, ow: usize, col: &[f32], dx: &mut [f32], g: &Gemm<'_>) {
-    let plane = s.h * s.w;
-    let shared = SharedMut::new(dx);
-    split(g.workers, s.c_in, &|c0, c1| {
-        // Safety: channel ranges of one split are disjoint, so are their planes.
-        let part = unsafe { shared.range(c0 * plane, (c1 - c0) * plane) };
-        col2im_channels(s, oh, ow, col, part, c0, c1);
-    });
-}
-
-/// Fast forward pass (im2col + GEMM): `y = conv(x, w) + b`.
+/// Forward pass `y = conv(x, w) + b` on the algorithm chosen for the shape.
 /// `workspace` needs [`Conv2dShape::forward_workspace_len`] elements (or more).
 pub fn conv2d_forward(
     s: Conv2dShape,
@@ -377,51 +252,27 @@ pub(crate) fn conv2d_forward_act(
     gemm: &mut Gemm<'_>,
     relu: bool,
 ) -> Result<()> {
-    let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
+    let ohw = oh * ow;
     check_len(FWD[0], x.len(), s.input_len())?;
     check_len(FWD[1], w.len(), s.weight_len())?;
     if let Some(b) = b {
         check_len(FWD[2], b.len(), s.c_out)?;
     }
     check_len(FWD[3], y.len(), s.n * s.c_out * ohw)?;
-    if winograd::applies(&s, (oh, ow))
-        && workspace.len() >= winograd::forward_workspace_len(&s, gemm.threads)
-    {
-        return winograd::forward(&s, x, w, b, y, workspace, gemm, relu);
-    }
-    if direct::applies(&s, (oh, ow))
-        && workspace.len() >= direct::forward_workspace_len(&s, gemm.threads)
-    {
-        return direct::forward(&s, x, w, b, y, workspace, gemm, relu);
-    }
-    let col_len = k * ohw;
-    check_min_len("conv workspace", workspace.len(), col_len)?;
-    let col = &mut workspace[..col_len];
-    for i in 0..s.n {
-        let yi = &mut y[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
-        if let Some(b) = b {
-            for (plane, &bv) in yi.chunks_exact_mut(ohw.max(1)).zip(b) {
-                plane.fill(bv);
-            }
+    match ConvAlgo::choose(&s, (oh, ow)) {
+        ConvAlgo::Winograd
+            if workspace.len() >= winograd::forward_workspace_len(&s, gemm.threads) =>
+        {
+            winograd::forward(&s, x, w, b, y, workspace, gemm, relu)
         }
-        par_im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col, gemm);
-        let wm = Mat {
-            data: w,
-            transposed: false,
-        };
-        let cm = Mat {
-            data: col,
-            transposed: false,
-        };
-        matmul(s.c_out, ohw, k, yi, b.is_some(), wm, cm, gemm)?;
-        if relu {
-            yi.iter_mut().for_each(|v| *v = v.max(0.0));
+        ConvAlgo::Direct if workspace.len() >= direct::forward_workspace_len(&s, gemm.threads) => {
+            direct::forward(&s, x, w, b, y, workspace, gemm, relu)
         }
+        _ => im2col::forward(&s, (oh, ow), x, w, b, y, workspace, gemm, relu),
     }
-    Ok(())
 }
 
-/// Fast backward pass (im2col + GEMM): from `dy` writes `dx`, `dw` and, when given, `db`.
+/// Backward pass on the algorithm chosen for the shape: from `dy` writes `dx`, `dw` and, when given, `db`.
 /// `workspace` needs [`Conv2dShape::backward_workspace_len`] elements (or more).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
@@ -469,6 +320,151 @@ pub struct Grads<'a> {
     pub accumulate: bool,
 }
 
+/// [`conv2d_backward`] with the output size given (see [`conv2d_forward_hw`]) and only
+/// the gradients asked for (see [`Grads`]). `x` is read only when `dw` is asked for (it
+/// may be empty otherwise); `workspace` needs one im2col matrix (`c_in·kh·kw × oh·ow`)
+/// for each of `dw` and `dx` asked for.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_hw(
+    s: Conv2dShape,
+    (oh, ow): (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: Grads<'_>,
+    workspace: &mut [f32],
+    gemm: &mut Gemm<'_>,
+) -> Result<()> {
+    let ohw = oh * ow;
+    check_len(FWD[1], w.len(), s.weight_len())?;
+    check_len(BWD[3], dy.len(), s.n * s.c_out * ohw)?;
+    let Grads {
+        dx,
+        dw,
+        db,
+        accumulate,
+    } = g;
+    if dw.is_some() {
+        check_len(FWD[0], x.len(), s.input_len())?;
+    }
+    if let Some(dx) = &dx {
+        check_len(BWD[0], dx.len(), s.input_len())?;
+    }
+    if let Some(dw) = &dw {
+        check_len(BWD[1], dw.len(), s.weight_len())?;
+    }
+    if let Some(db) = &db {
+        check_len(BWD[2], db.len(), s.c_out)?;
+    }
+    let algo = ConvAlgo::choose(&s, (oh, ow));
+    let (want_dw, want_dx) = (dw.is_some(), dx.is_some());
+    let threads = gemm.threads;
+    match algo {
+        ConvAlgo::Winograd
+            if workspace.len()
+                >= winograd::backward_workspace_len(&s, threads, want_dw, want_dx) =>
+        {
+            winograd::backward(&s, x, w, Dy::Plain(dy), dx, dw, accumulate, workspace, gemm)?;
+        }
+        ConvAlgo::Direct
+            if want_dw
+                && !want_dx
+                && workspace.len() >= direct::weight_grad_workspace_len(&s, threads) =>
+        {
+            if let Some(dw) = dw {
+                direct::weight_grad(&s, x, Dy::Plain(dy), dw, accumulate, workspace, gemm)?;
+            }
+        }
+        _ => im2col::backward(
+            &s,
+            (oh, ow),
+            x,
+            w,
+            dy,
+            (dx, dw),
+            accumulate,
+            workspace,
+            gemm,
+        )?,
+    }
+    if let Some(db) = db {
+        bias_grad(dy, s.c_out, ohw, db, accumulate);
+    }
+    Ok(())
+}
+
+/// Workspace floats conv → ReLU → 2×2/2 max-pool in one pass needs on `threads`
+/// threads, when a fast path does that (Winograd or the direct kernel) and the pool
+/// tiles the output exactly; `None` otherwise.
+pub(crate) fn relu_pool_workspace_len(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    threads: usize,
+) -> Option<usize> {
+    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(2) {
+        return None;
+    }
+    match ConvAlgo::choose(s, hw) {
+        ConvAlgo::Winograd => Some(winograd::forward_workspace_len(s, threads)),
+        ConvAlgo::Direct => Some(direct::relu_pool_workspace_len(s, threads)),
+        ConvAlgo::Im2col => None,
+    }
+}
+
+/// Conv + bias + ReLU + 2×2/2 max-pool in one pass (see [`relu_pool_workspace_len`]):
+/// writes the pooled output and, when given, its argmax.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_relu_pool(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u32]>,
+    workspace: &mut [f32],
+    g: &mut Gemm<'_>,
+) -> Result<()> {
+    match ConvAlgo::choose(s, hw) {
+        ConvAlgo::Winograd => winograd::forward_relu_pool(s, x, w, b, y, argmax, workspace, g),
+        _ => direct::forward_relu_pool(s, x, w, b, y, argmax, workspace, g),
+    }
+}
+
+/// Workspace floats one image of the trainer's convolution needs at output size `hw` on
+/// `threads` threads: Winograd's or the direct path's when they apply, else one im2col
+/// matrix forward and one per gradient backward. `backward`: `Some((dw, dx))` when the
+/// layer runs backward.
+pub(crate) fn train_workspace_len(
+    s: &Conv2dShape,
+    hw: (usize, usize),
+    threads: usize,
+    backward: Option<(bool, bool)>,
+) -> usize {
+    let col = im2col::col_len(s, hw);
+    let bwd = backward.map_or(0, |(dw, dx)| col * (usize::from(dw) + usize::from(dx)));
+    match ConvAlgo::choose(s, hw) {
+        ConvAlgo::Winograd => {
+            let bwd = backward.map_or(0, |(dw, dx)| {
+                winograd::backward_workspace_len(s, threads, dw, dx)
+            });
+            winograd::forward_workspace_len(s, threads).max(bwd)
+        }
+        ConvAlgo::Direct => {
+            let mut fwd = direct::forward_workspace_len(s, threads);
+            if s.h.is_multiple_of(2) && s.w.is_multiple_of(2) {
+                fwd = fwd.max(direct::relu_pool_workspace_len(s, threads));
+            }
+            match backward {
+                Some((true, false)) => fwd.max(direct::weight_grad_workspace_len(s, threads)),
+                Some((_, true)) => fwd.max(bwd),
+                _ => fwd,
+            }
+        }
+        ConvAlgo::Im2col => col.max(bwd),
+    }
+}
+
 /// Adds (or writes) `db[c] = Σ dy` over every image and position of channel `c`.
 pub(crate) fn bias_grad(dy: &[f32], channels: usize, plane: usize, db: &mut [f32], add: bool) {
     bias_sums(dy, None, channels, plane, db, add);
@@ -484,7 +480,11 @@ pub(crate) fn pool_backward_applies(
 ) -> bool {
     s.h.is_multiple_of(2)
         && s.w.is_multiple_of(2)
-        && (winograd::applies(s, hw) || (dw && !dx && direct::relu_pool_applies(s, hw)))
+        && match ConvAlgo::choose(s, hw) {
+            ConvAlgo::Winograd => true,
+            ConvAlgo::Direct => dw && !dx,
+            ConvAlgo::Im2col => false,
+        }
 }
 
 /// Workspace floats [`conv_pool_backward`] needs on `threads` threads.
@@ -494,10 +494,9 @@ pub(crate) fn pool_backward_workspace_len(
     threads: usize,
     (dw, dx): (bool, bool),
 ) -> usize {
-    if winograd::applies(s, hw) {
-        winograd::backward_workspace_len(s, threads, dw, dx)
-    } else {
-        direct::weight_grad_workspace_len(s, threads)
+    match ConvAlgo::choose(s, hw) {
+        ConvAlgo::Winograd => winograd::backward_workspace_len(s, threads, dw, dx),
+        _ => direct::weight_grad_workspace_len(s, threads),
     }
 }
 
@@ -528,11 +527,13 @@ pub(crate) fn conv_pool_backward(
             s.c_in, s.c_out, s.h, s.w
         )));
     }
-    let src = direct::Dy::Pooled { dy, argmax, y };
-    if winograd::applies(s, hw) {
-        winograd::backward(s, x, w, src, dx, dw, accumulate, workspace, gemm)?;
-    } else if let Some(dw) = dw {
-        direct::weight_grad(s, x, src, dw, accumulate, workspace, gemm)?;
+    let src = Dy::Pooled { dy, argmax, y };
+    match (ConvAlgo::choose(s, hw), dw) {
+        (ConvAlgo::Winograd, dw) => {
+            winograd::backward(s, x, w, src, dx, dw, accumulate, workspace, gemm)?
+        }
+        (_, Some(dw)) => direct::weight_grad(s, x, src, dw, accumulate, workspace, gemm)?,
+        (_, None) => {}
     }
     if let Some(db) = db {
         check_len(BWD[2], db.len(), s.c_out)?;
@@ -594,203 +595,4 @@ fn bias_sums(
         };
         db[p % channels.max(1)] += acc.iter().sum::<f32>() + tail;
     }
-}
-
-/// [`conv2d_backward`] with the output size given (see [`conv2d_forward_hw`]) and only
-/// the gradients asked for (see [`Grads`]). `x` is read only when `dw` is asked for (it
-/// may be empty otherwise); `workspace` needs one im2col matrix (`c_in·kh·kw × oh·ow`)
-/// for each of `dw` and `dx` asked for.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward_hw(
-    s: Conv2dShape,
-    (oh, ow): (usize, usize),
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    g: Grads<'_>,
-    workspace: &mut [f32],
-    gemm: &mut Gemm<'_>,
-) -> Result<()> {
-    let (ohw, k, in_img) = (oh * ow, s.c_in * s.kh * s.kw, s.c_in * s.h * s.w);
-    check_len(FWD[1], w.len(), s.weight_len())?;
-    check_len(BWD[3], dy.len(), s.n * s.c_out * ohw)?;
-    let Grads {
-        mut dx,
-        mut dw,
-        db,
-        accumulate,
-    } = g;
-    if dw.is_some() {
-        check_len(FWD[0], x.len(), s.input_len())?;
-    }
-    if let Some(dx) = &dx {
-        check_len(BWD[0], dx.len(), s.input_len())?;
-    }
-    if let Some(dw) = &dw {
-        check_len(BWD[1], dw.len(), s.weight_len())?;
-    }
-    if let Some(db) = &db {
-        check_len(BWD[2], db.len(), s.c_out)?;
-    }
-    if winograd::applies(&s, (oh, ow))
-        && workspace.len()
-            >= winograd::backward_workspace_len(&s, gemm.threads, dw.is_some(), dx.is_some())
-    {
-        let dy_src = direct::Dy::Plain(dy);
-        winograd::backward(&s, x, w, dy_src, dx, dw, accumulate, workspace, gemm)?;
-        if let Some(db) = db {
-            bias_grad(dy, s.c_out, ohw, db, accumulate);
-        }
-        return Ok(());
-    }
-    if let (Some(dw), None) = (dw.as_deref_mut(), dx.as_deref())
-        && direct::applies(&s, (oh, ow))
-        && workspace.len() >= direct::weight_grad_workspace_len(&s, gemm.threads)
-    {
-        direct::weight_grad(
-            &s,
-            x,
-            direct::Dy::Plain(dy),
-            dw,
-            accumulate,
-            workspace,
-            gemm,
-        )?;
-        if let Some(db) = db {
-            bias_grad(dy, s.c_out, ohw, db, accumulate);
-        }
-        return Ok(());
-    }
-    let col_len = k * ohw;
-    let (col_dw, col_dx) = (
-        if dw.is_some() { col_len } else { 0 },
-        if dx.is_some() { col_len } else { 0 },
-    );
-    check_min_len("conv workspace", workspace.len(), col_dw + col_dx)?;
-    let (col, rest) = workspace.split_at_mut(col_dw);
-    let dcol = &mut rest[..col_dx];
-    if let (0, Some(dw), false) = (s.n, dw.as_deref_mut(), accumulate) {
-        dw.fill(0.0);
-    }
-    for i in 0..s.n {
-        let dyi = &dy[i * s.c_out * ohw..(i + 1) * s.c_out * ohw];
-        let dym = Mat {
-            data: dyi,
-            transposed: false,
-        };
-        if let Some(dw) = dw.as_deref_mut() {
-            par_im2col(&s, oh, ow, &x[i * in_img..(i + 1) * in_img], col, gemm);
-            let colt = Mat {
-                data: col,
-                transposed: true,
-            };
-            matmul(s.c_out, k, ohw, dw, accumulate || i > 0, dym, colt, gemm)?;
-        }
-        if let Some(dx) = dx.as_deref_mut() {
-            let wt = Mat {
-                data: w,
-                transposed: true,
-            };
-            matmul(k, ohw, s.c_out, dcol, false, wt, dym, gemm)?;
-            par_col2im(
-                &s,
-                oh,
-                ow,
-                dcol,
-                &mut dx[i * in_img..(i + 1) * in_img],
-                gemm,
-            );
-        }
-    }
-    if let Some(db) = db {
-        bias_grad(dy, s.c_out, ohw, db, accumulate);
-    }
-    Ok(())
-}
-
-/// Reference forward pass: direct nested loops.
-pub fn conv2d_forward_naive(
-    s: Conv2dShape,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
-) -> Result<()> {
-    let (oh, ow) = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
-    for i in 0..s.n {
-        for co in 0..s.c_out {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = b.map_or(0.0, |b| b[co]);
-                    for ci in 0..s.c_in {
-                        for ky in 0..s.kh {
-                            let Some(iy) = src(oy, ky, &s, s.h) else {
-                                continue;
-                            };
-                            for kx in 0..s.kw {
-                                let Some(ix) = src(ox, kx, &s, s.w) else {
-                                    continue;
-                                };
-                                acc += x[((i * s.c_in + ci) * s.h + iy) * s.w + ix]
-                                    * w[((co * s.c_in + ci) * s.kh + ky) * s.kw + kx];
-                            }
-                        }
-                    }
-                    y[((i * s.c_out + co) * oh + oy) * ow + ox] = acc;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reference backward pass: direct nested loops (same outputs as [`conv2d_backward`]).
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward_naive(
-    s: Conv2dShape,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    dx: &mut [f32],
-    dw: &mut [f32],
-    mut db: Option<&mut [f32]>,
-) -> Result<()> {
-    let (oh, ow) = s.check_backward(
-        [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
-        db.as_ref().map(|b| b.len()),
-    )?;
-    dx.fill(0.0);
-    dw.fill(0.0);
-    if let Some(db) = db.as_deref_mut() {
-        db.fill(0.0);
-    }
-    for i in 0..s.n {
-        for co in 0..s.c_out {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let g = dy[((i * s.c_out + co) * oh + oy) * ow + ox];
-                    if let Some(db) = db.as_deref_mut() {
-                        db[co] += g;
-                    }
-                    for ci in 0..s.c_in {
-                        for ky in 0..s.kh {
-                            let Some(iy) = src(oy, ky, &s, s.h) else {
-                                continue;
-                            };
-                            for kx in 0..s.kw {
-                                let Some(ix) = src(ox, kx, &s, s.w) else {
-                                    continue;
-                                };
-                                let xi = ((i * s.c_in + ci) * s.h + iy) * s.w + ix;
-                                let wi = ((co * s.c_in + ci) * s.kh + ky) * s.kw + kx;
-                                dx[xi] += g * w[wi];
-                                dw[wi] += g * x[xi];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -2,11 +2,11 @@
 //! differences for convolution and depthwise convolution, bad shapes, and a tiny
 //! end-to-end training run (conv → ReLU → max-pool → GAP → dense → cross-entropy).
 
-use super::conv::*;
-use super::dense::*;
-use super::depthwise::*;
-use super::pool::*;
-use super::tests::{assert_close, dot, fd_check, rand_vec, rng};
+use super::*;
+use crate::train::kernels::dense::*;
+use crate::train::kernels::depthwise::*;
+use crate::train::kernels::pooling::*;
+use crate::train::kernels::tests::{assert_close, dot, fd_check, rand_vec, rng};
 
 fn shape(kh: usize, kw: usize, stride: usize, pad: usize) -> Conv2dShape {
     Conv2dShape {

@@ -19,12 +19,12 @@
 //! The input gradient is not computed here: a first layer has none, and other layers
 //! this narrow take the im2col path.
 
-use super::conv::Conv2dShape;
-use super::pool::unpool_relu_rows;
-use super::sgemm::{MR, NR, micro_tile};
-use super::workers::SharedMut;
-use super::{Gemm, check_len, check_min_len};
+use super::{Conv2dShape, Dy, check_dy};
 use crate::error::{Error, Result};
+use crate::train::kernels::pooling::unpool_relu_rows;
+use crate::train::kernels::sgemm::{MR, NR, micro_tile};
+use crate::train::kernels::workers::SharedMut;
+use crate::train::kernels::{Gemm, check_len, check_min_len};
 
 /// Largest `c_in·9` handled here (one micro-kernel call per tile, panels in L1).
 const MAX_DEPTH: usize = 63;
@@ -43,7 +43,6 @@ pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
         && hw == (s.h, s.w)
         && s.c_in * 9 <= MAX_DEPTH
         && s.c_in > 0
-        && super::conv::fast_paths()
 }
 
 /// Output pixels per row rounded up to whole panels.
@@ -76,22 +75,6 @@ fn dw_part_len(s: &Conv2dShape) -> usize {
     3 * s.c_in * (s.w + 2) + 2 * s.c_out * s.w
 }
 
-/// Where the weight gradient's `dy` comes from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Dy<'a> {
-    /// The conv output's gradient, `[n, c_out, h, w]`.
-    Plain(&'a [f32]),
-    /// The conv feeds a ReLU and then a 2×2/2 max-pool that tiles it exactly: the pool
-    /// output's gradient `dy`, its argmax (plane indices) and its output `y`, each
-    /// `[n, c_out, h/2, w/2]`. The conv output's gradient is what
-    /// [`super::pool::maxpool_relu_backward`] would write.
-    Pooled {
-        dy: &'a [f32],
-        argmax: &'a [u32],
-        y: &'a [f32],
-    },
-}
-
 /// Workspace floats [`forward`] needs on `threads` threads.
 pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
     a_len(s) + Gemm::resolve_threads(threads) * fwd_part_len(s)
@@ -100,21 +83,6 @@ pub(crate) fn forward_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
 /// Workspace floats [`weight_grad`] needs on `threads` threads.
 pub(crate) fn weight_grad_workspace_len(s: &Conv2dShape, threads: usize) -> usize {
     GROUPS * dw_acc_len(s) + Gemm::resolve_threads(threads) * dw_part_len(s)
-}
-
-/// Checks the lengths of a stride-1 "same" convolution's `dy` (and, pooled, that the
-/// 2×2/2 pool tiles the output).
-pub(crate) fn check_dy(s: &Conv2dShape, dy: Dy<'_>) -> Result<()> {
-    match dy {
-        Dy::Plain(dy) => check_len("conv dy", dy.len(), s.n * s.c_out * s.h * s.w),
-        Dy::Pooled { dy, argmax, y } => {
-            super::pool::check_tiles_2x2(s.h, s.w)?;
-            let len = s.n * s.c_out * (s.h / 2) * (s.w / 2);
-            check_len("max-pool dy", dy.len(), len)?;
-            check_len("max-pool argmax", argmax.len(), len)?;
-            check_len("max-pool output", y.len(), len)
-        }
-    }
 }
 
 /// Copies input row `iy` of `plane` into `buf[1..=w]` with zeros around (and for rows
@@ -261,7 +229,7 @@ pub(crate) fn forward(
     pack_weights(s, w, a);
     let a = &*a;
     let (ys, scr) = (SharedMut::new(y), SharedMut::new(scratch));
-    let avx = super::avx2_fma();
+    let avx = crate::train::kernels::avx2_fma();
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * plen, plen) };
@@ -277,12 +245,6 @@ pub(crate) fn forward(
         forward_rows(s, range, x, a, (b, relu), &ys, panels, buf);
     });
     Ok(())
-}
-
-/// Whether [`forward_relu_pool`] runs this convolution: the direct path applies and
-/// the 2×2/2 pool tiles the output exactly.
-pub(crate) fn relu_pool_applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
-    applies(s, hw) && s.h.is_multiple_of(2) && s.w.is_multiple_of(2)
 }
 
 /// Workspace floats [`forward_relu_pool`] needs on `threads` threads (panels for two
@@ -332,7 +294,7 @@ fn relu_pool_rows(
                         // The same winner as `maxpool_forward_opt`, on the ReLU's outputs.
                         let (va, vb) = ((t0[i] + bv).max(0.0), (t0[i + 1] + bv).max(0.0));
                         let (vc, vd) = ((t1[i] + bv).max(0.0), (t1[i + 1] + bv).max(0.0));
-                        let (m, c) = crate::train::pool::max_of_window4(va, vb, vc, vd);
+                        let (m, c) = crate::train::kernels::pooling::max_of_window4(va, vb, vc, vd);
                         *d = m;
                         if let Some(ga) = dst_arg.as_deref_mut() {
                             ga[j] = base + 2 * j as u32 + (c & 1) + (c >> 1) * w as u32;
@@ -363,7 +325,8 @@ unsafe fn relu_pool_rows_avx2(
     relu_pool_rows(s, pairs, x, a, b, out, bufs)
 }
 
-/// Conv + bias + ReLU + 2×2/2 max-pool in one pass (see [`relu_pool_applies`]): writes
+/// Conv + bias + ReLU + 2×2/2 max-pool in one pass (see [`applies`]; the pool must tile
+/// the output exactly, `h` and `w` even): writes
 /// the pooled output `[n, c_out, h/2, w/2]` and, when given, the argmax of each window
 /// as an index into its `h × w` plane, exactly as ReLU then `maxpool_forward_opt`
 /// would; the full-size ReLU output is never written. `workspace` needs
@@ -400,7 +363,7 @@ pub(crate) fn forward_relu_pool(
     let ys = SharedMut::new(y);
     let args = argmax.map(SharedMut::new);
     let scr = SharedMut::new(scratch);
-    let avx = super::avx2_fma();
+    let avx = crate::train::kernels::avx2_fma();
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
         let sc = unsafe { scr.range(part * plen, plen) };
@@ -577,7 +540,7 @@ pub(crate) fn weight_grad(
     )?;
     let (accs, scratch) = workspace.split_at_mut(GROUPS * acc_len);
     let (acc_s, scr) = (SharedMut::new(accs), SharedMut::new(scratch));
-    let avx = super::avx2_fma();
+    let avx = crate::train::kernels::avx2_fma();
     let bad = std::sync::Mutex::new(None);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
@@ -678,9 +641,9 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
-    use crate::train::tests::{close, pooled_case, vals};
-    use crate::train::workers::Workers;
+    use crate::train::kernels::conv::{conv2d_backward_naive, conv2d_forward_naive};
+    use crate::train::kernels::tests::{close, pooled_case, vals};
+    use crate::train::kernels::workers::Workers;
 
     /// Forward and weight gradient against the nested loops: rows narrower and wider
     /// than a panel, widths not a multiple of 8, channel counts not a multiple of 6 or
@@ -731,8 +694,8 @@ mod tests {
                     forward(&s, &x, &wt, Some(&b), &mut y, &mut ws, &mut g, true).unwrap();
                     let relu0: Vec<f32> = y0.iter().map(|v| v.max(0.0)).collect();
                     close("relu(y)", &y, &relu0, "direct");
-                    if relu_pool_applies(&s, (h, w)) {
-                        let ps = crate::train::pool::PoolShape {
+                    if h.is_multiple_of(2) && w.is_multiple_of(2) {
+                        let ps = crate::train::kernels::pooling::PoolShape {
                             n,
                             c: c_out,
                             h,
@@ -742,7 +705,7 @@ mod tests {
                         };
                         let out = ps.output_len().unwrap();
                         let (mut want, mut want_arg) = (vec![0.0; out], vec![0u32; out]);
-                        crate::train::pool::maxpool_forward_opt(
+                        crate::train::kernels::pooling::maxpool_forward_opt(
                             ps,
                             &y,
                             &mut want,

@@ -29,12 +29,11 @@
 //! synchronise inside a pass. The transforms work on 16 neighbouring tiles at once, so
 //! the compiler vectorises them.
 
-use super::conv::Conv2dShape;
-use super::direct::Dy;
-use super::sgemm::{MR, NR, micro_tile};
-use super::workers::SharedMut;
-use super::{Gemm, check_len, check_min_len};
+use super::{Conv2dShape, Dy, check_dy};
 use crate::error::{Error, Result};
+use crate::train::kernels::sgemm::{MR, NR, micro_tile};
+use crate::train::kernels::workers::SharedMut;
+use crate::train::kernels::{Gemm, check_len, check_min_len};
 
 /// Tiles handled together by the vectorised transforms (= the GEMM's panel width).
 const LANES: usize = 16;
@@ -72,7 +71,6 @@ pub(crate) fn applies(s: &Conv2dShape, hw: (usize, usize)) -> bool {
         && hw == (s.h, s.w)
         && s.c_in >= 8
         && s.c_out >= 8
-        && super::conv::fast_paths()
 }
 
 /// Tile geometry of one pass over `n` images of `h × w`, in chunks of whole tile rows.
@@ -492,7 +490,7 @@ fn pool_tile(
                     (bottom[j][l] + bv).max(0.0),
                     (bottom[j + 1][l] + bv).max(0.0),
                 );
-                let (m, k) = super::pool::max_of_window4(a, b, c, e);
+                let (m, k) = crate::train::kernels::pooling::max_of_window4(a, b, c, e);
                 mv[pj][l] = m;
                 wn[pj][l] = (k & 1) + (k >> 1) * w as u32;
             }
@@ -649,7 +647,7 @@ fn pass(
     };
     let scr = SharedMut::new(scratch);
     let chunks = geo.chunks();
-    let avx = super::avx2_fma();
+    let avx = crate::train::kernels::avx2_fma();
     let outside = std::sync::atomic::AtomicBool::new(false);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
@@ -722,7 +720,7 @@ pub(crate) fn forward_relu_pool(
     workspace: &mut [f32],
     g: &mut Gemm<'_>,
 ) -> Result<()> {
-    super::pool::check_tiles_2x2(s.h, s.w)?;
+    crate::train::kernels::pooling::check_tiles_2x2(s.h, s.w)?;
     let pooled = s.n * s.c_out * (s.h / 2) * (s.w / 2);
     check_len("max-pool output", y.len(), pooled)?;
     if let Some(a) = &argmax {
@@ -1004,7 +1002,7 @@ fn weight_grad(
     let (tiles, len) = (geo.tiles(), geo.prow());
     let (sums, parts_scratch) = scratch.split_at_mut(groups * flen);
     let (sums_s, scr) = (SharedMut::new(sums), SharedMut::new(parts_scratch));
-    let avx = super::avx2_fma();
+    let avx = crate::train::kernels::avx2_fma();
     let outside = std::sync::atomic::AtomicBool::new(false);
     g.run_parts(parts, &|part| {
         // Safety: each part takes its own scratch block.
@@ -1081,7 +1079,7 @@ pub(crate) fn backward(
     g: &mut Gemm<'_>,
 ) -> Result<()> {
     check_len("conv weight", w.len(), s.weight_len())?;
-    super::direct::check_dy(s, dy)?;
+    check_dy(s, dy)?;
     if let Some(dw) = dw {
         check_len("conv input", x.len(), s.input_len())?;
         check_len("conv dw", dw.len(), s.weight_len())?;
@@ -1110,10 +1108,10 @@ pub(crate) fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::conv::{conv2d_backward_naive, conv2d_forward_naive};
-    use crate::train::sgemm::pack_len;
-    use crate::train::tests::{close, pooled_case, vals};
-    use crate::train::workers::Workers;
+    use crate::train::kernels::conv::{conv2d_backward_naive, conv2d_forward_naive};
+    use crate::train::kernels::sgemm::pack_len;
+    use crate::train::kernels::tests::{close, pooled_case, vals};
+    use crate::train::kernels::workers::Workers;
 
     /// Forward, input and weight gradients against the nested loops, on odd and even
     /// sizes, rows wider than a panel, several chunks and 1–3 threads.
@@ -1169,7 +1167,7 @@ mod tests {
                     if h % 2 == 0 && w % 2 == 0 {
                         // Pooled in the output transform: bit-identical to pooling the
                         // ReLU output just computed.
-                        let ps = crate::train::pool::PoolShape {
+                        let ps = crate::train::kernels::pooling::PoolShape {
                             n,
                             c: c_out,
                             h,
@@ -1179,8 +1177,13 @@ mod tests {
                         };
                         let out = ps.output_len().unwrap();
                         let (mut want, mut want_arg) = (vec![0.0; out], vec![0u32; out]);
-                        crate::train::pool::maxpool_forward(ps, &y, &mut want, &mut want_arg)
-                            .unwrap();
+                        crate::train::kernels::pooling::maxpool_forward(
+                            ps,
+                            &y,
+                            &mut want,
+                            &mut want_arg,
+                        )
+                        .unwrap();
                         let (mut got, mut got_arg) = (vec![f32::NAN; out], vec![0u32; out]);
                         let a = Some(&mut got_arg[..]);
                         forward_relu_pool(&s, &x, &wt, Some(&b), &mut got, a, &mut ws, &mut g)
