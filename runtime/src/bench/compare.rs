@@ -100,6 +100,8 @@ impl Observer for Silent {
 /// Measure `cfg.models` and assemble the report (not written anywhere).
 pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
     cfg.plan.validate()?;
+    // A build without the engine asked for says so before the GEMM peak is measured.
+    engine::select::check_compiled_in(cfg.engine.engine)?;
     if cfg.max_batch == 0 {
         return Err(Error::Invalid("--max-batch must be ≥ 1".into()));
     }

@@ -72,8 +72,12 @@ const HOW_TO_GET: &str = "run `bash scripts/fetch-onnxruntime.sh` in the edgeben
 /// Find the ONNX Runtime shared library for `opts` (see the module docs for the order).
 ///
 /// An explicit path (`opts.ort_library`, `ORT_DYLIB_PATH`) that does not exist is an
-/// error; it does not fall through to the other candidates.
+/// error; it does not fall through to the other candidates. A build without the `ort`
+/// feature answers [`Error::NotCompiledIn`]: no library would help it.
 pub fn library_path(opts: &EngineOptions) -> Result<PathBuf> {
+    if !cfg!(feature = "ort") {
+        return Err(Error::NotCompiledIn { engine: "ort" });
+    }
     let explicit = match &opts.ort_library {
         Some(p) => Some((p.clone(), "given as the ONNX Runtime library")),
         None => std::env::var_os("ORT_DYLIB_PATH")

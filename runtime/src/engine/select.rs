@@ -24,6 +24,19 @@ pub fn open(model: &Path, choice: EngineChoice, opts: &EngineOptions) -> Result<
     )
 }
 
+/// [`Error::NotCompiledIn`] when `choice` cannot run in this build (`auto`: when both
+/// engines are compiled out, ort's, as [`dispatch`] answers), for commands that should
+/// say so before measuring anything.
+pub fn check_compiled_in(choice: EngineChoice) -> Result<()> {
+    let (ort, tract) = (cfg!(feature = "ort"), cfg!(feature = "tract"));
+    match choice {
+        EngineChoice::Tract if !tract => Err(Error::NotCompiledIn { engine: "tract" }),
+        EngineChoice::Ort if !ort => Err(Error::NotCompiledIn { engine: "ort" }),
+        EngineChoice::Auto if !ort && !tract => Err(Error::NotCompiledIn { engine: "ort" }),
+        _ => Ok(()),
+    }
+}
+
 /// `--engine tract` with GPU providers in `--ep`: tract runs on the CPU only, so without
 /// `cpu` in the list that is an error (never a silent CPU run), and with it the GPU
 /// providers are recorded as not used.
