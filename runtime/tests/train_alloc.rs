@@ -12,7 +12,7 @@ mod train_common;
 
 use alloc_support::serial;
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::Trainable;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::Trainer;
 use train_common::{config, square, synth_batch, tiny_spec};

@@ -5,7 +5,7 @@ mod train_common;
 
 use edgebench_runtime::train::checkpoint::Progress;
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::Trainable;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
 use train_common::{config, flat, square, synth_batch, tiny_spec};

@@ -11,7 +11,7 @@ mod train_common;
 
 use edgebench_runtime::model::zoo;
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::Trainable;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::Trainer;
 use train_common::{config, square, synth_batch};

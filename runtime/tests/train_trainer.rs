@@ -5,7 +5,7 @@ mod train_common;
 
 use edgebench_runtime::error::Error;
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::Trainable;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::trainer::Trainer;
 use train_common::{config, flat, lean_like_spec, square, synth_batch, tiny_spec};
 

@@ -19,7 +19,7 @@ use edgebench_runtime::model::{onnx_read, zoo};
 use edgebench_runtime::train::checkpoint::Progress;
 use edgebench_runtime::train::fit::{self, Data, EpochRow, FitConfig, MetricsFile, Running};
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::{self, MemoryPlan, Split, Trainable};
+use edgebench_runtime::train::program::plan::{self, MemoryPlan, Split, Trainable};
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use edgebench_runtime::{Error, units};

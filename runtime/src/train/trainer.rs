@@ -1,6 +1,6 @@
 //! The trainer: a model spec, its memory plan and one arena, stepping micro-batches.
 //!
-//! [`Trainer::new`] plans the memory ([`super::plan::plan`]), lowers the spec
+//! [`Trainer::new`] plans the memory ([`super::program::plan::plan`]), lowers the spec
 //! (the private `layers::Program`), allocates the one arena that holds every buffer the plan
 //! lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
 //! workspace, input batch, labels) and He-initialises the parameters from the seed.
@@ -22,12 +22,12 @@
 
 use std::path::Path;
 
-use super::arena::{Arena, Region};
 use super::kernels::Gemm;
 use super::kernels::workers::Workers;
-use super::layers::{Program, prefix};
 use super::optim::{OptimizerConfig, non_finite, update};
-use super::plan::{MemoryPlan, Trainable, plan};
+use super::program::arena::{Arena, ArenaLayout, Region};
+use super::program::lower::{Program, prefix};
+use super::program::plan::{MemoryPlan, Trainable, plan};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
 use crate::model::onnx_write::{LayerParams, Weights, he_init};
@@ -115,7 +115,7 @@ impl Trainer {
         let plan = plan(spec, input, cfg.micro_batch, factor, cfg.trainable)?;
         let prog = Program::build(spec, input, &plan, factor, cfg.threads)?;
         let arena = Arena::new(&{
-            let mut l = super::arena::ArenaLayout::default();
+            let mut l = ArenaLayout::default();
             l.push::<u8>(prog.arena_bytes);
             l
         })?;
@@ -164,7 +164,8 @@ impl Trainer {
     }
 
     /// Bytes of the one arena: the plan's total, the GEMM packing buffers
-    /// ([`super::kernels::sgemm::pack_len`] floats per thread) and 64-byte alignment padding.
+    /// ([`super::kernels::sgemm::pack_len`] floats per thread) and 64-byte alignment
+    /// padding.
     pub fn arena_bytes(&self) -> usize {
         self.arena.bytes()
     }

@@ -4,7 +4,7 @@
 use edgebench_runtime::data::synth;
 use edgebench_runtime::model::spec::{InputShape, Spec, SpecFile};
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::plan::Trainable;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::schedule::Schedule;
 use edgebench_runtime::train::trainer::TrainerConfig;
 use rand::SeedableRng;

@@ -14,7 +14,7 @@
 //! use std::path::Path;
 //! use edgebench_runtime::model::zoo;
 //! use edgebench_runtime::train::fit::{self, Data, FitConfig, NoObserver};
-//! use edgebench_runtime::train::plan::{self, Trainable};
+//! use edgebench_runtime::train::program::plan::{self, Trainable};
 //! use edgebench_runtime::train::trainer::{Trainer, TrainerConfig};
 //!
 //! let zoo::ModelRef::Spec(spec) = zoo::resolve("lean")? else { unreachable!() };
@@ -48,7 +48,7 @@ use crate::error::{Error, Result};
 use crate::model::onnx_write::ExportSummary;
 use crate::model::spec::InputShape;
 use crate::train::checkpoint::Progress;
-use crate::train::plan::Split;
+use crate::train::program::plan::Split;
 use crate::train::trainer::Trainer;
 
 pub use feed::{Batcher, Data, FeedOptions};

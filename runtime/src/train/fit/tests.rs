@@ -8,7 +8,7 @@ use super::*;
 use crate::data::npy;
 use crate::model::spec::Spec;
 use crate::model::zoo;
-use crate::train::plan::{self, Trainable};
+use crate::train::program::plan::{self, Trainable};
 use crate::train::trainer::TrainerConfig;
 
 const INPUT: InputShape = InputShape {

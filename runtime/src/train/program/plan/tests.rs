@@ -138,7 +138,7 @@ fn last_layers_out_of_range_is_an_error() {
     );
     assert!("last:0".parse::<Trainable>().is_err());
     assert_eq!(
-        super::super::optim::OptimizerConfig::adam().state_per_param(),
+        crate::train::optim::OptimizerConfig::adam().state_per_param(),
         2
     );
 }

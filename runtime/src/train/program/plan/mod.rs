@@ -8,7 +8,9 @@
 //! - **gradients**: one slot per *trainable* parameter: the whole layer for a fully
 //!   trainable layer, only the bias for [`Trainable::BiasOnly`], nothing for a frozen one;
 //! - **optimizer state**: `optimizer_state_factor ×` the gradient bytes (SGD 0, SGD with
-//!   momentum 1, Adam/AdamW 2; see [`OptimizerConfig::state_per_param`](super::optim::OptimizerConfig::state_per_param)); frozen parameters keep none;
+//!   momentum 1, Adam/AdamW 2; see
+//!   [`OptimizerConfig::state_per_param`](crate::train::optim::OptimizerConfig::state_per_param));
+//!   frozen parameters keep none;
 //! - **saved activations** (kept from forward to backward), per layer:
 //!   - conv / depthwise / dense: the layer *input* when its weights train (for `dW`);
 //!     bias-only or frozen layers need no input (`db = Σ dy`, `dx = Wᵀ·dy` need only `W`);
@@ -64,7 +66,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, Shape, Spec};
 use crate::train::kernels::conv::Conv2dShape;
-use crate::train::layers::Program;
+use crate::train::program::lower::Program;
 use crate::units;
 
 /// Bytes per `f32`.
@@ -427,7 +429,7 @@ pub fn plan(
                     // The first thread's share (later threads' scratch, like their GEMM
                     // packing buffers, is beyond the plan).
                     let backward = flows.then_some((mode[i] == LayerMode::Full, dx));
-                    workspace = workspace.max(super::kernels::conv::train_workspace_len(
+                    workspace = workspace.max(crate::train::kernels::conv::train_workspace_len(
                         &shape, hw, 1, backward,
                     ));
                 }
@@ -768,5 +770,4 @@ fn nothing_fits(
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

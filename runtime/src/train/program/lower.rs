@@ -17,19 +17,21 @@
 //!   its pre-activation, and a conv whose backward reads its pool's gradient
 //!   ([`Op::into_conv`]) never needs its own output gradient;
 //! - the largest per-layer workspace (im2col), the input batch and the labels;
-//! - beyond the plan: the GEMM's packing buffers, [`super::kernels::sgemm::pack_len`] floats
-//!   (≈2.1 MiB) per thread.
+//! - beyond the plan: the GEMM's packing buffers,
+//!   [`sgemm::pack_len`](crate::train::kernels::sgemm::pack_len) floats (≈2.1 MiB) per
+//!   thread.
 //!
 //! Every region is sized for the full micro-batch; a smaller batch uses a prefix.
 
 use std::ops::Range;
 
 use super::arena::{ArenaLayout, Region};
-use super::kernels::conv::Conv2dShape;
-use super::kernels::pooling::PoolShape;
 use super::plan::{LayerMode, MemoryPlan};
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, PlannedLayer, Shape, Spec};
+use crate::train::kernels::Gemm;
+use crate::train::kernels::conv::{self, Conv2dShape};
+use crate::train::kernels::pooling::PoolShape;
 
 /// What an op computes (shapes per image: `n = 1`, set per call).
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +66,9 @@ pub(crate) struct Op {
     /// Max-pool argmax (`u32`) when it runs backward.
     pub argmax: Region,
     /// A max-pool right after a ReLU, both running backward: the pool also does the
-    /// ReLU's backward (see [`super::kernels::pooling::maxpool_relu_backward`]), masking with its
-    /// own output, which is saved instead of the larger ReLU output.
+    /// ReLU's backward (see
+    /// [`maxpool_relu_backward`](crate::train::kernels::pooling::maxpool_relu_backward)),
+    /// masking with its own output, which is saved instead of the larger ReLU output.
     pub takes_relu: bool,
     /// A conv whose next op is its ReLU: the conv writes the ReLU's output itself and
     /// its own output (the pre-activation) is never written.
@@ -381,7 +384,7 @@ impl Program {
             match op.kind {
                 Kind::Conv { s, hw } => {
                     let full = op.params.is_some_and(|p| slots[p].mode == LayerMode::Full);
-                    ws = ws.max(super::kernels::conv::train_workspace_len(
+                    ws = ws.max(conv::train_workspace_len(
                         &s,
                         hw,
                         threads,
@@ -409,7 +412,7 @@ impl Program {
             scratch.sub(aligned(grad_max[0]), bytes(grad_max[1])),
         ];
         let workspace = layout.push::<f32>(ws);
-        let pack = layout.push::<f32>(super::kernels::Gemm::pack_len(threads));
+        let pack = layout.push::<f32>(Gemm::pack_len(threads));
         let labels = layout.push::<usize>(n);
         Ok(Program {
             ops,
@@ -470,7 +473,7 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
         // nothing later (its backward is the pool's, or it has none).
         let pool_ws = pool
             .filter(|p| two_by_two(p) && (!r.backward || p.takes_relu) && !saved[r.output])
-            .and_then(|_| super::kernels::conv::relu_pool_workspace_len(&s, hw, threads));
+            .and_then(|_| conv::relu_pool_workspace_len(&s, hw, threads));
         // Backward: the conv's gradients straight from the pool's gradient.
         let full = conv
             .params
@@ -478,7 +481,7 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
         let asked = (full, conv.dx);
         let into = pool.is_some_and(|p| p.takes_relu && two_by_two(p))
             && conv.backward
-            && super::kernels::conv::pool_backward_applies(&s, hw, asked);
+            && conv::pool_backward_applies(&s, hw, asked);
         ops[j].fuse_relu = true;
         if let Some(len) = pool_ws {
             ops[j].fuse_pool = true;
@@ -486,9 +489,7 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
         }
         if into {
             ops[j + 2].into_conv = true;
-            ws = ws.max(super::kernels::conv::pool_backward_workspace_len(
-                &s, hw, threads, asked,
-            ));
+            ws = ws.max(conv::pool_backward_workspace_len(&s, hw, threads, asked));
         }
     }
     ws

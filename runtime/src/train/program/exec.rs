@@ -1,21 +1,24 @@
 //! The trainer's passes: forward, the fused loss, backward, run op by op on arena
-//! views (see [`super::layers`] for where each tensor lives and [`super::trainer`] for
-//! the step they make up).
+//! views (see [`super::lower`] for where each tensor lives and
+//! [`crate::train::trainer`] for the step they make up).
 
 use super::arena::Region;
-use super::kernels::Gemm;
-use super::kernels::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
-use super::kernels::conv::{conv_pool_backward, conv_relu_pool};
-use super::kernels::dense::{DenseShape, dense_backward_into, dense_forward_with};
-use super::kernels::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
-use super::kernels::pooling::maxpool_relu_backward;
-use super::kernels::pooling::{gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt};
-use super::kernels::pooling::{relu_backward, relu_forward};
-use super::kernels::workers::{SharedMut, Workers, split};
-use super::layers::{Kind, Op, Program, prefix};
+use super::lower::{Kind, Op, Program, prefix};
 use super::plan::LayerMode;
-use super::trainer::Trainer;
 use crate::error::Result;
+use crate::train::kernels::Gemm;
+use crate::train::kernels::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
+use crate::train::kernels::conv::{conv_pool_backward, conv_relu_pool};
+use crate::train::kernels::dense::softmax_cross_entropy;
+use crate::train::kernels::dense::{DenseShape, dense_backward_into, dense_forward_with};
+use crate::train::kernels::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
+use crate::train::kernels::pooling::{PoolShape, maxpool_relu_backward};
+use crate::train::kernels::pooling::{
+    gap_backward, gap_forward, maxpool_backward, maxpool_forward_opt,
+};
+use crate::train::kernels::pooling::{relu_backward, relu_forward};
+use crate::train::kernels::workers::{SharedMut, Workers, split};
+use crate::train::trainer::Trainer;
 
 impl Trainer {
     /// Softmax cross-entropy on the logits: mean loss, correct count; writes `dlogits`
@@ -30,7 +33,7 @@ impl Trainer {
         };
         let [l, d, lab] = self.arena.views([logits, d, lab])?;
         let (l, d, lab) = (l.as_mut::<f32>(), d.as_mut::<f32>(), lab.as_mut::<usize>());
-        let loss = super::kernels::dense::softmax_cross_entropy(l, lab, c, d)?;
+        let loss = softmax_cross_entropy(l, lab, c, d)?;
         let scale = n as f32;
         d.iter_mut().for_each(|v| *v *= scale);
         let correct = l
@@ -86,7 +89,7 @@ impl Trainer {
             let (w, b) = param_slices(&self.prog, op, prm);
             match op.kind {
                 Kind::Conv { s, hw } => {
-                    let s = super::kernels::conv::Conv2dShape { n, ..s };
+                    let s = Conv2dShape { n, ..s };
                     let relu = relu_out.is_some();
                     if pool.is_some() {
                         let a = arg.as_mut::<u32>();
@@ -97,7 +100,7 @@ impl Trainer {
                     }
                 }
                 Kind::Depthwise { s, hw } => {
-                    let s = super::kernels::conv::Conv2dShape { n, ..s };
+                    let s = Conv2dShape { n, ..s };
                     depthwise_forward_hw(s, hw, x, w, Some(b), y)?;
                 }
                 Kind::Dense { inputs, outputs } => {
@@ -123,7 +126,7 @@ impl Trainer {
                         let y = unsafe { out.range(i0 * e_out, m * e_out) };
                         // Safety: as above (the argmax has one entry per output).
                         let a = keep.then(|| unsafe { args.range(i0 * e_out, m * e_out) });
-                        let s = super::kernels::pooling::PoolShape { n: m, ..s };
+                        let s = PoolShape { n: m, ..s };
                         maxpool_forward_opt(s, &x[i0 * e_in..i1 * e_in], y, a)
                     })?;
                 }
@@ -217,11 +220,11 @@ impl Trainer {
             };
             match op.kind {
                 Kind::Conv { s, hw } => {
-                    let s = super::kernels::conv::Conv2dShape { n, ..s };
+                    let s = Conv2dShape { n, ..s };
                     conv2d_backward_hw(s, hw, x, w, dy, g, ws.as_mut(), &mut gemm)?;
                 }
                 Kind::Depthwise { s, hw } => {
-                    let s = super::kernels::conv::Conv2dShape { n, ..s };
+                    let s = Conv2dShape { n, ..s };
                     depthwise_backward_hw(s, hw, x, w, dy, g)?;
                 }
                 Kind::Dense { inputs, outputs } => {
@@ -244,7 +247,7 @@ impl Trainer {
                     par_images(&self.workers, n, &|i0, i1| {
                         // Safety: image ranges of one split are disjoint.
                         let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
-                        let s = super::kernels::pooling::PoolShape { n: i1 - i0, ..s };
+                        let s = PoolShape { n: i1 - i0, ..s };
                         let r = i0 * e_out..i1 * e_out;
                         if fused {
                             maxpool_relu_backward(s, &arg[r.clone()], &y[r.clone()], &dy[r], dx)
@@ -266,7 +269,7 @@ impl Trainer {
 
 impl Trainer {
     /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see
-    /// [`super::layers::Op::into_conv`]): the conv's gradients from the pool's gradient
+    /// [`super::lower::Op::into_conv`]): the conv's gradients from the pool's gradient
     /// `dy_r`; its input gradient, when it has one, goes to gradient buffer `b`.
     fn conv_pool_backward(
         &mut self,
