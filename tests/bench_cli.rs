@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use edgebench_runtime::bench::result::{Report, SCHEMA_NAME, SCHEMA_VERSION, VerdictStatus};
+use edgebench_runtime::report::schema::{Report, SCHEMA_NAME, SCHEMA_VERSION, VerdictStatus};
 
 /// Short, small runs: 32×32 inputs, a few queries.
 const FAST: &[&str] = &[

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{eb, fails, ok};
-use edgebench_runtime::bench::result::Report;
+use edgebench_runtime::report::schema::Report;
 
 const TINY: [&str; 2] = ["--size", "32x32x3"];
 const SHORT: [&str; 8] = [

@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{
     fake_tegrastats, ok_env, one_orin_nano_line, orin_nano_root, tegrastats_fixture as fixture,
 };
-use edgebench_runtime::bench::result::Report;
+use edgebench_runtime::report::schema::Report;
 
 const SHORT: [&str; 9] = [
     "--size",

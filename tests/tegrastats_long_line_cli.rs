@@ -6,7 +6,7 @@
 mod common;
 
 use common::{ok_env, tegrastats_fixture, tegrastats_script};
-use edgebench_runtime::bench::result::Report;
+use edgebench_runtime::report::schema::Report;
 
 /// The largest resident size of any waited-for child (and its descendants), bytes.
 fn children_max_rss() -> u64 {

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use edgebench_runtime::bench::result::Report;
+use edgebench_runtime::report::schema::Report;
 use edgebench_runtime::report::{Format, fixture, summary, write};
 
 fn main() -> edgebench_runtime::Result<()> {

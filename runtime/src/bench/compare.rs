@@ -11,15 +11,15 @@ use std::path::PathBuf;
 
 use super::measure::{self, Job, Plan, Step};
 use super::pipeline::DataConfig;
-use super::result::{
-    Compute, Machine, ModelResult, NodeTime, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings,
-    TargetBudget,
-};
 use super::runner::RunnerConfig;
 use super::{hw, sweep};
 use crate::engine::{self, EngineChoice, EngineSettings};
 use crate::error::{Error, Result, ResultExt};
 use crate::model::{self, PrepareOptions, analysis};
+use crate::report::schema::{
+    Compute, Machine, ModelResult, NodeTime, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings,
+    TargetBudget,
+};
 use crate::{report, target};
 
 /// The batch of the Offline scenario.

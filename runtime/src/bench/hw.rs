@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::memory;
-use super::result::Machine;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::report::schema::Machine;
 
 /// CPU facts of this machine (no measurement).
 pub fn machine() -> Machine {

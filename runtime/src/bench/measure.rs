@@ -9,10 +9,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::result::{Energy, LatencyStats, ModelResult, Offline, PowerSummary, SingleStream};
 use super::runner::{RunnerConfig, Scenario};
 use super::worker::Worker;
 use crate::error::{Error, Result};
+use crate::report::schema::{
+    Energy, LatencyStats, ModelResult, Offline, PowerSummary, SingleStream,
+};
 use crate::target::{Recording, Sampler};
 
 /// How long and how often to measure.
@@ -293,7 +295,7 @@ pub fn measure_with_power(
             single_stream,
             offline,
             memory,
-            compute: super::result::Compute::against(gflops, None),
+            compute: crate::report::schema::Compute::against(gflops, None),
             accuracy: pipeline.as_ref().and_then(|p| p.top1),
             pipeline,
             power,

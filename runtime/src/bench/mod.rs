@@ -1,6 +1,7 @@
 //! Measuring models: [`compare::compare`] from models to report; scenarios (SingleStream
 //! latency, Offline throughput), statistics, process memory, the machine's GEMM peak,
-//! per-node profiles, and the [`result`] types every report renders.
+//! per-node profiles. The figures land in [`crate::report::schema`], the one report schema
+//! every format renders.
 
 pub mod compare;
 pub mod hw;
@@ -8,7 +9,6 @@ pub mod measure;
 pub mod memory;
 pub mod pipeline;
 pub mod profile;
-pub mod result;
 pub mod runner;
 pub mod stats;
 pub mod sweep;

@@ -12,7 +12,6 @@ use std::time::Instant;
 use ndarray::{ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
 
-use super::result::Pipeline;
 use crate::data::decode::Target;
 use crate::data::loader::{Loader, LoaderConfig, Stop};
 use crate::data::{Source, source};
@@ -20,6 +19,7 @@ use crate::engine::Session;
 use crate::error::{Error, Result};
 use crate::model::Layout;
 use crate::model::spec::Preprocess;
+use crate::report::schema::Pipeline;
 
 /// Where the data comes from and how it becomes the model's input.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

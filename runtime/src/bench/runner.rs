@@ -12,9 +12,9 @@ use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use super::memory;
-use super::result::{EngineUsed, Memory};
 use crate::engine::{self, EngineChoice, EngineOptions, EngineSettings, Session};
 use crate::error::{Error, Result};
+use crate::report::schema::{EngineUsed, Memory};
 use crate::tensor_io;
 
 /// Which scenario a request is for.
@@ -180,7 +180,11 @@ impl Runner {
 
     /// `--data`: engine alone, then loader alone and loader → engine, at the Offline
     /// batch; each for at least `batches` batches and `seconds`.
-    pub fn pipeline(&mut self, batches: u64, seconds: f64) -> Result<super::result::Pipeline> {
+    pub fn pipeline(
+        &mut self,
+        batches: u64,
+        seconds: f64,
+    ) -> Result<crate::report::schema::Pipeline> {
         let batch = self.batch(Scenario::Offline);
         let engine_ms = self.run(Scenario::Offline, batches, seconds, 0.0)?;
         let engine_ips = super::stats::throughput_ips(&engine_ms, batch);

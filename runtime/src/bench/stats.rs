@@ -5,7 +5,7 @@
 //! q-th percentile sits at position `q/100 · (n − 1)`. The standard deviation is the
 //! sample one (divisor `n − 1`; 0 for a single value).
 
-use super::result::LatencyStats;
+use crate::report::schema::LatencyStats;
 
 /// The `q`-th percentile (0 ≤ q ≤ 100) of an ascending, non-empty sample.
 pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {

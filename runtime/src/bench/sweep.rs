@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use super::measure::Job;
-use super::result::{BatchSweep, SweepPoint};
 use super::runner::Scenario;
 use super::worker::Worker;
 use crate::error::{Error, Result};
+use crate::report::schema::{BatchSweep, SweepPoint};
 
 /// Batches tried, in order.
 pub const BATCHES: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];

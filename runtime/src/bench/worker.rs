@@ -13,9 +13,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use super::result::Memory;
 use super::runner::{Ready, Runner, RunnerConfig, Scenario, WireError, error_to_wire};
 use crate::error::{Error, Result};
+use crate::report::schema::Memory;
 
 /// Prefix of every protocol line a worker writes.
 pub const TAG: &str = "@edgebench-worker ";
@@ -48,7 +48,7 @@ pub enum Response {
     Ready(Ready),
     Samples { ms: Vec<f64> },
     Memory(Memory),
-    Pipeline(super::result::Pipeline),
+    Pipeline(crate::report::schema::Pipeline),
     Error(WireError),
     Bye,
 }
@@ -199,7 +199,11 @@ impl Worker {
     }
 
     /// The end-to-end scenario in the worker.
-    pub fn pipeline(&mut self, batches: u64, seconds: f64) -> Result<super::result::Pipeline> {
+    pub fn pipeline(
+        &mut self,
+        batches: u64,
+        seconds: f64,
+    ) -> Result<crate::report::schema::Pipeline> {
         match self.request(&Request::Pipeline { batches, seconds })? {
             Response::Pipeline(p) => Ok(p),
             other => Err(self.unexpected(&other)),

@@ -1,7 +1,7 @@
 //! CSV: one row per model with a stable header (columns are only ever appended), raw
 //! units (ms, bytes, images/s) and RFC 4180 quoting. Missing figures are empty cells.
 
-use crate::bench::result::{ModelResult, Report, VerdictStatus};
+use crate::report::schema::{ModelResult, Report, VerdictStatus};
 
 /// The header, in order. Verdict columns hold `fits 12.3%` (headroom), `over 34.0%`
 /// (excess; shortfall for throughput), `no_budget`, `not_measured`, or nothing without
@@ -84,7 +84,7 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
     };
     let opt = |v: Option<f64>| v.map(f).unwrap_or_default();
     let lat = m.single_stream.as_ref().map(|s| s.latency_ms);
-    let l = |g: fn(&crate::bench::result::LatencyStats) -> f64| opt(lat.as_ref().map(g));
+    let l = |g: fn(&crate::report::schema::LatencyStats) -> f64| opt(lat.as_ref().map(g));
     let ratios = m.ratios.unwrap_or_default();
     let pw = m.power.as_ref();
     let verdict = |name: &str| {

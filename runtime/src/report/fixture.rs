@@ -1,7 +1,7 @@
 //! Test fixtures: a realistic heavy-vs-lean `compare` report on a 2-core x86 host with
 //! the Orin Nano target, built without running anything.
 
-use crate::bench::result::*;
+use crate::report::schema::*;
 use crate::target;
 
 const MIB: u64 = 1024 * 1024;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::result::{Report, VerdictStatus};
+use crate::report::schema::{Report, VerdictStatus};
 use crate::target;
 use crate::units;
 
@@ -388,7 +388,7 @@ fn charts(h: &mut String, r: &Report) -> Result<()> {
             h.push_str("<p class=\"none\">No model has both a latency and a memory figure.</p>\n")
         }
     }
-    let profiled: Vec<(usize, &crate::bench::result::ModelResult)> = r
+    let profiled: Vec<(usize, &crate::report::schema::ModelResult)> = r
         .models
         .iter()
         .enumerate()

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::result::Report;
+use crate::report::schema::Report;
 use crate::target;
 use crate::units;
 

@@ -1,6 +1,7 @@
-//! Rendering a [`Report`]: a terminal table, JSON (the versioned schema of
-//! `docs/report-schema.md`), CSV, Markdown and one self-contained HTML page with SVG
-//! charts. [`render`] gives the text; [`write()`] puts it in a file atomically.
+//! The report: its [`schema`] (the types that `bench`, `compare`, `profile`, the board's
+//! verdicts and the power figures fill in) and rendering a [`Report`]: a terminal table,
+//! JSON (the versioned schema of `docs/report-schema.md`), CSV, Markdown and one
+//! self-contained HTML page with SVG charts. [`render`] gives the text; [`write()`] puts it in a file atomically.
 //!
 //! The header phrases (machine, settings, target, "measured on") are built once, in
 //! `phrases`, so every format says the same thing.
@@ -11,6 +12,7 @@ mod markdown;
 mod phrases;
 mod plots;
 mod power;
+pub mod schema;
 pub mod summary;
 mod table;
 
@@ -22,8 +24,8 @@ pub mod fixture;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::bench::result::Report;
 use crate::error::{Error, Result};
+use schema::Report;
 
 pub(crate) use phrases::{
     PEAK_STALE, accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num,
@@ -154,7 +156,7 @@ mod tests {
     #[test]
     fn absent_tegrastats_is_said_and_old_reports_still_read() {
         let mut r = fixture::report();
-        r.tegrastats = Some(crate::bench::result::TegrastatsStatus {
+        r.tegrastats = Some(crate::report::schema::TegrastatsStatus {
             note: "not available (not a Jetson)".into(),
             interval_ms: 100,
             ..Default::default()
@@ -184,7 +186,7 @@ mod tests {
     #[test]
     fn pipeline_figures_appear_in_every_format() {
         let mut r = fixture::report();
-        r.models[1].pipeline = Some(crate::bench::result::Pipeline {
+        r.models[1].pipeline = Some(crate::report::schema::Pipeline {
             data: "image folder synth: 400 images in 8 classes".into(),
             batch: 4,
             workers: 2,

@@ -2,7 +2,7 @@
 //! target, "measured on", verdict figures), built once so that the table, Markdown and
 //! HTML say the same thing.
 
-use crate::bench::result::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
+use crate::report::schema::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
 use crate::target;
 use crate::units;
 
@@ -214,7 +214,7 @@ pub(crate) fn accuracy_pct(accuracy: Option<f64>) -> String {
 }
 
 /// One line of `--data` figures: loader alone, engine alone, end to end, stall.
-pub(crate) fn pipeline_line(p: &crate::bench::result::Pipeline) -> String {
+pub(crate) fn pipeline_line(p: &crate::report::schema::Pipeline) -> String {
     let mut line = format!(
         "loader {} images/s, engine {} images/s, end to end {} images/s ({:.0}% of the slower stage alone), \
          engine stalled {:.1}% of the time waiting for data; batch {}, {} loader workers, pool {}",

@@ -7,8 +7,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::bench::result::{ModelResult, NodeTime, TargetBudget};
 use crate::error::{Error, Result};
+use crate::report::schema::{ModelResult, NodeTime, TargetBudget};
 
 use super::{ms, plain, summary};
 

@@ -1,7 +1,7 @@
 //! Phrases for the `tegrastats` figures (power, loads, temperatures, energy per
 //! inference), built once so that the table, Markdown and HTML say the same thing.
 
-use crate::bench::result::{PowerSummary, Report};
+use crate::report::schema::{PowerSummary, Report};
 
 use super::num;
 
@@ -108,7 +108,7 @@ pub(crate) fn energy_cell(p: Option<&PowerSummary>, scenario: &str) -> Option<f6
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::bench::result::{
+    use crate::report::schema::{
         AvgPeak, Energy, ModelResult, RailPower, SensorMax, TegrastatsStatus,
     };
 

@@ -1,7 +1,7 @@
 //! Figures across models: ratios against the first model and the Pareto front. Pure
 //! functions of the results, so `compare` and every output format agree.
 
-use crate::bench::result::{ModelResult, Ratios};
+use crate::report::schema::{ModelResult, Ratios};
 
 /// Ratios of every model against the first (`value / first's value`; 1.0 for the first).
 /// A ratio is `None` when either figure is missing or the first's is zero.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::result::{ModelResult, Report};
+use crate::report::schema::{ModelResult, Report};
 use crate::units;
 
 use super::power;

@@ -16,8 +16,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::result::TargetBudget;
 use crate::error::{Error, Result};
+use crate::report::schema::TargetBudget;
 
 pub use detect::{SYSROOT_ENV, detect, detect_board, detect_in};
 pub use tegrastats_sampler::{Recording, Sampler, Tegrastats};

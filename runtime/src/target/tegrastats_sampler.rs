@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::tegrastats::{TegraLine, parse_line};
-use crate::bench::result::{AvgPeak, PowerSummary, RailPower, SensorMax, TegrastatsStatus};
 use crate::error::{Error, Result};
+use crate::report::schema::{AvgPeak, PowerSummary, RailPower, SensorMax, TegrastatsStatus};
 
 /// Environment variable naming the tegrastats executable (overrides `PATH`).
 pub const ENV_PATH: &str = "EDGEBENCH_TEGRASTATS";

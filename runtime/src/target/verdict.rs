@@ -2,7 +2,7 @@
 //! one model. Memory and latency are maxima; throughput is a minimum, so "over" means
 //! below it by `over_pct`.
 
-use crate::bench::result::{ModelResult, TargetBudget, Verdict, VerdictStatus};
+use crate::report::schema::{ModelResult, TargetBudget, Verdict, VerdictStatus};
 
 use super::MIB;
 
@@ -88,7 +88,7 @@ pub fn describe(v: &Verdict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::result::{LatencyStats, Memory, Offline, SingleStream};
+    use crate::report::schema::{LatencyStats, Memory, Offline, SingleStream};
 
     fn model(rss_mib: u64, p90: Option<f64>, ips: Option<f64>) -> ModelResult {
         ModelResult {

@@ -29,12 +29,12 @@ use std::path::{Path, PathBuf};
 pub use summary::{KernelTime, SourceNode, gflops, map_kernel, source_of, summarise};
 pub use trace::{chrome_trace, write_chrome_trace};
 
-use super::result::NodeTime;
 use crate::engine::{
     self, EngineChoice, EngineOptions, EngineTrace, NodeEvent, ProfiledRuns, SessionInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::analysis;
+use crate::report::schema::NodeTime;
 
 /// How many inferences to profile, and the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use crate::bench::result::NodeTime;
 use crate::engine::NodeEvent;
 use crate::model::analysis::Analysis;
+use crate::report::schema::NodeTime;
 
 /// An ONNX node as the mapping sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

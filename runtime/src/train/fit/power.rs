@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::bench::result::{PowerSummary, TegrastatsStatus};
+use crate::report::schema::{PowerSummary, TegrastatsStatus};
 use crate::target::{self, Sampler, Tegrastats};
 
 /// tegrastats running (or why not) and the training windows seen so far.
