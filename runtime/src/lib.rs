@@ -12,10 +12,12 @@
 //! - [`train`]: the training engine's layer kernels (forward/backward, fast beside naive);
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`units`]: human-readable numbers for tables;
+//! - [`crc32c`]: the CRC-32C checksum of TFRecord framing and training checkpoints;
 //! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input.
 
 pub mod alloc;
 pub mod bench;
+pub mod crc32c;
 pub mod data;
 pub mod engine;
 pub mod error;

@@ -67,7 +67,6 @@ pub trait Source: Send + Sync {
     }
 }
 
-pub mod crc32c;
 pub mod decode;
 pub mod example;
 pub mod loader;

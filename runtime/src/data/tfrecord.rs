@@ -23,8 +23,8 @@ use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::crc32c::masked_crc32c;
 use super::{Source, Unreadable, example};
+use crate::crc32c::masked_crc32c;
 use crate::error::{Error, Result};
 
 /// Largest record accepted (64 MiB): far above any single encoded image, small enough

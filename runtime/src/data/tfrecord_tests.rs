@@ -54,7 +54,7 @@ fn open_err(p: &Path) -> String {
 fn header_matches_tensorflow_framing() {
     let h = header(3);
     assert_eq!(&h[..8], &3u64.to_le_bytes());
-    let crc = crate::data::crc32c::masked_crc32c(&3u64.to_le_bytes());
+    let crc = crate::crc32c::masked_crc32c(&3u64.to_le_bytes());
     assert_eq!(&h[8..], &crc.to_le_bytes());
 }
 

@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use super::trainer::Trainer;
-use crate::data::crc32c::crc32c;
+use crate::crc32c::crc32c;
 use crate::error::{Error, Result};
 
 /// File magic.

@@ -1,4 +1,5 @@
-//! CRC-32C (Castagnoli), the checksum TFRecord framing uses, and TensorFlow's "mask".
+//! CRC-32C (Castagnoli): the checksum of TFRecord framing (with TensorFlow's "mask") and of
+//! training checkpoints.
 //!
 //! Hardware paths: SSE4.2 `crc32` on x86-64 and the ARMv8 CRC extension on aarch64
 //! (every Jetson since the TX2 has it), chosen at run time; a slice-by-8 table version
