@@ -1,8 +1,8 @@
 //! The trainer: a model spec, its memory plan and one arena, stepping micro-batches.
 //!
 //! [`Trainer::new`] plans the memory ([`super::program::plan::plan`]), lowers the spec
-//! (the private `layers::Program`), allocates the one arena that holds every buffer the plan
-//! lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
+//! (the crate-private `program::Program`), allocates the one arena that holds every
+//! buffer the plan lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
 //! workspace, input batch, labels) and He-initialises the parameters from the seed.
 //! After that nothing is allocated: [`Trainer::step`] copies the micro-batch into the
 //! arena, runs forward, the fused softmax cross-entropy, backward and, at the end of an
@@ -26,8 +26,8 @@ use super::kernels::Gemm;
 use super::kernels::workers::Workers;
 use super::optim::{OptimizerConfig, non_finite, update};
 use super::program::arena::{Arena, ArenaLayout, Region};
-use super::program::lower::{Program, prefix};
 use super::program::plan::{MemoryPlan, Trainable, plan};
+use super::program::{Program, prefix};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
 use crate::model::onnx_write::{LayerParams, Weights, he_init};

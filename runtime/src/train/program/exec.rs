@@ -1,14 +1,15 @@
 //! The trainer's passes: forward, the fused loss, backward, run op by op on arena
-//! views (see [`super::lower`] for where each tensor lives and
+//! views (see [`super`] for where each tensor lives and
 //! [`crate::train::trainer`] for the step they make up).
 
+use super::arena::Arena;
 use super::arena::Region;
-use super::lower::{Kind, Op, Program, prefix};
 use super::plan::LayerMode;
+use super::{Kind, Op, Pass, Program, backward_passes, prefix};
 use crate::error::Result;
 use crate::train::kernels::Gemm;
+use crate::train::kernels::conv::{self, conv_relu_pool};
 use crate::train::kernels::conv::{Conv2dShape, Grads, conv2d_backward_hw, conv2d_forward_act};
-use crate::train::kernels::conv::{conv_pool_backward, conv_relu_pool};
 use crate::train::kernels::dense::softmax_cross_entropy;
 use crate::train::kernels::dense::{DenseShape, dense_backward_into, dense_forward_with};
 use crate::train::kernels::depthwise::{depthwise_backward_hw, depthwise_forward_hw};
@@ -136,62 +137,53 @@ impl Trainer {
         Ok(())
     }
 
-    /// Runs the ops backward from `dlogits`, adding parameter gradients.
+    /// Runs the ops backward from `dlogits`, adding parameter gradients: the passes of
+    /// [`backward_passes`] in order.
     pub(crate) fn backward(&mut self, n: usize) -> Result<()> {
         let threads = self.cfg.threads;
         let accumulate = self.pending > 0;
-        let mut dy_r = prefix(self.prog.dlogits, n * self.prog.classes);
-        let mut dy_buf: Option<usize> = None;
-        let mut next = self.prog.ops.len();
-        while next > 0 {
-            next -= 1;
-            let op = &self.prog.ops[next];
-            if !op.backward {
-                continue;
-            }
+        let (p, arena, workers) = (&self.prog, &mut self.arena, &self.workers);
+        for pass in backward_passes(&p.ops) {
+            let dy_r = match pass.dy {
+                None => prefix(p.dlogits, n * p.classes),
+                Some(b) => p.grad[b],
+            };
+            let j = match pass.pass {
+                // The conv takes its ReLU's and max-pool's backward along, expanding the
+                // pool's gradient row by row (its own is never written whole).
+                Pass::ConvPool { conv, pool } => {
+                    let (ops, dy) = ((conv, pool), (dy_r, pass.dx));
+                    conv_pool_backward(p, arena, workers, threads, ops, n, dy, accumulate)?;
+                    continue;
+                }
+                Pass::Op(j) => j,
+            };
+            let op = &p.ops[j];
             // A max-pool right after a ReLU takes the ReLU's backward along (see
             // `maxpool_relu_backward`); the ReLU output was not even kept.
             let fused = op.takes_relu;
-            if fused {
-                next -= 1;
-                // ... and the conv before it may take both along, expanding the pool's
-                // gradient row by row (its own is never written whole).
-                if op.into_conv {
-                    let b = dy_buf.map_or(0, |b| 1 - b);
-                    self.conv_pool_backward(next - 1, next + 1, n, (dy_r, b), accumulate)?;
-                    next -= 1;
-                    if self.prog.ops[next].dx {
-                        dy_r = self.prog.grad[b];
-                        dy_buf = Some(b);
-                    }
-                    continue;
-                }
-            }
-            let out_elems = self.prog.tensors[op.output].elems * n;
-            let in_elems = self.prog.tensors[op.input].elems * n;
-            let b = dy_buf.map_or(0, |b| 1 - b);
-            let dx_r = if op.dx {
-                prefix(self.prog.grad[b], in_elems)
-            } else {
-                Region::EMPTY
+            let out_elems = p.tensors[op.output].elems * n;
+            let in_elems = p.tensors[op.input].elems * n;
+            let dx_r = match pass.dx {
+                Some(b) => prefix(p.grad[b], in_elems),
+                None => Region::EMPTY,
             };
             let dy = prefix(dy_r, out_elems);
             let needs_x = op
                 .params
-                .is_some_and(|p| self.prog.params[p].mode == LayerMode::Full);
+                .is_some_and(|k| p.params[k].mode == LayerMode::Full);
             let x_r = if needs_x {
-                self.prog.tensor(op.input, n)
+                p.tensor(op.input, n)
             } else {
                 Region::EMPTY
             };
             let y_r = if matches!(op.kind, Kind::Relu) || fused {
-                self.prog.tensor(op.output, n)
+                p.tensor(op.output, n)
             } else {
                 Region::EMPTY
             };
-            let p = &self.prog;
             let arg = prefix(op.argmax, out_elems);
-            let [x, y, dy, dx, prm, grd, ws, arg, pack] = self.arena.views([
+            let [x, y, dy, dx, prm, grd, ws, arg, pack] = arena.views([
                 x_r,
                 y_r,
                 dy,
@@ -205,7 +197,7 @@ impl Trainer {
             let mut gemm = Gemm {
                 threads,
                 pack: pack.as_mut(),
-                workers: Some(&self.workers),
+                workers: Some(workers),
             };
             let (x, y, dy) = (x.as_mut::<f32>(), y.as_mut::<f32>(), dy.as_mut::<f32>());
             let dx = dx.as_mut::<f32>();
@@ -233,7 +225,7 @@ impl Trainer {
                 }
                 Kind::Relu => {
                     let (e, out) = (y.len() / n, SharedMut::new(dx));
-                    par_images(&self.workers, n, &|i0, i1| {
+                    par_images(workers, n, &|i0, i1| {
                         // Safety: image ranges of one split are disjoint.
                         let dx = unsafe { out.range(i0 * e, (i1 - i0) * e) };
                         let r = i0 * e..i1 * e;
@@ -244,7 +236,7 @@ impl Trainer {
                     let arg: &[u32] = arg.as_mut();
                     let (e_in, e_out) = (dx.len() / n, dy.len() / n);
                     let out = SharedMut::new(dx);
-                    par_images(&self.workers, n, &|i0, i1| {
+                    par_images(workers, n, &|i0, i1| {
                         // Safety: image ranges of one split are disjoint.
                         let dx = unsafe { out.range(i0 * e_in, (i1 - i0) * e_in) };
                         let s = PoolShape { n: i1 - i0, ..s };
@@ -258,82 +250,77 @@ impl Trainer {
                 }
                 Kind::Gap { c, hw } => gap_backward(n, c, hw, dy, dx)?,
             }
-            if op.dx {
-                dy_r = self.prog.grad[b];
-                dy_buf = Some(b);
-            }
         }
         Ok(())
     }
 }
 
-impl Trainer {
-    /// Backward of conv op `conv` → ReLU → max-pool op `pool` (see
-    /// [`super::lower::Op::into_conv`]): the conv's gradients from the pool's gradient
-    /// `dy_r`; its input gradient, when it has one, goes to gradient buffer `b`.
-    fn conv_pool_backward(
-        &mut self,
-        conv: usize,
-        pool: usize,
-        n: usize,
-        (dy_r, b): (Region, usize),
-        accumulate: bool,
-    ) -> Result<()> {
-        let p = &self.prog;
-        let (c, po) = (&p.ops[conv], &p.ops[pool]);
-        let Kind::Conv { s, hw } = c.kind else {
-            return Err(crate::error::Error::Invalid(
-                "conv + pool backward on an op that is not a conv".into(),
-            ));
-        };
-        let s = Conv2dShape { n, ..s };
-        let out_elems = p.tensors[po.output].elems * n;
-        let full = c
-            .params
-            .is_some_and(|k| p.params[k].mode == LayerMode::Full);
-        let x_r = if full {
-            p.tensor(c.input, n)
-        } else {
-            Region::EMPTY
-        };
-        let dx_r = if c.dx {
-            prefix(p.grad[b], p.tensors[c.input].elems * n)
-        } else {
-            Region::EMPTY
-        };
-        let [x, y, dy, arg, dx, prm, grd, ws, pack] = self.arena.views([
-            x_r,
-            p.tensor(po.output, n),
-            prefix(dy_r, out_elems),
-            prefix(po.argmax, out_elems),
-            dx_r,
-            p.params_r,
-            p.grads_r,
-            p.workspace,
-            p.pack,
-        ])?;
-        let mut gemm = Gemm {
-            threads: self.cfg.threads,
-            pack: pack.as_mut(),
-            workers: Some(&self.workers),
-        };
-        let pooled = (
-            &*dy.as_mut::<f32>(),
-            &*arg.as_mut::<u32>(),
-            &*y.as_mut::<f32>(),
-        );
-        let prm = prm.as_mut::<f32>();
-        let (w, _) = param_slices(p, c, prm);
-        let (dw, db) = grad_slices(p, c, grd.as_mut());
-        let g = Grads {
-            dx: c.dx.then_some(dx.as_mut::<f32>()),
-            dw,
-            db,
-            accumulate,
-        };
-        let (x, ws) = (x.as_mut::<f32>(), ws.as_mut());
-        conv_pool_backward(&s, hw, x, w, pooled, g, ws, &mut gemm)
-    }
+/// Backward of conv op `conv` → ReLU → max-pool op `pool` (a [`Pass::ConvPool`]): the
+/// conv's gradients from the pool's gradient `dy_r`; its input gradient, when it has
+/// one, goes to gradient buffer `dx`.
+#[allow(clippy::too_many_arguments)]
+fn conv_pool_backward(
+    p: &Program,
+    arena: &mut Arena,
+    workers: &Workers,
+    threads: usize,
+    (conv, pool): (usize, usize),
+    n: usize,
+    (dy_r, dx): (Region, Option<usize>),
+    accumulate: bool,
+) -> Result<()> {
+    let (c, po) = (&p.ops[conv], &p.ops[pool]);
+    let Kind::Conv { s, hw } = c.kind else {
+        return Err(crate::error::Error::Invalid(
+            "conv + pool backward on an op that is not a conv".into(),
+        ));
+    };
+    let s = Conv2dShape { n, ..s };
+    let out_elems = p.tensors[po.output].elems * n;
+    let full = c
+        .params
+        .is_some_and(|k| p.params[k].mode == LayerMode::Full);
+    let x_r = if full {
+        p.tensor(c.input, n)
+    } else {
+        Region::EMPTY
+    };
+    let dx_r = match dx {
+        Some(b) => prefix(p.grad[b], p.tensors[c.input].elems * n),
+        None => Region::EMPTY,
+    };
+    let [x, y, dy, arg, dx, prm, grd, ws, pack] = arena.views([
+        x_r,
+        p.tensor(po.output, n),
+        prefix(dy_r, out_elems),
+        prefix(po.argmax, out_elems),
+        dx_r,
+        p.params_r,
+        p.grads_r,
+        p.workspace,
+        p.pack,
+    ])?;
+    let mut gemm = Gemm {
+        threads,
+        pack: pack.as_mut(),
+        workers: Some(workers),
+    };
+    let pooled = (
+        &*dy.as_mut::<f32>(),
+        &*arg.as_mut::<u32>(),
+        &*y.as_mut::<f32>(),
+    );
+    let prm = prm.as_mut::<f32>();
+    let (w, _) = param_slices(p, c, prm);
+    let (dw, db) = grad_slices(p, c, grd.as_mut());
+    let g = Grads {
+        dx: c.dx.then_some(dx.as_mut::<f32>()),
+        dw,
+        db,
+        accumulate,
+    };
+    let (x, ws) = (x.as_mut::<f32>(), ws.as_mut());
+    conv::conv_pool_backward(&s, hw, x, w, pooled, g, ws, &mut gemm)
 }
 
 /// Runs `f` over image ranges split across the helper threads; the first error wins.

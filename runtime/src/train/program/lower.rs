@@ -23,137 +23,14 @@
 //!
 //! Every region is sized for the full micro-batch; a smaller batch uses a prefix.
 
-use std::ops::Range;
-
 use super::arena::{ArenaLayout, Region};
 use super::plan::{LayerMode, MemoryPlan};
+use super::{Home, Kind, Op, ParamSlot, Program, Tensor, backward_passes};
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, PlannedLayer, Shape, Spec};
 use crate::train::kernels::Gemm;
 use crate::train::kernels::conv::{self, Conv2dShape};
 use crate::train::kernels::pooling::PoolShape;
-
-/// What an op computes (shapes per image: `n = 1`, set per call).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Kind {
-    /// 2-D convolution; `hw` is the output size (asymmetric `same` padding allowed).
-    Conv { s: Conv2dShape, hw: (usize, usize) },
-    /// Depthwise convolution (multiplier 1).
-    Depthwise { s: Conv2dShape, hw: (usize, usize) },
-    /// Fully connected layer.
-    Dense { inputs: usize, outputs: usize },
-    /// ReLU (standalone or fused into the layer before).
-    Relu,
-    /// Max-pool without padding.
-    MaxPool { s: PoolShape },
-    /// Global average pool over `hw` positions of `c` channels.
-    Gap { c: usize, hw: usize },
-}
-
-/// One kernel call in the forward pass (and its backward).
-#[derive(Debug, Clone)]
-pub(crate) struct Op {
-    pub kind: Kind,
-    /// Input and output tensor ids.
-    pub input: usize,
-    pub output: usize,
-    /// Index into [`Program::params`] for layers with parameters.
-    pub params: Option<usize>,
-    /// Whether it runs in the backward pass (a trainable layer sits at or before it).
-    pub backward: bool,
-    /// Whether its backward writes the input gradient.
-    pub dx: bool,
-    /// Max-pool argmax (`u32`) when it runs backward.
-    pub argmax: Region,
-    /// A max-pool right after a ReLU, both running backward: the pool also does the
-    /// ReLU's backward (see
-    /// [`maxpool_relu_backward`](crate::train::kernels::pooling::maxpool_relu_backward)),
-    /// masking with its own output, which is saved instead of the larger ReLU output.
-    pub takes_relu: bool,
-    /// A conv whose next op is its ReLU: the conv writes the ReLU's output itself and
-    /// its own output (the pre-activation) is never written.
-    pub fuse_relu: bool,
-    /// A conv with [`Op::fuse_relu`] whose ReLU feeds a 2×2/2 max-pool the fast path
-    /// computes in the same pass (`conv::conv_relu_pool`): only the pooled output (and
-    /// argmax) is written.
-    pub fuse_pool: bool,
-    /// A max-pool with [`Op::takes_relu`] right after a conv's ReLU, where the conv's
-    /// backward can read the pooled gradient (`conv::conv_pool_backward`: Winograd, or
-    /// the direct path's weight gradient of a first conv): one pass does pool, ReLU and
-    /// conv backward, and neither the ReLU's nor the conv's output gradient is written.
-    pub into_conv: bool,
-}
-
-/// Where a tensor lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Home {
-    /// Its own region (the input batch, or kept from forward to backward).
-    Saved(Region),
-    /// Forward ping-pong buffer 0 or 1 (dead once the next op has read it).
-    Transient(usize),
-    /// Never written: an intermediate of a fused pass (no memory, an empty region).
-    Unwritten,
-}
-
-/// An activation tensor: elements per image and where it lives.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tensor {
-    pub elems: usize,
-    pub home: Home,
-}
-
-/// Parameters of one spec layer, as element ranges of the parameter region.
-#[derive(Debug, Clone)]
-pub(crate) struct ParamSlot {
-    /// Spec layer index.
-    pub layer: usize,
-    /// ONNX weight shape.
-    pub weight_shape: Vec<usize>,
-    pub weight: Range<usize>,
-    pub bias: Range<usize>,
-    pub mode: LayerMode,
-}
-
-/// The lowered model with its arena layout.
-#[derive(Debug, Clone)]
-pub(crate) struct Program {
-    pub ops: Vec<Op>,
-    pub tensors: Vec<Tensor>,
-    pub params: Vec<ParamSlot>,
-    /// Spec layers (for `Weights`, which has one entry per layer).
-    pub layers: usize,
-    /// Tensor holding the logits.
-    pub logits: usize,
-    pub classes: usize,
-    /// The spec ends in a softmax (fused into the loss; `predict` applies it).
-    pub softmax: bool,
-    /// Elements per input image.
-    pub input_elems: usize,
-    /// Micro-batch capacity.
-    pub batch: usize,
-    /// Total parameter elements; the trainable ones are `trainable_start..param_len`.
-    pub param_len: usize,
-    pub trainable_start: usize,
-    pub params_r: Region,
-    pub grads_r: Region,
-    pub state_r: Region,
-    pub fwd: [Region; 2],
-    pub grad: [Region; 2],
-    pub dlogits: Region,
-    pub workspace: Region,
-    /// GEMM packing buffers, one per thread.
-    pub pack: Region,
-    pub labels: Region,
-    pub arena_bytes: usize,
-}
-
-/// Prefix of `r` holding `elems` values of 4 bytes.
-pub(crate) fn prefix(r: Region, elems: usize) -> Region {
-    Region {
-        offset: r.offset,
-        bytes: (elems * 4).min(r.bytes),
-    }
-}
 
 fn unsupported(spec: &Spec, i: usize, layer: &Layer, what: &str) -> Error {
     Error::Spec {
@@ -438,16 +315,6 @@ impl Program {
             arena_bytes: layout.bytes(),
         })
     }
-
-    /// The region of tensor `t` for `n` images.
-    pub fn tensor(&self, t: usize, n: usize) -> Region {
-        let tensor = &self.tensors[t];
-        match tensor.home {
-            Home::Saved(r) => prefix(r, tensor.elems * n),
-            Home::Transient(b) => prefix(self.fwd[b], tensor.elems * n),
-            Home::Unwritten => Region::EMPTY,
-        }
-    }
 }
 
 /// Sets the fusion flags of `ops` ([`Op::fuse_relu`], [`Op::fuse_pool`],
@@ -496,33 +363,13 @@ fn fuse(ops: &mut [Op], saved: &[bool], slots: &[ParamSlot], threads: usize) -> 
 }
 
 /// The largest activation gradient written to each backward ping-pong buffer, in floats
-/// per image: the passes of `Trainer::backward` in order, each writing its input
-/// gradient to the buffer the previous one did not.
+/// per image, over the passes of [`backward_passes`].
 fn gradient_sizes(ops: &[Op], tensors: &[Tensor]) -> [usize; 2] {
-    let (mut max, mut b) = ([0usize; 2], 0);
-    let mut j = ops.len();
-    while j > 0 {
-        j -= 1;
-        let op = &ops[j];
-        if !op.backward {
-            continue;
-        }
-        if op.takes_relu {
-            j -= 1;
-            if op.into_conv {
-                // The conv's pass: its input gradient, if any, is the next write.
-                j -= 1;
-                let conv = &ops[j];
-                if conv.dx {
-                    max[b] = max[b].max(tensors[conv.input].elems);
-                    b = 1 - b;
-                }
-                continue;
-            }
-        }
-        if op.dx {
-            max[b] = max[b].max(tensors[op.input].elems);
-            b = 1 - b;
+    let mut max = [0usize; 2];
+    for pass in backward_passes(ops) {
+        if let Some(b) = pass.dx {
+            let written = tensors[ops[pass.pass.writer()].input].elems;
+            max[b] = max[b].max(written);
         }
     }
     max

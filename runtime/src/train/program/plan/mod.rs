@@ -33,16 +33,18 @@
 //!   alternate pass by pass). A first conv whose weight gradient comes straight from its
 //!   pool's gradient writes neither its ReLU's nor its own output gradient. Forward
 //!   buffers and activation gradients never live at the same time, so they share one
-//!   region and the total counts only the larger of the two ([`MemoryPlan::scratch`]).
-//!   Both come from the trainer's own lowering (`Program::lower`), so plan and arena
-//!   agree;
+//!   region and the total counts only the larger of the two ([`MemoryPlan::scratch`]);
 //! - **workspace**: one shared buffer for the largest per-layer need: for a 3×3 stride-1
 //!   "same" conv, Winograd's transformed weights and one thread's tile scratch (a few
 //!   MiB at most; each further thread adds its own, like its GEMM packing buffer);
-//!   for other convs an im2col matrix ([`Conv2dShape::forward_workspace_len`], per
-//!   image) or, when the conv runs backward, one such matrix for `dW` and one for `dx`
-//!   (each only when computed);
+//!   for other convs an im2col matrix
+//!   ([`Conv2dShape::forward_workspace_len`](crate::train::kernels::conv::Conv2dShape::forward_workspace_len),
+//!   per image) or, when the conv runs backward, one such matrix for `dW` and one for
+//!   `dx` (each only when computed);
 //! - **input batch** `n × C × H × W` and **labels** `n × size_of::<usize>()`.
+//!
+//! The forward buffers, activation gradients and workspace are read from the trainer's
+//! own lowering of the spec (`Program::lower`, on one thread), so plan and arena agree.
 //!
 //! A gradient *flows* through layer `i` when some trainable layer sits at or before `i`;
 //! layers before the first trainable one run forward only and save nothing (the
@@ -65,8 +67,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::model::spec::{Activation, InputShape, Layer, Shape, Spec};
-use crate::train::kernels::conv::Conv2dShape;
-use crate::train::program::lower::Program;
+use crate::train::program::Program;
 use crate::units;
 
 /// Bytes per `f32`.
@@ -390,51 +391,19 @@ pub fn plan(
         .collect();
     let mut saved = vec![false; count + 1];
     let mut rows = Vec::with_capacity(count + 1);
-    let mut workspace = 0usize;
     let (mut parameters, mut gradients) = (0u64, 0u64);
 
     for (i, pl) in planned.iter().enumerate() {
         let flows = first <= i;
-        let dx = first < i;
         let is_last = i == last;
         let out_elems = pl.output.elems();
         let mut need_input = false;
         let mut need_output = false;
         let mut extra = 0u64;
         match &pl.layer {
-            Layer::Conv { kernel, stride, .. } | Layer::Depthwise { kernel, stride, .. } => {
-                need_input = mode[i] == LayerMode::Full;
-                if let (Layer::Conv { .. }, Shape::Chw(c, h, w), Shape::Chw(co, oh, ow)) =
-                    (&pl.layer, pl.input, pl.output)
-                {
-                    let p = pl.pads;
-                    let shape = Conv2dShape {
-                        n: 1,
-                        c_in: c,
-                        h,
-                        w,
-                        c_out: co,
-                        kh: *kernel,
-                        kw: *kernel,
-                        stride: *stride,
-                        pad: p[0],
-                    };
-                    let symmetric =
-                        p.iter().all(|&x| x == p[0]) && shape.output_hw().ok() == Some((oh, ow));
-                    let hw = if symmetric {
-                        shape.output_hw()?
-                    } else {
-                        (oh, ow)
-                    };
-                    // The first thread's share (later threads' scratch, like their GEMM
-                    // packing buffers, is beyond the plan).
-                    let backward = flows.then_some((mode[i] == LayerMode::Full, dx));
-                    workspace = workspace.max(crate::train::kernels::conv::train_workspace_len(
-                        &shape, hw, 1, backward,
-                    ));
-                }
+            Layer::Conv { .. } | Layer::Depthwise { .. } | Layer::Dense { .. } => {
+                need_input = mode[i] == LayerMode::Full
             }
-            Layer::Dense { .. } => need_input = mode[i] == LayerMode::Full,
             Layer::Relu => need_output = flows,
             Layer::Maxpool { .. } => {
                 need_output = takes_relu[i];
@@ -491,8 +460,9 @@ pub fn plan(
         gradient_bytes: 0,
         saved_bytes: f32_bytes(classes, n),
     });
-    // The ping-pong buffers as the trainer lays them out (one thread: the fusions do
-    // not depend on it).
+    // The ping-pong buffers and the workspace as the trainer lays them out (one thread:
+    // the fusions do not depend on it; later threads' workspace, like their GEMM packing
+    // buffers, is beyond the plan).
     let prog = Program::lower(spec, input, &mode, n, 0, 1)?;
     let pair = |r: [super::arena::Region; 2]| (r[0].bytes as u64).saturating_add(r[1].bytes as u64);
     let saved_activations = rows
@@ -511,7 +481,7 @@ pub fn plan(
         saved_activations,
         forward_buffers: pair(prog.fwd),
         activation_gradients: pair(prog.grad),
-        workspace: f32_bytes(workspace, 1),
+        workspace: prog.workspace.bytes as u64,
         input_batch: f32_bytes(elems(0), n),
         labels: (n as u64).saturating_mul(std::mem::size_of::<usize>() as u64),
         layers: rows,
