@@ -5,5 +5,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    edgebench_runtime::target::tegrastats::fuzz_one(data);
+    edgebench_runtime::board::tegrastats::fuzz_one(data);
 });

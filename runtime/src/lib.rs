@@ -2,7 +2,8 @@
 //!
 //! - [`mod@bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
 //! - [`data`]: image sources (folders, TFRecord, synthetic), decoding, the streaming loader;
-//! - [`target`]: Jetson boards' budgets and verdicts;
+//! - [`board`]: Jetson boards (`targets/*.toml`), their budgets and verdicts, board
+//!   detection and the `tegrastats` sampler;
 //! - [`report`]: table, JSON, CSV, Markdown and HTML output;
 //! - [`scratch`]: a run's temporary folders and children, cleaned up on interruption;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
@@ -17,6 +18,7 @@
 
 pub mod alloc;
 pub mod bench;
+pub mod board;
 pub mod crc32c;
 pub mod data;
 pub mod engine;
@@ -28,7 +30,6 @@ mod mutate;
 pub mod onnx;
 pub mod report;
 pub mod scratch;
-pub mod target;
 pub mod tensor_io;
 pub mod train;
 pub mod units;

@@ -6,7 +6,7 @@
 
 use clap::Args;
 use edgebench_runtime::bench::hw;
-use edgebench_runtime::{target, units};
+use edgebench_runtime::{board, units};
 
 #[derive(Debug, Args)]
 pub struct HwArgs {
@@ -21,9 +21,9 @@ pub struct HwArgs {
 
 pub fn run(args: HwArgs) -> anyhow::Result<()> {
     let mut m = hw::machine();
-    let detected = target::detect();
+    let detected = board::detect();
     m.board = detected.as_ref().map(|(b, _)| b.clone());
-    let tegrastats = target::Tegrastats::locate();
+    let tegrastats = board::Tegrastats::locate();
     if !args.json && (args.remeasure || hw::cached_peak().is_none()) {
         eprintln!("measuring the fp32 GEMM peak on {} cores …", m.cores);
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
-use edgebench_runtime::{model, target};
+use edgebench_runtime::{board, model};
 
 use super::{engine_options, si};
 use crate::cli::{EngineArgs, ModelInputArgs};
@@ -57,7 +57,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.trace {
         profile::write_chrome_trace(path, &prof).context("writing the Chrome trace")?;
     }
-    let board = target::detect();
+    let board = board::detect();
     if args.json {
         println!(
             "{}",

@@ -3,7 +3,7 @@
 //! and which board this machine is.
 
 use clap::{Args, Subcommand};
-use edgebench_runtime::target::{self, Target};
+use edgebench_runtime::board::{self, Board};
 
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
@@ -39,7 +39,7 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 }
 
 fn list(json: bool) -> anyhow::Result<()> {
-    let targets = target::builtin();
+    let targets = board::builtin();
     if json {
         println!("{}", serde_json::to_string_pretty(&targets)?);
         return Ok(());
@@ -92,7 +92,7 @@ fn list(json: bool) -> anyhow::Result<()> {
         line(r.each_ref().map(String::as_str));
     }
     println!();
-    match target::detect() {
+    match board::detect() {
         Some((board, Some(t))) => println!("this machine: {board} → --target {t}"),
         Some((board, None)) => println!("this machine: {board} (no built-in target; pass a .toml)"),
         None => println!("this machine is not a Jetson: figures measured here are the host's"),
@@ -102,7 +102,7 @@ fn list(json: bool) -> anyhow::Result<()> {
 }
 
 fn show(name: &str, json: bool) -> anyhow::Result<()> {
-    let t: Target = target::resolve(name)?;
+    let t: Board = board::resolve(name)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&t)?);
         return Ok(());

@@ -20,7 +20,7 @@ use crate::report::schema::{
     Compute, Machine, ModelResult, NodeTime, Report, SCHEMA_NAME, SCHEMA_VERSION, Settings,
     TargetBudget,
 };
-use crate::{report, target};
+use crate::{board, report};
 
 /// The batch of the Offline scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
     }
 
     let (sampler, tegrastats) =
-        target::Tegrastats::start_reported(cfg.tegrastats_interval_ms, board.as_deref());
+        board::Tegrastats::start_reported(cfg.tegrastats_interval_ms, board.as_deref());
     if sampler.is_some() || board.is_some() {
         obs.say(&format!("tegrastats: {}", tegrastats.note));
     }
@@ -230,7 +230,7 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
         // A share above 100% marks the peak as stale in every report format.
         r.compute = Compute::against(r.compute.gflops, machine.gemm_peak_gflops);
         if let Some(b) = &budget {
-            r.verdicts = target::verdicts(b, r);
+            r.verdicts = board::verdicts(b, r);
         }
     }
     // Ratios are in the models' order: by position, never by name.
@@ -270,19 +270,19 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
 }
 
 /// A target and how it was chosen.
-type Chosen = Option<(target::Target, String)>;
+type Chosen = Option<(board::Board, String)>;
 
 /// `--target`, else the Jetson board this runs on when it maps to a built-in target; also
 /// the detected board's name.
 fn resolve_target(arg: Option<&str>) -> Result<(Chosen, Option<String>)> {
-    let detected = target::detect();
+    let detected = board::detect();
     let board = detected.as_ref().map(|(b, _)| b.clone());
     if let Some(name) = arg {
-        return Ok((Some((target::resolve(name)?, "--target".into())), board));
+        return Ok((Some((board::resolve(name)?, "--target".into())), board));
     }
     match detected {
         Some((b, Some(t))) => Ok((
-            Some((target::resolve(&t)?, format!("detected: {b}"))),
+            Some((board::resolve(&t)?, format!("detected: {b}"))),
             Some(b),
         )),
         _ => Ok((None, board)),

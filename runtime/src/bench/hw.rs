@@ -193,7 +193,7 @@ pub fn cached_peak() -> Option<GemmPeak> {
 /// The 1-minute load average, from `/proc/loadavg` (under `$EDGEBENCH_SYSROOT` when
 /// set, as board detection); `None` when unreadable.
 pub fn load_avg_1m() -> Option<f64> {
-    let root = std::env::var_os(crate::target::SYSROOT_ENV)
+    let root = std::env::var_os(crate::board::SYSROOT_ENV)
         .filter(|r| !r.is_empty())
         .map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let text = std::fs::read_to_string(root.join("proc/loadavg")).ok()?;

@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use super::runner::{RunnerConfig, Scenario};
 use super::worker::Worker;
+use crate::board::{Recording, Sampler};
 use crate::error::{Error, Result};
 use crate::report::schema::{
     Energy, LatencyStats, ModelResult, Offline, PowerSummary, SingleStream,
 };
-use crate::target::{Recording, Sampler};
 
 /// How long and how often to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,10 +354,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::target::tegrastats::parse_line;
-    use crate::target::tegrastats_sampler::Sample;
+    use crate::board::tegrastats::parse_line;
+    use crate::board::tegrastats_sampler::Sample;
 
-    fn line(vdd_in: u32) -> crate::target::tegrastats::TegraLine {
+    fn line(vdd_in: u32) -> crate::board::tegrastats::TegraLine {
         parse_line(&format!("RAM 1000/7620MB VDD_IN {vdd_in}mW/{vdd_in}mW")).unwrap()
     }
 

@@ -1,8 +1,8 @@
 //! Test fixtures: a realistic heavy-vs-lean `compare` report on a 2-core x86 host with
 //! the Orin Nano target, built without running anything.
 
+use crate::board;
 use crate::report::schema::*;
-use crate::target;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -178,14 +178,14 @@ pub fn lean() -> ModelResult {
 /// A `compare heavy lean --target jetson-orin-nano` report, with ratios, verdicts and
 /// the Pareto front filled in as `compare` does.
 pub fn report() -> Report {
-    let budget = target::resolve("jetson-orin-nano")
+    let budget = board::resolve("jetson-orin-nano")
         .expect("built-in target")
         .budget("--target");
     let mut models = vec![heavy(), lean()];
     let ratios = super::summary::ratios(&models);
     for (m, r) in models.iter_mut().zip(ratios) {
         m.ratios = Some(r);
-        m.verdicts = target::verdicts(&budget, m);
+        m.verdicts = board::verdicts(&budget, m);
     }
     Report {
         schema: SCHEMA_NAME.into(),

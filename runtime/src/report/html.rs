@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::board;
 use crate::report::schema::{Report, VerdictStatus};
-use crate::target;
 use crate::units;
 
 use super::plots::{self, PALETTE};
@@ -344,7 +344,7 @@ fn verdicts_table(h: &mut String, r: &Report) {
                     let _ = write!(
                         h,
                         "<td class=\"l {class}\">{}{}</td>",
-                        esc(&target::describe(v)),
+                        esc(&board::describe(v)),
                         esc(&figures)
                     );
                 }

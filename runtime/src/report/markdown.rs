@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::board;
 use crate::report::schema::Report;
-use crate::target;
 use crate::units;
 
 use super::power;
@@ -91,7 +91,7 @@ pub fn render(r: &Report) -> String {
                 m.verdicts
                     .iter()
                     .find(|v| v.budget == name)
-                    .map_or("-".into(), |v| cell(&target::describe(v)))
+                    .map_or("-".into(), |v| cell(&board::describe(v)))
             };
             let _ = writeln!(
                 out,

@@ -2,8 +2,8 @@
 //! target, "measured on", verdict figures), built once so that the table, Markdown and
 //! HTML say the same thing.
 
+use crate::board;
 use crate::report::schema::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
-use crate::target;
 use crate::units;
 
 /// Milliseconds with precision that suits their size: `0.412`, `9.73`, `68.4`, `1204`.
@@ -136,7 +136,7 @@ pub(crate) fn measured_on_note(report: &Report) -> Option<String> {
             report.machine.cpu
         )),
         Some(board) => {
-            let detected = target::detect_board(Some(board), None).and_then(|(_, t)| t);
+            let detected = board::detect_board(Some(board), None).and_then(|(_, t)| t);
             (detected.as_deref() != Some(t.name.as_str()))
                 .then(|| format!("figures measured on {board}, not on {}", t.name))
         }

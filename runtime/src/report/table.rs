@@ -12,7 +12,7 @@ use super::{
     peak_stale_note, pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows,
     target_lines, verdict_figures,
 };
-use crate::target;
+use crate::board;
 
 /// Columns of the main table: header and whether the column is numeric (right-aligned).
 const COLUMNS: [(&str, bool); 13] = [
@@ -154,7 +154,7 @@ pub fn render(r: &Report) -> String {
                     name,
                     budget_label(v),
                     verdict_figures(v),
-                    target::describe(v),
+                    board::describe(v),
                 ]);
             }
         }

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::board::{self, Sampler, Tegrastats};
 use crate::report::schema::{PowerSummary, TegrastatsStatus};
-use crate::target::{self, Sampler, Tegrastats};
 
 /// tegrastats running (or why not) and the training windows seen so far.
 pub struct Monitor {
@@ -24,7 +24,7 @@ pub struct Monitor {
 impl Monitor {
     /// Starts tegrastats every `interval_ms` (0: off) when it is there.
     pub fn start(interval_ms: u64) -> Monitor {
-        let board = target::detect().map(|(b, _)| b);
+        let board = board::detect().map(|(b, _)| b);
         let (sampler, status) = Tegrastats::start_reported(interval_ms, board.as_deref());
         Monitor {
             sampler,

@@ -29,7 +29,7 @@ pub const MIB: u64 = 1024 * 1024;
 /// One board: what to build for, what runs on it, and what a model must fit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
+pub struct Board {
     /// Name given to `--target`.
     pub name: String,
     /// One line for tables and reports.
@@ -86,10 +86,10 @@ const BUILTIN: [(&str, &str); 5] = [
     ("host", include_str!("../../../targets/host.toml")),
 ];
 
-impl Target {
+impl Board {
     /// Parse a target from TOML text; `source_name` (a file name) goes into errors.
-    pub fn parse(text: &str, source_name: &str) -> Result<Target> {
-        let t: Target = toml::from_str(text).map_err(|e| {
+    pub fn parse(text: &str, source_name: &str) -> Result<Board> {
+        let t: Board = toml::from_str(text).map_err(|e| {
             Error::Invalid(format!(
                 "{source_name}: invalid target file: {}",
                 one_line(&e.to_string())
@@ -100,9 +100,9 @@ impl Target {
     }
 
     /// Read and parse a target file.
-    pub fn from_file(path: &Path) -> Result<Target> {
+    pub fn from_file(path: &Path) -> Result<Board> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Target::parse(&text, &path.display().to_string())
+        Board::parse(&text, &path.display().to_string())
     }
 
     fn check(&self, source_name: &str) -> Result<()> {
@@ -166,12 +166,12 @@ fn one_line(msg: &str) -> String {
 }
 
 /// Every built-in target, in the order of [`builtin_names`].
-pub fn builtin() -> Vec<Target> {
+pub fn builtin() -> Vec<Board> {
     BUILTIN
         .iter()
         .map(|(name, text)| {
             // The built-in files are checked by a test; a broken one is a build bug.
-            Target::parse(text, &format!("targets/{name}.toml"))
+            Board::parse(text, &format!("targets/{name}.toml"))
                 .unwrap_or_else(|e| panic!("built-in target {name}: {e}"))
         })
         .collect()
@@ -183,13 +183,13 @@ pub fn builtin_names() -> Vec<&'static str> {
 }
 
 /// A built-in target by name, or a target file by path.
-pub fn resolve(name_or_path: &str) -> Result<Target> {
+pub fn resolve(name_or_path: &str) -> Result<Board> {
     if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-        return Target::parse(text, &format!("targets/{name_or_path}.toml"));
+        return Board::parse(text, &format!("targets/{name_or_path}.toml"));
     }
     let path = Path::new(name_or_path);
     if path.is_file() {
-        return Target::from_file(path);
+        return Board::from_file(path);
     }
     if name_or_path.ends_with(".toml") {
         return Err(Error::io(
@@ -267,15 +267,15 @@ mod tests {
     #[test]
     fn typo_at_top_level_and_bad_values_are_rejected() {
         let base = "name = \"b\"\ndescription = \"d\"\ntriple = \"x\"\nep = [\"cpu\"]\n";
-        let e = Target::parse(&format!("{base}glibcc = \"2.31\"\n"), "b.toml").unwrap_err();
+        let e = Board::parse(&format!("{base}glibcc = \"2.31\"\n"), "b.toml").unwrap_err();
         assert!(e.to_string().contains("glibcc"), "{e}");
-        let e = Target::parse(
+        let e = Board::parse(
             &format!("{base}[budget]\np90_latency_ms = -1.0\n"),
             "b.toml",
         )
         .unwrap_err();
         assert!(e.to_string().contains("p90_latency_ms"), "{e}");
-        let t = Target::parse(base, "b.toml").unwrap();
+        let t = Board::parse(base, "b.toml").unwrap();
         assert_eq!(t.budget, Budget::default());
     }
 }
