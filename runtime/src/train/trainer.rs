@@ -2,11 +2,11 @@
 //!
 //! [`Trainer::new`] plans the memory ([`super::program::plan::plan`]), lowers the spec
 //! (the crate-private `program::Program`), allocates the one arena that holds every
-//! buffer the plan lists (parameters, gradients, optimizer state, saved activations, ping-pong scratch,
-//! workspace, input batch, labels) and He-initialises the parameters from the seed.
-//! After that nothing is allocated: [`Trainer::step`] copies the micro-batch into the
-//! arena, runs forward, the fused softmax cross-entropy, backward and, at the end of an
-//! accumulation, the optimizer.
+//! buffer the plan lists (parameters, gradients, optimizer state, saved activations,
+//! ping-pong scratch, workspace, input batch, labels) and He-initialises the parameters
+//! from the seed. After that nothing is allocated: [`Trainer::step`] copies the
+//! micro-batch into the arena, runs forward, the fused softmax cross-entropy, backward
+//! and, at the end of an accumulation, the optimizer.
 //!
 //! **Gradient accumulation.** Each [`Trainer::step`] takes one micro-batch (1 to
 //! `micro_batch` images). Backward *adds* the per-sample gradient sums into the gradient

@@ -272,7 +272,8 @@ pub(crate) fn conv2d_forward_act(
     }
 }
 
-/// Backward pass on the algorithm chosen for the shape: from `dy` writes `dx`, `dw` and, when given, `db`.
+/// Backward pass on the algorithm chosen for the shape: from `dy` writes `dx`, `dw` and,
+/// when given, `db`.
 /// `workspace` needs [`Conv2dShape::backward_workspace_len`] elements (or more).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(

@@ -1,4 +1,4 @@
-//! Tests of the memory planner (`plan.rs`).
+//! Tests of the memory planner.
 use super::*;
 use crate::model::zoo;
 
@@ -26,7 +26,7 @@ fn lean_all_parameters_gradients_and_adam_state() {
     // output is kept); argmax 524,288 + 262,144 + 131,072 = 917,504 u32; dlogits 10.
     // Total 1,835,018 × 4 bytes × 16 images = 117,441,152.
     assert_eq!(p.saved_activations, 1_835_018 * 4 * 16);
-    // Workspace: no im2col matrix any more. conv_1 runs the direct path (a few rows of
+    // Workspace: no im2col matrix. conv_1 runs the direct path (a few rows of
     // panels), conv_3 and conv_5 Winograd; the largest is conv_5's weight gradient:
     // F(4×4, 3×3) has 36 transformed positions: 8 groups' 3×3 gradients 8·73,728 =
     // 589,824 + one thread's scratch: accumulators 36·128·66 = 304,128 (input channels
