@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use edgebench_runtime::report::schema::Report;
-use edgebench_runtime::report::{Format, fixture, summary, write};
+use edgebench_runtime::report::{Format, cross_model, fixture, write};
 
 fn main() -> edgebench_runtime::Result<()> {
     let out = std::env::args_os().nth(1).map_or_else(
@@ -29,13 +29,13 @@ fn main() -> edgebench_runtime::Result<()> {
             fixture::with_figures(&name, 20.0 + i as f64, 300 + 10 * i, None)
         })
         .collect();
-    let ratios = summary::ratios(&models);
+    let ratios = cross_model::ratios(&models);
     for (m, q) in models.iter_mut().zip(ratios) {
         m.ratios = Some(q);
     }
     let crowded = Report {
         target: None,
-        pareto: summary::pareto_front(&models),
+        pareto: cross_model::pareto_front(&models),
         models,
         ..r
     };

@@ -1,10 +1,12 @@
 //! edgebench runtime: everything the `edgebench` CLI does, usable from other programs.
 //!
-//! - [`mod@bench`]: scenarios, statistics, memory, GEMM peak, profiles and result types;
+//! - [`mod@bench`]: comparing models from model files to report: scenarios, interleaved
+//!   measurement in worker processes, statistics, memory, GEMM peak, profiles;
 //! - [`data`]: image sources (folders, TFRecord, synthetic), decoding, the streaming loader;
 //! - [`board`]: Jetson boards (`targets/*.toml`), their budgets and verdicts, board
 //!   detection and the `tegrastats` sampler;
-//! - [`report`]: table, JSON, CSV, Markdown and HTML output;
+//! - [`report`]: the one report schema ([`report::schema`]) and its table, JSON, CSV,
+//!   Markdown and HTML renderings;
 //! - [`scratch`]: a run's temporary folders and children, cleaned up on interruption;
 //! - [`model`]: sequential CNN specs, the built-in zoo, the ONNX writer and the analysis
 //!   of any ONNX file (shapes, parameters, MACs, activation memory);
@@ -14,7 +16,9 @@
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`units`]: human-readable numbers for tables;
 //! - [`crc32c`]: the CRC-32C checksum of TFRecord framing and training checkpoints;
-//! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input.
+//! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input;
+//! - [`fsutil`]: the output-path policy and the check that no output replaces an input;
+//! - [`mod@error`]: the library's error type.
 
 pub mod alloc;
 pub mod bench;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use edgebench_runtime::bench::compare::{self, Batch, CompareConfig};
-use edgebench_runtime::bench::measure::{Plan, Step};
+use edgebench_runtime::bench::interleave::{Plan, Step};
 use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::report::{self, Format};
 use edgebench_runtime::units;

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::measure::{self, Job, Plan, Step};
+use super::interleave::{self, Job, Plan, Step};
 use super::pipeline::DataConfig;
 use super::runner::RunnerConfig;
 use super::{hw, sweep};
@@ -156,7 +156,7 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
         prepared.push(p);
         jobs.push(job);
     }
-    measure::name_distinctly(&mut jobs);
+    interleave::name_distinctly(&mut jobs);
 
     let mut machine: Machine = hw::machine();
     machine.board = board.clone();
@@ -204,7 +204,7 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
         obs.say(&format!("tegrastats: {}", tegrastats.note));
     }
     let mut results =
-        measure::measure_with_power(&cfg.worker_exe, &jobs, &cfg.plan, sampler, &mut |step| {
+        interleave::measure_with_power(&cfg.worker_exe, &jobs, &cfg.plan, sampler, &mut |step| {
             obs.measuring(step)
         })?;
     obs.measured();

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::measure::Job;
+use super::interleave::Job;
 use super::runner::Scenario;
 use super::worker::Worker;
 use crate::error::{Error, Result};

@@ -182,7 +182,7 @@ pub fn report() -> Report {
         .expect("built-in target")
         .budget("--target");
     let mut models = vec![heavy(), lean()];
-    let ratios = super::summary::ratios(&models);
+    let ratios = super::cross_model::ratios(&models);
     for (m, r) in models.iter_mut().zip(ratios) {
         m.ratios = Some(r);
         m.verdicts = board::verdicts(&budget, m);
@@ -214,7 +214,7 @@ pub fn report() -> Report {
             interleaved: true,
         },
         target: Some(budget),
-        pareto: super::summary::pareto_front(&models),
+        pareto: super::cross_model::pareto_front(&models),
         models,
         tegrastats: None,
     }

@@ -11,8 +11,8 @@ use crate::units;
 use super::plots::{self, PALETTE};
 use super::power;
 use super::{
-    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, peak_stale_note,
-    pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows, target_lines,
+    accuracy_pct, cross_model, engine_cell, latencies, machine_line, ms, num, peak_share,
+    peak_stale_note, pipeline_line, ratio, settings_line, startup_line, sweep_rows, target_lines,
     verdict_figures,
 };
 use crate::error::Result;
@@ -168,7 +168,7 @@ fn models_table(h: &mut String, r: &Report) {
         let _ = writeln!(
             h,
             "<p>★ Pareto front ({}).</p>",
-            esc(summary::pareto_axes(&r.models))
+            esc(cross_model::pareto_axes(&r.models))
         );
     }
     let fallbacks: Vec<String> = r

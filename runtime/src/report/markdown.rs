@@ -10,8 +10,8 @@ use crate::units;
 
 use super::power;
 use super::{
-    accuracy_pct, engine_cell, latencies, machine_line, ms, num, peak_share, peak_stale_note,
-    pipeline_line, ratio, settings_line, summary, sweep_rows, target_lines,
+    accuracy_pct, cross_model, engine_cell, latencies, machine_line, ms, num, peak_share,
+    peak_stale_note, pipeline_line, ratio, settings_line, sweep_rows, target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
@@ -79,7 +79,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "\n★ Pareto front ({}); ratios are against {}.",
-            summary::pareto_axes(&r.models),
+            cross_model::pareto_axes(&r.models),
             cell(&r.models[0].name)
         );
     }

@@ -6,6 +6,7 @@
 //! The header phrases (machine, settings, target, "measured on") are built once, in
 //! `phrases`, so every format says the same thing.
 
+pub mod cross_model;
 mod csv;
 mod html;
 mod markdown;
@@ -13,7 +14,6 @@ mod phrases;
 mod plots;
 mod power;
 pub mod schema;
-pub mod summary;
 mod table;
 
 /// Made-up reports (a heavy-vs-lean compare on a 2-core host with the Orin Nano
@@ -33,7 +33,7 @@ pub(crate) use phrases::{
     sweep_rows, target_lines, verdict_figures,
 };
 
-pub use summary::{pareto_front, ratios};
+pub use cross_model::{pareto_front, ratios};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

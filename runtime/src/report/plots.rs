@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::error::{Error, Result};
 use crate::report::schema::{ModelResult, NodeTime, TargetBudget};
 
-use super::{ms, plain, summary};
+use super::{cross_model, ms, plain};
 
 /// Colours for models, in order (colour-blind-friendly Tableau 10).
 pub const PALETTE: [RGBColor; 8] = [
@@ -190,7 +190,7 @@ pub fn latency_vs_memory(
         .iter()
         .enumerate()
         .filter_map(|(i, m)| {
-            let lat = summary::ranking_latency_ms(m)?;
+            let lat = cross_model::ranking_latency_ms(m)?;
             let rss = m.memory.peak_rss_bytes;
             (rss > 0).then_some((i, m, rss as f64 / MIB, lat))
         })

@@ -8,8 +8,8 @@ use crate::units;
 
 use super::power;
 use super::{
-    accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num, peak_share,
-    peak_stale_note, pipeline_line, ratio, settings_line, startup_line, summary, sweep_rows,
+    accuracy_pct, budget_label, cross_model, engine_cell, latencies, machine_line, ms, num,
+    peak_share, peak_stale_note, pipeline_line, ratio, settings_line, startup_line, sweep_rows,
     target_lines, verdict_figures,
 };
 use crate::board;
@@ -229,7 +229,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "\n* Pareto front ({}): {}",
-            summary::pareto_axes(&r.models),
+            cross_model::pareto_axes(&r.models),
             r.pareto
                 .iter()
                 .filter_map(|&i| r.models.get(i).map(|m| m.name.as_str()))

@@ -20,13 +20,13 @@
 //! [`write_chrome_trace`] writes the timed runs as a Chrome trace (Perfetto,
 //! chrome://tracing).
 
+mod nodes;
 pub mod ort_json;
-mod summary;
 mod trace;
 
 use std::path::{Path, PathBuf};
 
-pub use summary::{KernelTime, SourceNode, gflops, map_kernel, source_of, summarise};
+pub use nodes::{KernelTime, SourceNode, gflops, map_kernel, source_of, summarise};
 pub use trace::{chrome_trace, write_chrome_trace};
 
 use crate::engine::{
