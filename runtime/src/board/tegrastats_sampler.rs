@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use edgebench_runtime::target::Tegrastats;
+//! use edgebench_runtime::board::Tegrastats;
 //!
 //! // None off a Jetson (no tegrastats on PATH) or when it cannot start.
 //! if let Some(sampler) = Tegrastats::start(Duration::from_millis(100)) {
