@@ -25,7 +25,7 @@ pub fn open(model: &Path, choice: EngineChoice, opts: &EngineOptions) -> Result<
 }
 
 /// [`Error::NotCompiledIn`] when `choice` cannot run in this build (`auto`: when both
-/// engines are compiled out, ort's, as [`dispatch`] answers), for commands that should
+/// engines are compiled out, ort's, as `dispatch` answers), for commands that should
 /// say so before measuring anything.
 pub fn check_compiled_in(choice: EngineChoice) -> Result<()> {
     let (ort, tract) = (cfg!(feature = "ort"), cfg!(feature = "tract"));
