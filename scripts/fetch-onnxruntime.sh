@@ -8,7 +8,7 @@
 #
 #     <repo>/.cache/onnxruntime/linux-<arch>/libonnxruntime.so
 #
-# where edgebench looks for it (see runtime/src/engine/ort.rs). It prints that path.
+# where edgebench looks for it (see runtime/src/engine/ort/library.rs). It prints that path.
 #
 # Usage: scripts/fetch-onnxruntime.sh [--arch x86_64|aarch64] [--wheel FILE] [--force]
 #   --arch   architecture to fetch (default: the host's); `--arch aarch64` on an x86-64
