@@ -4,9 +4,8 @@
 //!
 //! - JPEG goes through `zune-jpeg` (RGB output, strict mode so that truncated scans are
 //!   errors) into the decoder's reusable byte buffer; with the `turbojpeg` feature,
-//!   through libjpeg-turbo 3 first (≈ 13% faster on 256×256 quality-90 files: 305 vs
-//!   352 µs per image, thread CPU time on the project's Zen 4 machine), whose warnings —
-//!   a truncated scan among them — count as errors. A JPEG libjpeg-turbo refuses
+//!   through libjpeg-turbo 3 first (faster; README gives the measured figures), whose
+//!   warnings — a truncated scan among them — count as errors. A JPEG libjpeg-turbo refuses
 //!   (e.g. CMYK) is handed to `zune-jpeg`, whose verdict stands. [`jpeg_decoder`] names
 //!   the one in use.
 //! - Binary PPM (`P6`, maxval 255) is parsed here and copied into the same buffer: the

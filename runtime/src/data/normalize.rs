@@ -9,11 +9,8 @@
 //! and, on x86-64, with AVX2 enabled, picked at run time ([`normalize`]); on aarch64 NEON
 //! is the baseline. Both compute exactly `f32::from(x) * mul + add` per value (no fused
 //! multiply-add, which Rust never forms implicitly), so the results are bit-identical to
-//! the scalar reference in the tests, on every CPU.
-//!
-//! On the project's 2-core Zen 4 machine, a 256×256 image to NCHW took ≈ 81 µs with the
-//! former single loop at baseline SSE2 and ≈ 13 µs with this one under AVX2 (per-thread
-//! CPU time, 1,000 images).
+//! the scalar reference in the tests, on every CPU. Its speed is measured by the loader
+//! bench (`cargo bench --bench loader`), not stated here.
 
 use crate::model::Layout;
 
