@@ -5,7 +5,7 @@
 //! watch.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -51,15 +51,12 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn start(args: &[&str], tmp: &Path, tegrastats: Option<&Path>) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgebench"));
-    match tegrastats {
-        Some(t) => c.env("EDGEBENCH_TEGRASTATS", t),
-        None => c.env_remove("EDGEBENCH_TEGRASTATS"),
-    };
-    c.args(args)
+    let env: Vec<(&str, &Path)> = tegrastats
+        .map(|t| ("EDGEBENCH_TEGRASTATS", t))
+        .into_iter()
+        .collect();
+    common::eb_command(args, &env)
         .env("TMPDIR", tmp)
-        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
-        .env_remove("EDGEBENCH_SYSROOT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -77,12 +74,7 @@ fn an_interrupted_run_removes_its_temporary_folder_and_ends_its_workers() {
     for (cmd, signal, name, with_tegrastats) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let tmp_s = tmp.path().to_str().unwrap().to_string();
-        let line = std::fs::read_to_string(common::tegrastats_fixture("r36-orin-nano.txt"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .to_string();
+        let line = common::orin_nano_line();
         let tegrastats = with_tegrastats.then(|| {
             common::tegrastats_script(
                 tmp.path(),

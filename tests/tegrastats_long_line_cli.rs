@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ok_env, tegrastats_fixture, tegrastats_script};
+use common::{ok_env, orin_nano_line, tegrastats_script};
 use edgebench_runtime::report::schema::Report;
 
 /// The largest resident size of any waited-for child (and its descendants), bytes.
@@ -20,8 +20,7 @@ fn children_max_rss() -> u64 {
 #[test]
 fn a_300_mb_line_is_discarded_and_counted_without_growing_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let real = std::fs::read_to_string(tegrastats_fixture("r36-orin-nano.txt")).unwrap();
-    let real = real.lines().next().unwrap().to_string();
+    let real = orin_nano_line();
     let fake = tegrastats_script(
         dir.path(),
         &format!(

@@ -19,10 +19,10 @@ pub fn eb(args: &[&str]) -> Output {
         .expect("the edgebench binary runs")
 }
 
-/// Run `edgebench args…` with `env` set on top of a clean slate: `EDGEBENCH_TEGRASTATS`
-/// and `EDGEBENCH_SYSROOT` are removed unless `env` names them; the GEMM-peak cache as
-/// in [`eb`].
-pub fn eb_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+/// `edgebench args…`, not started, with `env` set on top of a clean slate:
+/// `EDGEBENCH_TEGRASTATS` and `EDGEBENCH_SYSROOT` are removed unless `env` names them;
+/// the GEMM-peak cache as in [`eb`].
+pub fn eb_command(args: &[&str], env: &[(&str, &Path)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_edgebench"));
     c.args(args)
         .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
@@ -31,7 +31,14 @@ pub fn eb_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("the edgebench binary runs")
+    c
+}
+
+/// Run [`eb_command`]`(args, env)`.
+pub fn eb_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    eb_command(args, env)
+        .output()
+        .expect("the edgebench binary runs")
 }
 
 /// Like [`eb_env`], and it must succeed without a panic; its stdout and stderr.
@@ -231,12 +238,17 @@ pub fn tegrastats_fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `dir/orin.txt`: the first line of the R36 Orin Nano fixture alone (VDD_IN 4742 mW,
-/// VDD_CPU_GPU_CV 482 mW, RAM 1905/7620 MiB), so that every sample is the same.
+/// The first line of the R36 Orin Nano fixture (VDD_IN 4742 mW, VDD_CPU_GPU_CV 482 mW,
+/// RAM 1905/7620 MiB), without its line feed.
+pub fn orin_nano_line() -> String {
+    let all = std::fs::read_to_string(tegrastats_fixture("r36-orin-nano.txt")).unwrap();
+    all.lines().next().unwrap().to_string()
+}
+
+/// `dir/orin.txt`: [`orin_nano_line`] alone, so that every sample is the same.
 pub fn one_orin_nano_line(dir: &Path) -> PathBuf {
     let lines = dir.join("orin.txt");
-    let all = std::fs::read_to_string(tegrastats_fixture("r36-orin-nano.txt")).unwrap();
-    std::fs::write(&lines, format!("{}\n", all.lines().next().unwrap())).unwrap();
+    std::fs::write(&lines, format!("{}\n", orin_nano_line())).unwrap();
     lines
 }
 
