@@ -1,43 +1,13 @@
 //! `Source::read` allocates nothing once the caller's buffer has grown to the largest
 //! item: image folders (`File::open` + `read_to_end`) and TFRecord shards (`pread` +
-//! the zero-copy Example scanner). Counted with a global allocator, per thread.
+//! the zero-copy Example scanner). Counted on the reading thread by the shared counting
+//! allocator (`alloc_support`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_support;
 
+use alloc_support::thread_count as allocs;
 use edgebench_runtime::data::example::ImageExample;
 use edgebench_runtime::data::{Source, source, tfrecord};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// Safety: forwards to the system allocator; only counts on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // Safety: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Safety: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // Safety: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> usize {
-    ALLOCS.with(|c| c.get())
-}
 
 /// Read every item twice; the second pass must not allocate.
 fn assert_no_alloc_after_warmup(src: &dyn Source) {
