@@ -33,6 +33,24 @@ fn bench_json(model: &str, extra: &[&str], env: &[(&str, &Path)]) -> Report {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// `bench lean --scenario single-stream --json -` with the short timings but without
+/// `--quiet`, so that the board detection shows on stderr: the report and stderr.
+fn single_stream_json(extra: &[&str], env: &[(&str, &Path)]) -> (Report, String) {
+    let mut args = vec![
+        "bench",
+        "lean",
+        "--scenario",
+        "single-stream",
+        "--json",
+        "-",
+    ];
+    args.extend(&SHORT[..SHORT.len() - 1]);
+    args.extend(extra);
+    let (out, err) = ok_env(&args, env);
+    let r = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (r, err)
+}
+
 #[test]
 fn bench_reports_power_and_energy_consistent_with_the_fixture() {
     let dir = tempfile::tempdir().unwrap();
@@ -261,27 +279,15 @@ fn a_detected_jetson_is_named_everywhere_and_picks_its_target() {
     assert!(std::fs::read_to_string(&html).unwrap().contains(board));
 
     // With --json - the detection still goes to stderr, the JSON names the board.
-    let mut args = vec![
-        "bench",
-        "lean",
-        "--scenario",
-        "single-stream",
-        "--json",
-        "-",
-    ];
-    args.extend(&SHORT[..8]);
-    let (out, err) = ok_env(&args, &env);
+    let (r, err) = single_stream_json(&[], &env);
     assert!(err.contains("detected NVIDIA Jetson Orin Nano"), "{err}");
-    let r: Report = serde_json::from_str(&out).unwrap();
     assert_eq!(r.machine.board.as_deref(), Some(board));
     let t = r.target.expect("detected target");
     assert_eq!(t.name, "jetson-orin-nano");
     assert_eq!(t.chosen_by, format!("detected: {board}"));
     assert!(!r.models[0].verdicts.is_empty());
     // --target still wins over the detected board, which is still named.
-    args.extend(["--target", "jetson-nano"]);
-    let (out, _) = ok_env(&args, &env);
-    let r: Report = serde_json::from_str(&out).unwrap();
+    let (r, _) = single_stream_json(&["--target", "jetson-nano"], &env);
     assert_eq!(r.target.unwrap().name, "jetson-nano");
     assert_eq!(r.machine.board.as_deref(), Some(board));
 }
@@ -295,21 +301,11 @@ fn a_jetson_without_a_builtin_target_is_named_and_says_so() {
         b"NVIDIA Jetson Orin NX Engineering Reference Developer Kit\0",
     )
     .unwrap();
-    let mut args = vec![
-        "bench",
-        "lean",
-        "--scenario",
-        "single-stream",
-        "--json",
-        "-",
-    ];
-    args.extend(&SHORT[..8]);
-    let (out, err) = ok_env(&args, &[("EDGEBENCH_SYSROOT", &root)]);
+    let (r, err) = single_stream_json(&[], &[("EDGEBENCH_SYSROOT", &root)]);
     assert!(
         err.contains("no built-in target matches it; give --target"),
         "{err}"
     );
-    let r: Report = serde_json::from_str(&out).unwrap();
     assert!(r.target.is_none());
     assert!(
         r.machine
