@@ -159,56 +159,12 @@ pub fn p(path: &Path) -> &str {
 
 /// A small CNN in the shape of `lean` (conv → pool → conv → pool → flatten → dense) on
 /// 16×16×3 inputs in 4 classes, a spec file as users write them; cheap enough for an
-/// unoptimised test build.
-pub const TINY: &str = r#"
-name = "tiny"
-input = "16x16x3"
-[[layers]]
-type = "conv"
-filters = 8
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "conv"
-filters = 16
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = 4
-activation = "softmax"
-"#;
+/// unoptimised test build. `tests/fixtures/specs/tiny.toml`.
+pub const TINY: &str = include_str!("../fixtures/specs/tiny.toml");
 
 /// Smaller still: one conv (conv → pool → flatten → dense), same input and classes.
-pub const TINY_ONE_CONV: &str = r#"
-name = "tiny"
-input = "16x16x3"
-[[layers]]
-type = "conv"
-filters = 8
-kernel = 3
-padding = "same"
-activation = "relu"
-[[layers]]
-type = "maxpool"
-size = 2
-[[layers]]
-type = "flatten"
-[[layers]]
-type = "dense"
-units = 4
-activation = "softmax"
-"#;
+/// `tests/fixtures/specs/tiny-one-conv.toml`.
+pub const TINY_ONE_CONV: &str = include_str!("../fixtures/specs/tiny-one-conv.toml");
 
 /// Write `spec` (e.g. [`TINY`]) to `dir/tiny.toml`; its path.
 pub fn write_spec(dir: &Path, spec: &str) -> PathBuf {
