@@ -194,7 +194,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub model_input: ModelInputArgs,
     /// Run this many timed inferences and report latency.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_count::<usize>)]
     pub repeat: usize,
     /// Untimed inferences before the timed ones.
     #[arg(long, default_value_t = 0)]
@@ -241,4 +241,27 @@ pub(crate) fn parse_dims(s: &str) -> Result<Dims, String> {
         return Err(format!("invalid shape {s:?}: dimensions must be ≥ 1"));
     }
     Ok(Dims(dims))
+}
+
+/// A count of at least 1 (images per batch, passes, queries, repeats). Bad values are
+/// refused when the flag is parsed, so clap reports them as usage errors (exit 2) with
+/// the flag's name; checks that need more than the one value (a model, a data set) return
+/// `Error::Invalid`, which the CLI also maps to exit 2.
+pub(crate) fn parse_count<T: std::str::FromStr + PartialEq + From<u8>>(
+    s: &str,
+) -> Result<T, String> {
+    match s.trim().parse::<T>() {
+        Ok(v) if v == T::from(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err("not a whole number".into()),
+    }
+}
+
+/// A duration in seconds: finite and not negative (`nan`, `inf` and `-1` are refused).
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number of seconds ≥ 0".into()),
+        Err(_) => Err("not a number of seconds".into()),
+    }
 }

@@ -15,6 +15,7 @@ use edgebench_runtime::data::{Source, naive, source};
 use edgebench_runtime::model::Layout;
 
 use super::bytes;
+use crate::cli::parse_count;
 
 #[derive(Debug, Args)]
 pub struct LoaderArgs {
@@ -28,7 +29,7 @@ pub struct LoaderArgs {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = parse_count::<usize>)]
     pub batch: usize,
     /// Batch slots in the pool (0 = 2 × workers + 1).
     #[arg(long, default_value_t = 0)]
@@ -40,10 +41,10 @@ pub struct LoaderArgs {
     #[arg(long, value_enum, default_value_t = LayoutArg::Nchw)]
     pub layout: LayoutArg,
     /// Whole passes over the data set (ignored with --images).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_count::<u64>)]
     pub epochs: u64,
     /// Stop after this many images (cycling through the data set as needed).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count::<u64>)]
     pub images: Option<u64>,
     /// Shuffle each epoch (seeded by --seed).
     #[arg(long)]
@@ -154,9 +155,6 @@ impl From<&StageTimes> for StageSeconds {
 }
 
 pub fn run(args: LoaderArgs) -> anyhow::Result<()> {
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
     // Its errors name the path already.
     let src: Arc<dyn Source> = Arc::from(source::open(&args.data)?);
     if src.is_empty() {

@@ -14,7 +14,7 @@ use edgebench_runtime::report::{self, Format};
 use edgebench_runtime::units;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{EngineArgs, ModelInputArgs};
+use crate::cli::{EngineArgs, ModelInputArgs, parse_count, parse_seconds};
 
 /// Flags shared by `bench` and `compare`.
 #[derive(Debug, Args, Clone)]
@@ -24,7 +24,7 @@ pub struct MeasureArgs {
     #[arg(long, default_value = "4", value_name = "N|auto")]
     pub batch: BatchArg,
     /// Largest batch `--batch auto` tries.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = parse_count::<usize>)]
     pub max_batch: usize,
     /// Scenarios to run: single-stream (latency), offline (throughput) or both.
     #[arg(long, default_value = "both", value_parser = ["both", "single-stream", "offline"])]
@@ -33,16 +33,16 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: u64,
     /// ... and for at least this many seconds.
-    #[arg(long, default_value_t = 0.5, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0.5, value_name = "SECONDS", value_parser = parse_seconds)]
     pub warmup_time: f64,
     /// A timed scenario lasts at least this many seconds ...
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS", value_parser = parse_seconds)]
     pub min_duration: f64,
     /// ... and at least this many queries (both must be met, as in MLPerf LoadGen).
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = parse_count::<u64>)]
     pub min_queries: u64,
     /// Stop a scenario after this many seconds even if --min-queries is not met (0: never).
-    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS", value_parser = parse_seconds)]
     pub max_duration: f64,
     #[command(flatten)]
     pub model_input: ModelInputArgs,

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use edgebench_runtime::Error;
 use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
 use edgebench_runtime::fsutil::IoPaths;
@@ -17,9 +16,6 @@ use super::engine_options;
 use crate::cli::RunArgs;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.repeat == 0 {
-        return Err(Error::Invalid("--repeat must be ≥ 1".into()).into());
-    }
     let mut io = IoPaths::new().input("MODEL", &args.model);
     if args.input != "random" {
         io = io.input("--input", &args.input);
