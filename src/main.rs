@@ -56,3 +56,27 @@ fn restore_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgebench_runtime::Error;
+
+    #[test]
+    fn usage_errors_exit_2_and_failed_serialisations_exit_1() {
+        let map = std::collections::BTreeMap::from([((1, 2), 3)]);
+        let json = serde_json::to_string(&map).expect_err("JSON object keys must be strings");
+        let json = Error::json("the report", json);
+        assert_eq!(runtime_exit_code(&json), 1);
+        assert_eq!(runtime_exit_code(&json.context("writing r.json")), 1);
+        let usage = Error::Invalid("--max-batch must be ≥ 1".into());
+        assert_eq!(runtime_exit_code(&usage), 2);
+        assert_eq!(runtime_exit_code(&usage.context("bench")), 2);
+        // Through anyhow, as `main` sees it.
+        let any = anyhow::Error::from(Error::json(
+            "the report",
+            serde_json::Error::io(std::io::Error::other("x")),
+        ));
+        assert_eq!(exit_code(&any), 1);
+    }
+}

@@ -72,9 +72,18 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
-    /// A command-line or API argument is invalid.
+    /// A command-line or API argument is invalid: a usage error, on which the CLI exits 2
+    /// (as clap does for the flag values it checks when parsing). Only for what the
+    /// caller gave, never for a failure of the program itself.
     #[error("{0}")]
     Invalid(String),
+    /// A value could not be written as JSON (`what`: "the report", "a worker request").
+    /// An internal failure, not a usage error: the CLI exits 1.
+    #[error("{what} cannot be written as JSON: {error}")]
+    Json {
+        what: String,
+        error: serde_json::Error,
+    },
     /// Training produced a NaN or infinite loss (nothing was updated by that step), or an
     /// optimizer update made a parameter or its optimizer state NaN or infinite; `reason`
     /// says which ("the loss is NaN", "layer 1 (conv) weight 17 is inf after the update").
@@ -118,6 +127,14 @@ impl Error {
         }
     }
 
+    /// Shorthand for a failed JSON serialisation of `what`.
+    pub fn json(what: impl Into<String>, error: serde_json::Error) -> Self {
+        Error::Json {
+            what: what.into(),
+            error,
+        }
+    }
+
     /// Shorthand for an I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -136,5 +153,27 @@ pub trait ResultExt<T> {
 impl<T> ResultExt<T> for Result<T> {
     fn context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
         self.map_err(|e| e.context(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real serialisation failure: a map whose keys are not strings.
+    fn serialisation_error() -> serde_json::Error {
+        let map = std::collections::BTreeMap::from([((1, 2), 3)]);
+        serde_json::to_string(&map).expect_err("JSON object keys must be strings")
+    }
+
+    #[test]
+    fn a_failed_serialisation_says_what_could_not_be_written() {
+        let e = Error::json("the report", serialisation_error());
+        assert_eq!(
+            e.to_string(),
+            "the report cannot be written as JSON: key must be a string"
+        );
+        let e = e.context("writing r.json");
+        assert!(matches!(e.root(), Error::Json { .. }));
     }
 }

@@ -59,8 +59,7 @@ pub fn serve(config_json: &str) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut send = |r: &Response| -> Result<()> {
-        let line =
-            serde_json::to_string(r).map_err(|e| Error::Invalid(format!("worker reply: {e}")))?;
+        let line = serde_json::to_string(r).map_err(|e| Error::json("the worker reply", e))?;
         writeln!(out, "{TAG}{line}")
             .and_then(|()| out.flush())
             .map_err(|e| Error::io("<stdout>", e))
@@ -122,8 +121,8 @@ pub struct Worker {
 impl Worker {
     /// Start `exe __worker` for `cfg` and wait until its sessions are open.
     pub fn spawn(exe: &Path, cfg: &RunnerConfig) -> Result<Self> {
-        let json = serde_json::to_string(cfg)
-            .map_err(|e| Error::Invalid(format!("worker configuration: {e}")))?;
+        let json =
+            serde_json::to_string(cfg).map_err(|e| Error::json("the worker configuration", e))?;
         let mut child = Command::new(exe)
             .arg(SUBCOMMAND)
             .arg(json)
@@ -230,8 +229,7 @@ impl Worker {
     }
 
     fn request(&mut self, r: &Request) -> Result<Response> {
-        let line =
-            serde_json::to_string(r).map_err(|e| Error::Invalid(format!("worker request: {e}")))?;
+        let line = serde_json::to_string(r).map_err(|e| Error::json("the worker request", e))?;
         let sent = match self.stdin.as_mut() {
             Some(stdin) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),

@@ -313,8 +313,8 @@ pub fn to_onnx(spec: &Spec, input: InputShape, weights: &Weights) -> Result<pb::
         key: format!("edgebench.{k}"),
         value: v,
     };
-    let preprocess = serde_json::to_string(&spec.preprocess)
-        .map_err(|e| Error::Invalid(format!("cannot serialise preprocessing: {e}")))?;
+    let preprocess =
+        serde_json::to_string(&spec.preprocess).map_err(|e| Error::json("the preprocessing", e))?;
     Ok(pb::ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![pb::OperatorSetIdProto {

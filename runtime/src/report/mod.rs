@@ -87,9 +87,7 @@ pub fn render(report: &Report, f: Format) -> Result<String> {
     Ok(match f {
         Format::Table => table::render(report),
         Format::Json => {
-            serde_json::to_string_pretty(report)
-                .map_err(|e| Error::Invalid(format!("report cannot be written as JSON: {e}")))?
-                + "\n"
+            serde_json::to_string_pretty(report).map_err(|e| Error::json("the report", e))? + "\n"
         }
         Format::Csv => csv::render(report),
         Format::Markdown => markdown::render(report),

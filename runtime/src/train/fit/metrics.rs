@@ -152,5 +152,5 @@ pub fn write(
 
 /// A JSON encoding failure (not expected: every figure is a number or null).
 fn json(e: serde_json::Error) -> Error {
-    Error::Train(e.to_string())
+    Error::json("the metrics", e)
 }
