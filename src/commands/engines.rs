@@ -23,10 +23,10 @@ pub fn run(args: EnginesArgs) -> anyhow::Result<()> {
     };
     let tract = serde_json::json!({ "available": cfg!(feature = "tract") });
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "ort": ort, "tract": tract }))?
-        );
+        super::print_json(
+            "the engine list",
+            &serde_json::json!({ "ort": ort, "tract": tract }),
+        )?;
         return Ok(());
     }
     if ort["available"].as_bool().unwrap_or(false) {

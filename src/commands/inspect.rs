@@ -32,7 +32,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let a = analysis::analyze(&onnx, &prepared.path, Some(&prepared.input_shape))
         .with_context(|| format!("analysing {}", args.model))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
+        super::print_json("the analysis", &a)?;
     } else {
         print!("{}", a.to_table());
     }

@@ -170,7 +170,7 @@ pub fn run(args: LoaderArgs) -> anyhow::Result<()> {
         Mode::Naive => run_naive(&args, src, target)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::print_json("the loader summary", &summary)?;
     } else {
         print_text(&summary);
     }

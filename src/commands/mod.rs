@@ -18,6 +18,15 @@ use edgebench_runtime::engine::EngineOptions;
 
 use crate::cli::{Cli, Command, EngineArgs};
 
+/// Print `value` as pretty JSON on stdout. A value that cannot be written as JSON is an
+/// internal failure naming `what` (exit 1), not a usage error.
+pub(crate) fn print_json(what: &str, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| edgebench_runtime::Error::json(what, e))?;
+    println!("{text}");
+    Ok(())
+}
+
 /// Run the parsed command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     edgebench_runtime::fsutil::allow_read_only_replacement(cli.force);

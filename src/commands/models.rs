@@ -66,7 +66,7 @@ fn list(
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        super::print_json("the model list", &rows)?;
         return Ok(());
     }
     println!(

@@ -59,10 +59,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     }
     let board = board::detect();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&prepared, &prof, &args, board))?
-        );
+        super::print_json("the profile", &to_json(&prepared, &prof, &args, board))?;
         return Ok(());
     }
     print!(

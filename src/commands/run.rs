@@ -83,7 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "top": top_k(&output, 5),
             "output_file": args.output,
         });
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        super::print_json("the run summary", &j)?;
         return Ok(());
     }
     println!(

@@ -41,7 +41,7 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 fn list(json: bool) -> anyhow::Result<()> {
     let targets = board::builtin();
     if json {
-        println!("{}", serde_json::to_string_pretty(&targets)?);
+        super::print_json("the target list", &targets)?;
         return Ok(());
     }
     let header = [
@@ -104,7 +104,7 @@ fn list(json: bool) -> anyhow::Result<()> {
 fn show(name: &str, json: bool) -> anyhow::Result<()> {
     let t: Board = board::resolve(name)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&t)?);
+        super::print_json("the target", &t)?;
         return Ok(());
     }
     let b = &t.budget;
