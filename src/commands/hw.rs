@@ -44,8 +44,7 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
             "target": detected.and_then(|(_, t)| t),
             "tegrastats": tegrastats.as_ref().ok().map(|t| t.path()),
         });
-        println!("{}", serde_json::to_string_pretty(&j)?);
-        return Ok(());
+        return super::print_json("the machine report", &j);
     }
     println!("cpu:       {}", m.cpu);
     println!("cores:     {}", m.cores);

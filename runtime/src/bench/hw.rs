@@ -260,8 +260,7 @@ fn save(peak: &GemmPeak, path: &std::path::Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let json = serde_json::to_string_pretty(peak)
-        .map_err(|e| Error::Invalid(format!("serialising the GEMM peak: {e}")))?;
+    let json = serde_json::to_string_pretty(peak).map_err(|e| Error::json("the GEMM peak", e))?;
     fsutil::write_atomic(path, json.as_bytes())
 }
 
