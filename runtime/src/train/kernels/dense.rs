@@ -55,11 +55,7 @@ pub fn dense_forward(
     threads: usize,
 ) -> Result<()> {
     let mut pack = pack_for(threads);
-    let mut g = Gemm {
-        threads,
-        pack: &mut pack,
-        workers: None,
-    };
+    let mut g = Gemm::alone(threads, &mut pack);
     dense_forward_with(s, x, w, b, y, &mut g)
 }
 
@@ -106,18 +102,9 @@ pub fn dense_backward(
         [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
     )?;
-    let grads = Grads {
-        dx: Some(dx),
-        dw: Some(dw),
-        db,
-        accumulate: false,
-    };
+    let grads = Grads::overwrite(dx, dw, db);
     let mut pack = pack_for(threads);
-    let mut g = Gemm {
-        threads,
-        pack: &mut pack,
-        workers: None,
-    };
+    let mut g = Gemm::alone(threads, &mut pack);
     dense_backward_into(s, x, w, dy, grads, &mut g)
 }
 

@@ -124,12 +124,7 @@ pub fn depthwise_backward(
         dy.len(),
         names,
     )?;
-    let grads = Grads {
-        dx: Some(dx),
-        dw: Some(dw),
-        db,
-        accumulate: false,
-    };
+    let grads = Grads::overwrite(dx, dw, db);
     depthwise_backward_hw(s, hw, x, w, dy, grads)
 }
 

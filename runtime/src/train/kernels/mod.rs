@@ -143,6 +143,18 @@ pub(crate) fn pack_for(threads: usize) -> Vec<f32> {
     vec![0.0; Gemm::pack_len(threads)]
 }
 
+impl<'a> Gemm<'a> {
+    /// The GEMM of a stand-alone kernel that takes a thread count: `threads` on rayon's
+    /// pool, packing into `pack` (from [`pack_for`]).
+    pub(crate) fn alone(threads: usize, pack: &'a mut [f32]) -> Self {
+        Gemm {
+            threads,
+            pack,
+            workers: None,
+        }
+    }
+}
+
 /// `dst (m×n, row-major) = [dst +] a (m×k) · b (k×n)` with [`sgemm`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(

@@ -213,11 +213,7 @@ pub fn conv2d_forward(
 ) -> Result<()> {
     let hw = s.check(x.len(), w.len(), b.map(<[f32]>::len), y.len(), FWD)?;
     let mut pack = pack_for(threads);
-    let mut g = Gemm {
-        threads,
-        pack: &mut pack,
-        workers: None,
-    };
+    let mut g = Gemm::alone(threads, &mut pack);
     conv2d_forward_hw(s, hw, x, w, b, y, workspace, &mut g)
 }
 
@@ -291,18 +287,9 @@ pub fn conv2d_backward(
         [x.len(), w.len(), dy.len(), dx.len(), dw.len()],
         db.as_ref().map(|b| b.len()),
     )?;
-    let grads = Grads {
-        dx: Some(dx),
-        dw: Some(dw),
-        db,
-        accumulate: false,
-    };
+    let grads = Grads::overwrite(dx, dw, db);
     let mut pack = pack_for(threads);
-    let mut g = Gemm {
-        threads,
-        pack: &mut pack,
-        workers: None,
-    };
+    let mut g = Gemm::alone(threads, &mut pack);
     conv2d_backward_hw(s, hw, x, w, dy, grads, workspace, &mut g)
 }
 
@@ -319,6 +306,18 @@ pub struct Grads<'a> {
     pub db: Option<&'a mut [f32]>,
     /// Add to `dw`/`db` instead of overwriting them.
     pub accumulate: bool,
+}
+
+impl<'a> Grads<'a> {
+    /// All three gradients of a stand-alone backward pass, overwritten (`db` if given).
+    pub fn overwrite(dx: &'a mut [f32], dw: &'a mut [f32], db: Option<&'a mut [f32]>) -> Self {
+        Grads {
+            dx: Some(dx),
+            dw: Some(dw),
+            db,
+            accumulate: false,
+        }
+    }
 }
 
 /// [`conv2d_backward`] with the output size given (see [`conv2d_forward_hw`]) and only
