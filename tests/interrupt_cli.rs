@@ -137,7 +137,13 @@ fn an_interrupted_run_removes_its_temporary_folder_and_ends_its_workers() {
         );
         let mut err = String::new();
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert_eq!(status.unwrap().code(), Some(128 + signal), "{cmd:?}: {err}");
+        let status = status.unwrap();
+        assert_eq!(
+            status.code(),
+            Some(128 + signal),
+            "{cmd:?} ({status}, killed by signal {:?}): {err}",
+            std::os::unix::process::ExitStatusExt::signal(&status)
+        );
         assert!(err.contains(&format!("interrupted ({name})")), "{err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(

@@ -231,7 +231,7 @@ impl Worker {
     fn request(&mut self, r: &Request) -> Result<Response> {
         let line = serde_json::to_string(r).map_err(|e| Error::json("the worker request", e))?;
         let sent = match self.stdin.as_mut() {
-            Some(stdin) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()),
+            Some(stdin) => send_line(stdin, &line),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
         if sent.is_err() {
@@ -389,11 +389,86 @@ impl Drop for Worker {
     }
 }
 
+/// Write `line` and a line feed to a worker's stdin with SIGPIPE blocked on this
+/// thread. The process keeps SIGPIPE's default (so `edgebench … | head` ends quietly),
+/// which would end it, silently, on a write to a worker that has died (killed by its
+/// memory budget, or by the clean-up of an interrupted run); blocked, the write fails
+/// with EPIPE instead and the worker's death is reported. The SIGPIPE the write raised
+/// (directed at this thread) is taken before the old mask comes back.
+fn send_line(stdin: &mut ChildStdin, line: &str) -> std::io::Result<()> {
+    // Safety: the sigset_t values are initialised by sigemptyset/sigprocmask-family
+    // calls before use; pthread_sigmask only changes this thread's mask, which is
+    // restored before returning; sigtimedwait with a zero timeout never blocks.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let sent = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            if libc::sigpending(&mut pending) == 0
+                && libc::sigismember(&pending, libc::SIGPIPE) == 1
+            {
+                let now = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        sent
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// With SIGPIPE at its default, as `edgebench` has it (the test harness ignores it,
+    /// so the check runs in a copy of this test binary that restores the default): a
+    /// request to a worker that has exited is an EPIPE error, not the end of the process.
+    #[test]
+    fn a_request_to_a_dead_worker_is_an_error_not_a_sigpipe() {
+        const CHILD: &str = "EDGEBENCH_TEST_SIGPIPE_DEFAULT";
+        if std::env::var_os(CHILD).is_some() {
+            // Safety: SIG_DFL is a valid disposition; this process runs only this test.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
+            let mut child = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            child.wait().unwrap();
+            let e = send_line(&mut stdin, "{}").expect_err("nobody reads the pipe");
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+            println!("still running after EPIPE");
+            return;
+        }
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "bench::worker::tests::a_request_to_a_dead_worker_is_an_error_not_a_sigpipe",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("still running after EPIPE"),
+            "{:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     /// A stand-in for the edgebench executable: a shell script run as the worker.
     fn script(dir: &Path, body: &str) -> std::path::PathBuf {
