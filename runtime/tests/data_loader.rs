@@ -10,7 +10,9 @@ use std::sync::Arc;
 use data_support::solid_ppm;
 use edgebench_runtime::data::Source;
 use edgebench_runtime::data::decode::Target;
-use edgebench_runtime::data::loader::{Loader, LoaderConfig, OnError, Order, Stop};
+use edgebench_runtime::data::loader::{
+    FIRST_ERRORS, Loader, LoaderConfig, MAX_SLOTS, OnError, Order, Stop,
+};
 use edgebench_runtime::data::memsource::MemSource;
 use edgebench_runtime::model::Layout;
 
@@ -134,6 +136,35 @@ fn skip_counts_and_names_bad_items() {
         "{:?}",
         s.first_errors
     );
+}
+
+#[test]
+fn only_the_first_five_failures_are_named_and_every_one_is_counted() {
+    let bad = [1, 2, 5, 7, 9, 20, 30, 39];
+    let mut l = Loader::new(source(40, &bad), cfg(4, 1)).unwrap();
+    drain(&mut l);
+    let s = l.stats();
+    assert_eq!(s.errors, 8);
+    assert_eq!(s.first_errors.len(), FIRST_ERRORS);
+    let named: Vec<&str> = s.first_errors.iter().map(|e| &e[3..6]).collect();
+    assert_eq!(
+        named,
+        ["001", "002", "005", "007", "009"],
+        "{:?}",
+        s.first_errors
+    );
+}
+
+#[test]
+fn slots_are_capped_at_max_slots() {
+    let e = Loader::new(source(4, &[]), cfg(2, 1).slots(MAX_SLOTS + 1))
+        .err()
+        .expect("too many slots refused")
+        .to_string();
+    assert!(e.contains("257 batch slots: at most 256"), "{e}");
+    // The default (2 × workers + 1) is capped rather than refused.
+    let l = Loader::new(source(4, &[]), cfg(2, 200)).unwrap();
+    assert_eq!(l.config().slots, MAX_SLOTS);
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! Measuring models: [`compare::compare`] from models to report; the models measured
 //! side by side in worker processes, in interleaved rounds ([`interleave`]); scenarios
 //! (SingleStream latency, Offline throughput), statistics, process memory, the machine's
-//! GEMM peak, per-node profiles. The figures land in [`crate::report::schema`], the one
+//! GEMM peak, per-node profiles; the input pipeline alone ([`input::measure`]). The figures land in [`crate::report::schema`], the one
 //! report schema every format renders.
 
 pub mod compare;
 pub mod hw;
+pub mod input;
 pub mod interleave;
 pub mod memory;
 pub mod pipeline;

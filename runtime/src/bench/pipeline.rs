@@ -154,7 +154,7 @@ impl Data {
             stall_fraction: wait / wall,
             images,
             errors: stats.errors,
-            first_errors: stats.first_errors,
+            first_errors: stats.first_errors.to_vec(),
             top1: (labelled > 0).then(|| correct as f64 / labelled as f64),
             top1_images: labelled,
         })

@@ -13,7 +13,7 @@ use crate::data::Source;
 use crate::data::decode::{
     CHANNELS, StageTimes, TRUNCATED_JPEG, Target, check_pixels, truncated_jpeg,
 };
-use crate::data::loader::FIRST_ERRORS;
+use crate::data::loader::{FIRST_ERRORS, FirstErrors};
 use crate::error::{Error, Result};
 use crate::model::Layout;
 
@@ -116,7 +116,7 @@ pub struct NaiveReport {
     /// Of those, JPEGs cut short.
     pub truncated: u64,
     /// The first few failures, naming their items.
-    pub first_errors: Vec<String>,
+    pub first_errors: FirstErrors,
     /// Sum of all outputs (keeps the work observable).
     pub checksum: f64,
 }
@@ -136,9 +136,11 @@ pub fn run(
         return Err(first.to_error());
     }
     report.errors = unreadable.len() as u64;
-    report
-        .first_errors
-        .extend(unreadable.iter().take(FIRST_ERRORS).map(|u| u.to_string()));
+    report.first_errors = unreadable
+        .iter()
+        .take(FIRST_ERRORS)
+        .map(|u| u.to_string())
+        .collect();
     let n = source.len();
     if n == 0 {
         return Ok(report);
@@ -168,9 +170,8 @@ pub fn run(
                 failed[i] = true;
                 report.errors += 1;
                 report.truncated += u64::from(read_ok && truncated_jpeg(&buf));
-                if report.first_errors.len() < FIRST_ERRORS {
-                    report.first_errors.push(e.to_string());
-                }
+                // Refused once full: only the first few are kept by name.
+                let _ = report.first_errors.push(e.to_string());
             }
         }
     }

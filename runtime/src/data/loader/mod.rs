@@ -22,7 +22,7 @@ use crate::data::Source;
 use crate::data::decode::{StageTimes, Target};
 use crate::error::{Error, Result};
 
-pub use pool::FIRST_ERRORS;
+pub use pool::{FIRST_ERRORS, FirstErrors, MAX_SLOTS};
 use pool::{Pool, SlotData, SlotState, State};
 
 /// What to do with an item that cannot be read or decoded.
@@ -82,7 +82,7 @@ pub struct LoaderConfig {
     pub batch: usize,
     /// Worker threads (0 = all cores).
     pub workers: usize,
-    /// Batch slots in the pool (0 = 2 × workers + 1).
+    /// Batch slots in the pool (0 = 2 × workers + 1, at most [`MAX_SLOTS`]).
     pub slots: usize,
     /// Shuffle each epoch with this seed (None = source order).
     pub shuffle: Option<u64>,
@@ -116,7 +116,7 @@ impl LoaderConfig {
         self
     }
 
-    /// Batch slots in the pool (0 = 2 × workers + 1).
+    /// Batch slots in the pool (0 = 2 × workers + 1, at most [`MAX_SLOTS`]).
     pub fn slots(mut self, slots: usize) -> Self {
         self.slots = slots;
         self
@@ -166,7 +166,7 @@ pub struct LoaderStats {
     /// Of those, JPEGs cut short ([`crate::data::decode::truncated_jpeg`]).
     pub truncated: u64,
     /// The first few failures ([`FIRST_ERRORS`]), naming their items.
-    pub first_errors: Vec<String>,
+    pub first_errors: FirstErrors,
 }
 
 /// The streaming loader. Iterate with [`Loader::next_batch`].
@@ -235,14 +235,23 @@ impl Loader {
         if let (OnError::Fail, Some(first)) = (cfg.on_error, unreadable.first()) {
             return Err(first.to_error());
         }
-        let mut first_errors = Vec::with_capacity(FIRST_ERRORS);
-        first_errors.extend(unreadable.iter().take(FIRST_ERRORS).map(|u| u.to_string()));
+        let first_errors = unreadable
+            .iter()
+            .take(FIRST_ERRORS)
+            .map(|u| u.to_string())
+            .collect();
         let mut cfg = cfg;
         if cfg.workers == 0 {
             cfg.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         }
         if cfg.slots == 0 {
-            cfg.slots = 2 * cfg.workers + 1;
+            cfg.slots = (2 * cfg.workers + 1).min(MAX_SLOTS);
+        }
+        if cfg.slots > MAX_SLOTS {
+            return Err(bad(format!(
+                "{} batch slots: at most {MAX_SLOTS}",
+                cfg.slots
+            )));
         }
         let batches_per_epoch = n.div_ceil(cfg.batch) as u64;
         let (total_batches, last_len) = match cfg.stop {
@@ -282,11 +291,9 @@ impl Loader {
                 }))
             })
             .collect::<Result<_>>()?;
-        let mut free = Vec::with_capacity(cfg.slots);
-        free.extend((0..cfg.slots).rev());
         let state = State {
-            free,
-            slots: vec![SlotState::Free; cfg.slots],
+            free: (0..cfg.slots).rev().collect(),
+            slots: (0..cfg.slots).map(|_| SlotState::Free).collect(),
             next_claim: 0,
             delivered: 0,
             shutdown: false,
@@ -374,8 +381,7 @@ impl Loader {
             if let Some((slot, batch, len)) = pool::pick(&st, pool.cfg.order) {
                 st.delivered += 1;
                 if len == 0 {
-                    st.slots[slot] = SlotState::Free;
-                    st.free.push(slot);
+                    st.free_slot(slot);
                     // Two epochs' worth of batches in a row with no readable item: no
                     // item is readable (a readable one would break the run every
                     // epoch). End the stream rather than decode failures forever.

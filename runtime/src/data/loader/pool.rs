@@ -14,6 +14,13 @@ use super::{LoaderConfig, OnError, Order, SplitMix};
 /// How many failures are remembered by name (all are counted).
 pub const FIRST_ERRORS: usize = 5;
 
+/// The first [`FIRST_ERRORS`] failures by name: pushes past the capacity are refused
+/// (the failures are still counted), so the list never grows.
+pub type FirstErrors = heapless::Vec<String, FIRST_ERRORS>;
+
+/// The most batch slots a pool may have (the default is 2 × workers + 1, capped here).
+pub const MAX_SLOTS: usize = 256;
+
 /// One batch slot: images and labels of up to `batch` items.
 #[derive(Debug)]
 pub(crate) struct SlotData {
@@ -36,9 +43,9 @@ pub(crate) enum SlotState {
 
 /// Bookkeeping under the pool's mutex.
 pub(crate) struct State {
-    /// Free slot indices (a stack with fixed capacity: push/pop never allocate).
-    pub free: Vec<usize>,
-    pub slots: Vec<SlotState>,
+    /// Free slot indices, a stack (fixed capacity: push/pop never allocate).
+    pub free: heapless::Vec<usize, MAX_SLOTS>,
+    pub slots: heapless::Vec<SlotState, MAX_SLOTS>,
     /// Next global batch to hand to a worker.
     pub next_claim: u64,
     /// Next global batch to deliver (in-order) / batches delivered (as-ready).
@@ -53,7 +60,7 @@ pub(crate) struct State {
     /// Items that failed (each once, however many epochs read it), the source's
     /// unreadable items included, and the first few of them by name.
     pub errors: u64,
-    pub first_errors: Vec<String>,
+    pub first_errors: FirstErrors,
     /// Of those, JPEGs cut short.
     pub truncated: u64,
     /// One bit per item: whether it has failed already (allocated once).
@@ -75,9 +82,16 @@ impl State {
         *w |= bit;
         self.errors += 1;
         self.truncated += u64::from(truncated);
-        if self.first_errors.len() < FIRST_ERRORS {
-            self.first_errors.push(e.to_string());
-        }
+        // Refused once full: only the first few are kept by name.
+        let _ = self.first_errors.push(e.to_string());
+    }
+
+    /// Mark `slot` free and put it back on the free stack (which has room for every
+    /// slot, so the push cannot be refused).
+    pub fn free_slot(&mut self, slot: usize) {
+        self.slots[slot] = SlotState::Free;
+        let pushed = self.free.push(slot);
+        debug_assert!(pushed.is_ok(), "slot {slot} freed twice");
     }
 }
 
@@ -122,10 +136,7 @@ impl Pool {
 
     /// Return slot `slot` to the free list.
     pub fn release(&self, slot: usize) {
-        let mut st = self.lock();
-        st.slots[slot] = SlotState::Free;
-        st.free.push(slot);
-        drop(st);
+        self.lock().free_slot(slot);
         self.free_cv.notify_one();
     }
 }
@@ -223,8 +234,7 @@ pub(crate) fn worker(pool: &Pool, id: usize) {
             if st.fatal.is_none() {
                 st.fatal = Some(e);
             }
-            st.slots[slot] = SlotState::Free;
-            st.free.push(slot);
+            st.free_slot(slot);
             drop(st);
             pool.ready_cv.notify_all();
             pool.free_cv.notify_all();
