@@ -2,8 +2,8 @@
 //! within a memory budget, on edgebench's own training engine; validation each epoch,
 //! metrics as CSV/JSON, checkpoints and resume, ONNX export for the inference engines.
 //!
-//! The flags are resolved once into [`Settings`] (model, input, trainable set,
-//! optimizer, schedule, micro-batch × accumulation steps) and a
+//! The flags are resolved once into a [`Setup`] (model, input, trainable set,
+//! optimizer, schedule, micro-batch × accumulation steps, memory plan) and a
 //! [`FitConfig`]; `--plan` prints the memory plan that resolution produced and stops
 //! there. The loop itself is `edgebench_runtime::train::fit`; this file shows it (a
 //! progress bar per epoch, a line per epoch, the export and power summary).
@@ -14,13 +14,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use edgebench_runtime::fsutil::IoPaths;
-use edgebench_runtime::model::spec::{InputShape, Spec};
-use edgebench_runtime::model::{onnx_read, zoo};
+use edgebench_runtime::model::onnx_read;
+use edgebench_runtime::model::spec::InputShape;
 use edgebench_runtime::train::checkpoint::Progress;
-use edgebench_runtime::train::fit::{self, Data, EpochRow, FitConfig, MetricsFile, Running};
+use edgebench_runtime::train::fit::{
+    self, Choices, Data, EpochRow, FitConfig, MetricsFile, Running, Setup, setup,
+};
 use edgebench_runtime::train::optim::OptimizerConfig;
-use edgebench_runtime::train::program::plan::{self, MemoryPlan, Split, Trainable};
-use edgebench_runtime::train::schedule::Schedule;
+use edgebench_runtime::train::program::plan::Trainable;
 use edgebench_runtime::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use edgebench_runtime::{Error, units};
 use indicatif::ProgressBar;
@@ -179,154 +180,32 @@ fn parse_crop(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Micro-batch × accumulation steps for the effective batch, and the plan at that
-/// micro-batch.
-#[derive(Debug, Clone)]
-pub struct Batching {
-    pub split: Split,
-    pub plan: MemoryPlan,
-}
-
-/// Everything the flags resolve to.
-pub struct Settings {
-    pub spec: Spec,
-    pub input: InputShape,
-    pub classes: usize,
-    pub trainable: Trainable,
-    pub optimizer: OptimizerConfig,
-    pub schedule: Schedule,
-    pub batching: Batching,
-}
-
-/// The spec a MODEL argument names (ONNX files are not trainable specs).
-fn load_spec(model: &str) -> anyhow::Result<Spec> {
-    match zoo::resolve(model)? {
-        zoo::ModelRef::Spec(s) => Ok(s),
-        zoo::ModelRef::Onnx(p) => Err(Error::Invalid(format!(
-            "{}: train takes a built-in model or a spec .toml; to start from an ONNX file's weights give its spec with --model and the file with --init",
-            p.display()
-        ))
-        .into()),
+/// The run's choices as the runtime takes them.
+fn choices(a: &TrainArgs, array_chw: Option<(usize, usize, usize)>) -> anyhow::Result<Choices> {
+    let mut optimizer = match a.optimizer {
+        OptimizerArg::Sgd => OptimizerConfig::sgd(a.momentum),
+        OptimizerArg::Nesterov => OptimizerConfig::nesterov(a.momentum),
+        OptimizerArg::Adam => OptimizerConfig::adam(),
+        OptimizerArg::Adamw => OptimizerConfig::adamw(),
+    };
+    if let Some(wd) = a.weight_decay {
+        optimizer = optimizer.with_weight_decay(wd);
     }
-}
-
-impl Settings {
-    /// Resolves the flags; `array_chw` is the `.npy` inputs' shape when the data are arrays.
-    pub fn resolve(
-        a: &TrainArgs,
-        array_chw: Option<(usize, usize, usize)>,
-    ) -> anyhow::Result<Settings> {
-        let spec = load_spec(&a.model)?;
-        let input = match (a.input_size, array_chw) {
-            (Some(s), _) => InputShape {
-                channels: spec.input.channels,
-                ..s
-            },
-            (None, Some((c, h, w))) => InputShape {
-                height: h,
-                width: w,
-                channels: c,
-            },
-            (None, None) => spec.input,
-        };
-        let classes = spec.classes(input)?;
-        let trainable = if a.bias_only {
+    Ok(Choices {
+        input_size: a.input_size,
+        array_chw,
+        trainable: if a.bias_only {
             Trainable::BiasOnly
         } else {
             a.train_layers
-        };
-        let wd = a.weight_decay;
-        let optimizer = match a.optimizer {
-            OptimizerArg::Sgd | OptimizerArg::Nesterov => OptimizerConfig::Sgd {
-                momentum: a.momentum,
-                nesterov: a.optimizer == OptimizerArg::Nesterov,
-                weight_decay: wd.unwrap_or(0.0),
-            },
-            // β and ε at PyTorch's defaults.
-            OptimizerArg::Adam => OptimizerConfig::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: wd.unwrap_or(0.0),
-            },
-            OptimizerArg::Adamw => OptimizerConfig::AdamW {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: wd.unwrap_or(0.01),
-            },
-        };
-        optimizer.validate()?;
-        let lr = a.lr.unwrap_or(match a.optimizer {
-            OptimizerArg::Sgd | OptimizerArg::Nesterov => 0.01,
-            OptimizerArg::Adam | OptimizerArg::Adamw => 0.001,
-        });
-        let schedule = Schedule::parse(&a.schedule, lr)?;
-        let batching = batching(a, &spec, input, optimizer.state_per_param(), trainable)?;
-        Ok(Settings {
-            spec,
-            input,
-            classes,
-            trainable,
-            optimizer,
-            schedule,
-            batching,
-        })
-    }
-}
-
-fn batching(
-    a: &TrainArgs,
-    spec: &Spec,
-    input: InputShape,
-    factor: usize,
-    trainable: Trainable,
-) -> anyhow::Result<Batching> {
-    let effective = usize::try_from(a.batch).context("--batch is too large")?;
-    let micro = a.micro_batch.map(|m| m as usize);
-    let split = plan::split(
-        spec,
-        input,
-        effective,
-        micro,
-        a.memory_budget,
-        factor,
-        trainable,
-    )?;
-    let plan = plan::plan(spec, input, split.micro, factor, trainable)?;
-    Ok(Batching { split, plan })
-}
-
-/// The plan and the batch split, as `--plan` prints them.
-fn plan_text(s: &Settings, budget: Option<u64>) -> String {
-    let (b, plan) = (&s.batching.split, &s.batching.plan);
-    let mut out = plan.to_table();
-    let split = if b.steps == 1 {
-        format!("effective batch {} in one micro-batch", b.effective)
-    } else if b.last == b.micro {
-        format!(
-            "effective batch {} = {} micro-batches of {} (gradients accumulated)",
-            b.effective, b.steps, b.micro
-        )
-    } else {
-        format!(
-            "effective batch {} = {} micro-batches of {} and one of {} (gradients accumulated)",
-            b.effective,
-            b.steps - 1,
-            b.micro,
-            b.last
-        )
-    };
-    out.push_str(&format!("\n{split}\n"));
-    if let (Some(budget), Some(max)) = (budget, b.max_micro) {
-        out.push_str(&format!(
-            "memory budget {}: the largest micro-batch that fits is {max}; this plan needs {} ({:.0}% of the budget)\n",
-            units::bytes(budget),
-            units::bytes(plan.total()),
-            100.0 * plan.total() as f64 / budget.max(1) as f64
-        ));
-    }
-    out
+        },
+        optimizer,
+        lr: a.lr,
+        schedule: a.schedule.clone(),
+        batch: usize::try_from(a.batch).context("--batch is too large")?,
+        micro_batch: a.micro_batch.map(|m| m as usize),
+        memory_budget: a.memory_budget,
+    })
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
@@ -352,18 +231,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             a.overwrite_checkpoint,
         )?;
     }
-    let spec = load_spec(&a.model)?;
-    let classes_hint = spec.classes(a.input_size.map_or(spec.input, |s| InputShape {
-        channels: spec.input.channels,
-        ..s
-    }))?;
+    let spec = setup::load_spec(&a.model)?;
+    let classes_hint = spec.classes(setup::input_shape(&spec, a.input_size, None))?;
     let data = match &a.data {
         Some(d) => Some(Data::open(d, a.labels.as_deref(), &spec, classes_hint)?),
         None => None,
     };
-    let s = Settings::resolve(&a, data.as_ref().and_then(Data::array_chw))?;
+    let s = Setup::resolve(spec, &choices(&a, data.as_ref().and_then(Data::array_chw))?)?;
     if a.plan {
-        print!("{}", plan_text(&s, a.memory_budget));
+        print!("{}", s.plan_text());
         return Ok(());
     }
     let Some(data) = data else {
@@ -381,7 +257,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         (None, None) => (data, None),
     };
-    let b = s.batching.split;
+    let b = s.split;
     let mut cfg = FitConfig {
         epochs: a.epochs,
         start: Progress::default(),
@@ -435,7 +311,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         b.steps,
         b.micro,
         s.trainable,
-        optimizer_name(&s.optimizer),
+        s.optimizer,
         units::bytes(trainer.arena_bytes() as u64)
     );
     let begun = Instant::now();
@@ -513,20 +389,5 @@ impl fit::Observer for Shown {
                 .map(|c| format!("; continue with --resume {}", c.display()))
                 .unwrap_or_default()
         );
-    }
-}
-
-fn optimizer_name(o: &OptimizerConfig) -> String {
-    match *o {
-        OptimizerConfig::Sgd {
-            momentum,
-            nesterov,
-            weight_decay,
-        } => format!(
-            "SGD{} momentum {momentum} weight decay {weight_decay}",
-            if nesterov { " (Nesterov)" } else { "" }
-        ),
-        OptimizerConfig::Adam { weight_decay, .. } => format!("Adam weight decay {weight_decay}"),
-        OptimizerConfig::AdamW { weight_decay, .. } => format!("AdamW weight decay {weight_decay}"),
     }
 }

@@ -67,6 +67,33 @@ impl OptimizerConfig {
         }
     }
 
+    /// SGD with Nesterov momentum `momentum` and no decay.
+    pub fn nesterov(momentum: f32) -> Self {
+        OptimizerConfig::Sgd {
+            momentum,
+            nesterov: true,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The same optimizer with weight decay `wd` (coupled or decoupled as its kind has it).
+    pub fn with_weight_decay(mut self, wd: f32) -> Self {
+        match &mut self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::AdamW { weight_decay, .. } => *weight_decay = wd,
+        }
+        self
+    }
+
+    /// The base learning rate when none is given: 0.01 for SGD, 0.001 for Adam/AdamW.
+    pub fn default_lr(&self) -> f32 {
+        match self {
+            OptimizerConfig::Sgd { .. } => 0.01,
+            OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => 0.001,
+        }
+    }
+
     /// Adam with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8; no decay).
     pub fn adam() -> Self {
         OptimizerConfig::Adam {
@@ -152,6 +179,29 @@ impl OptimizerConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// `SGD (Nesterov) momentum 0.9 weight decay 0`, `Adam weight decay 0`, ...
+impl std::fmt::Display for OptimizerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            OptimizerConfig::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => write!(
+                f,
+                "SGD{} momentum {momentum} weight decay {weight_decay}",
+                if nesterov { " (Nesterov)" } else { "" }
+            ),
+            OptimizerConfig::Adam { weight_decay, .. } => {
+                write!(f, "Adam weight decay {weight_decay}")
+            }
+            OptimizerConfig::AdamW { weight_decay, .. } => {
+                write!(f, "AdamW weight decay {weight_decay}")
+            }
+        }
     }
 }
 

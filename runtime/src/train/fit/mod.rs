@@ -38,6 +38,7 @@ mod export;
 pub mod feed;
 pub mod metrics;
 pub mod power;
+pub mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +55,7 @@ use crate::train::trainer::Trainer;
 pub use feed::{Batcher, Data, FeedOptions};
 pub use metrics::{EpochRow, MetricsFile};
 pub use power::{Monitor, TrainPower};
+pub use setup::{Choices, Setup};
 
 /// What a [`fit`] run does, as plain data (the command line's flags, resolved).
 #[derive(Debug, Clone)]
