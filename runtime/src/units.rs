@@ -1,5 +1,6 @@
 //! Human-readable numbers for tables and reports: thousands separators, decimal counts
-//! (MACs, FLOP/s) and binary byte sizes. One place, so every table prints alike.
+//! (MACs, FLOP/s) and binary byte sizes; and the aligned text table ([`columns`]) every
+//! terminal table is drawn with. One place, so every table prints alike.
 
 /// `1403978` → `1,403,978`.
 pub fn thousands(n: u64) -> String {
@@ -72,6 +73,70 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// How a table's header is set off from its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Nothing.
+    None,
+    /// Dashes under each column.
+    PerColumn,
+    /// One line of dashes across the whole table.
+    Full,
+}
+
+/// A text table: `head` and every row in columns as wide as their widest cell (in
+/// characters), two spaces apart; the columns marked in `right` aligned right (figures),
+/// the others left; no trailing spaces.
+pub fn columns<R: AsRef<[String]>>(
+    head: &[&str],
+    right: &[bool],
+    rows: &[R],
+    rule: Rule,
+) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (j, (cell, w)) in cells.zip(&width).enumerate() {
+            if j > 0 {
+                s.push_str("  ");
+            }
+            let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
+            if right.get(j).copied().unwrap_or(false) {
+                s.push_str(&pad);
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&pad);
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut head.iter().copied());
+    match rule {
+        Rule::None => {}
+        Rule::PerColumn => {
+            let dashes: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&line(&mut dashes.iter().map(String::as_str)));
+        }
+        Rule::Full => {
+            let len = width.iter().sum::<usize>() + 2 * width.len().saturating_sub(1);
+            out.push_str(&"-".repeat(len));
+            out.push('\n');
+        }
+    }
+    for row in rows {
+        out.push_str(&line(&mut row.as_ref().iter().map(String::as_str)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +165,34 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(4 << 20), "4.0 MiB");
+    }
+
+    #[test]
+    fn columns_align_by_characters() {
+        let rows = [
+            ["conv1".to_string(), "1,024".to_string(), "—".to_string()],
+            ["c".to_string(), "7".to_string(), "ü".to_string()],
+        ];
+        let t = columns(
+            &["layer", "params", "x"],
+            &[false, true, false],
+            &rows,
+            Rule::PerColumn,
+        );
+        assert_eq!(
+            t,
+            "layer  params  x\n-----  ------  -\nconv1   1,024  —\nc           7  ü\n"
+        );
+        let t = columns(
+            &["a", "bb"],
+            &[true, false],
+            &[["xyz".to_string(), String::new()]],
+            Rule::Full,
+        );
+        assert_eq!(t, "  a  bb\n-------\nxyz\n");
+        assert_eq!(
+            columns::<[String; 0]>(&["only"], &[], &[], Rule::None),
+            "only\n"
+        );
     }
 }

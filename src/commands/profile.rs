@@ -10,7 +10,7 @@ use clap::Args;
 use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
 use edgebench_runtime::{board, model};
 
-use super::{engine_options, si};
+use super::engine_options;
 use crate::cli::{EngineArgs, ModelInputArgs};
 
 #[derive(Debug, Args)]
@@ -62,10 +62,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         super::print_json("the profile", &to_json(&prepared, &prof, &args, board))?;
         return Ok(());
     }
-    print!(
-        "{}",
-        render(&prepared.name, &prof, args.top, board.as_ref())
-    );
+    print!("{}", prof.text(&prepared.name, args.top, board.as_ref()));
     if let Some(path) = &args.trace {
         println!("wrote Chrome trace {}", path.display());
     }
@@ -99,103 +96,4 @@ fn to_json(
         "board": board,
         "target": target,
     })
-}
-
-/// The terminal table: a header (what ran), one row per node, and a footer comparing
-/// the summed node times with the measured end-to-end time.
-fn render(name: &str, p: &Profile, top: usize, board: Option<&(String, Option<String>)>) -> String {
-    let shape: Vec<String> = p.engine.input_shape.iter().map(|d| d.to_string()).collect();
-    let mut out = format!(
-        "{name} (input {}): engine {} {}, provider {}; {} warm-up + {} timed runs\n",
-        shape.join("x"),
-        p.engine.engine,
-        p.engine.version,
-        p.engine.provider,
-        p.warmup,
-        p.runs
-    );
-    match board {
-        Some((b, Some(t))) => out += &format!("  board: {b} (target {t})\n"),
-        Some((b, None)) => out += &format!("  board: {b} (no matching built-in target)\n"),
-        None => {}
-    }
-    for f in &p.engine.fallbacks {
-        out += &format!("  fallback: {f}\n");
-    }
-    for n in &p.notes {
-        out += &format!("  note: {n}\n");
-    }
-    let shown = if top == 0 {
-        p.nodes.len()
-    } else {
-        top.min(p.nodes.len())
-    };
-    let rows: Vec<[String; 6]> = p.nodes[..shown]
-        .iter()
-        .map(|n| {
-            [
-                n.name.clone(),
-                n.op.clone(),
-                format!("{:.3}", n.mean_ms),
-                format!("{:.1}", n.share * 100.0),
-                if n.macs == 0 { "-".into() } else { si(n.macs) },
-                if n.gflops == 0.0 {
-                    "-".into()
-                } else {
-                    format!("{:.1}", n.gflops)
-                },
-            ]
-        })
-        .collect();
-    let head = ["node", "op", "mean ms", "share %", "MACs", "GFLOP/s"];
-    let mut width = head.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            let pad = w.saturating_sub(c.chars().count());
-            if i < 2 {
-                s += &format!("{c}{}  ", " ".repeat(pad));
-            } else {
-                s += &format!("{}{c}  ", " ".repeat(pad));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    out += &line(head);
-    for r in &rows {
-        out += &line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
-    }
-    if shown < p.nodes.len() {
-        let rest = &p.nodes[shown..];
-        let ms: f64 = rest.iter().map(|n| n.mean_ms).sum();
-        out += &format!(
-            "  … {} more nodes: {ms:.3} ms ({:.1} %); --top 0 shows all\n",
-            rest.len(),
-            if p.node_sum_ms > 0.0 {
-                ms / p.node_sum_ms * 100.0
-            } else {
-                0.0
-            }
-        );
-    }
-    let all_gflops = profile::gflops(p.total_macs, p.total_ms);
-    out += &format!(
-        "sum of node times {:.3} ms per inference; measured end to end {:.3} ms \
-         (nodes {:.1} % of it); {} MACs, {:.1} GFLOP/s end to end\n",
-        p.node_sum_ms,
-        p.total_ms,
-        if p.total_ms > 0.0 {
-            p.node_sum_ms / p.total_ms * 100.0
-        } else {
-            0.0
-        },
-        si(p.total_macs),
-        all_gflops
-    );
-    out
 }

@@ -4,6 +4,7 @@
 
 use clap::{Args, Subcommand};
 use edgebench_runtime::board::{self, Board};
+use edgebench_runtime::units;
 
 #[derive(Debug, Args)]
 pub struct TargetsArgs {
@@ -69,28 +70,12 @@ fn list(json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let mut width = header.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 8]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            // Name and EP order read left to right; the figures line up on the right.
-            if i == 0 || i == 7 {
-                s.push_str(&format!("{c:<w$}  "));
-            } else {
-                s.push_str(&format!("{c:>w$}  "));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(header);
-    for r in &rows {
-        line(r.each_ref().map(String::as_str));
-    }
+    // Name and EP order read left to right; the figures line up on the right.
+    let right = [false, true, true, true, true, true, true, false];
+    print!(
+        "{}",
+        units::columns(&header, &right, &rows, units::Rule::None)
+    );
     println!();
     match board::detect() {
         Some((board, Some(t))) => println!("this machine: {board} → --target {t}"),

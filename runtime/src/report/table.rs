@@ -299,43 +299,9 @@ fn bytes_or_dash(b: u64) -> String {
 
 /// Aligned columns with a dashed rule under the header.
 pub(crate) fn grid(columns: &[(String, bool)], rows: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = columns.iter().map(|(h, _)| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (j, (cell, w)) in cells.iter().zip(&width).enumerate() {
-            if j > 0 {
-                s.push_str("  ");
-            }
-            let pad = w.saturating_sub(cell.chars().count());
-            if columns[j].1 {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
-                s.push_str(&" ".repeat(pad));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(columns.iter().map(|(h, _)| h.as_str()).collect());
-    out.push_str(&line(
-        width
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    ));
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
+    let head: Vec<&str> = columns.iter().map(|(h, _)| h.as_str()).collect();
+    let right: Vec<bool> = columns.iter().map(|(_, r)| *r).collect();
+    units::columns(&head, &right, rows, units::Rule::PerColumn)
 }
 
 #[cfg(test)]

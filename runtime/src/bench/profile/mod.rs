@@ -182,6 +182,96 @@ pub fn from_runs(model: &Path, raw: ProfiledRuns, sources: &[SourceNode]) -> Res
     })
 }
 
+impl Profile {
+    /// The terminal table for model `name`: a header (what ran, on which Jetson `board` and
+    /// its built-in target, if any), the `top` longest nodes (0: all) with MACs and GFLOP/s,
+    /// and a footer comparing the summed node times with the measured end-to-end time.
+    pub fn text(&self, name: &str, top: usize, board: Option<&(String, Option<String>)>) -> String {
+        let p = self;
+        let shape: Vec<String> = p.engine.input_shape.iter().map(|d| d.to_string()).collect();
+        let mut out = format!(
+            "{name} (input {}): engine {} {}, provider {}; {} warm-up + {} timed runs\n",
+            shape.join("x"),
+            p.engine.engine,
+            p.engine.version,
+            p.engine.provider,
+            p.warmup,
+            p.runs
+        );
+        match board {
+            Some((b, Some(t))) => out += &format!("  board: {b} (target {t})\n"),
+            Some((b, None)) => out += &format!("  board: {b} (no matching built-in target)\n"),
+            None => {}
+        }
+        for f in &p.engine.fallbacks {
+            out += &format!("  fallback: {f}\n");
+        }
+        for n in &p.notes {
+            out += &format!("  note: {n}\n");
+        }
+        let shown = if top == 0 {
+            p.nodes.len()
+        } else {
+            top.min(p.nodes.len())
+        };
+        let rows: Vec<[String; 6]> = p.nodes[..shown]
+            .iter()
+            .map(|n| {
+                [
+                    n.name.clone(),
+                    n.op.clone(),
+                    format!("{:.3}", n.mean_ms),
+                    format!("{:.1}", n.share * 100.0),
+                    if n.macs == 0 {
+                        "-".into()
+                    } else {
+                        crate::units::count(n.macs)
+                    },
+                    if n.gflops == 0.0 {
+                        "-".into()
+                    } else {
+                        format!("{:.1}", n.gflops)
+                    },
+                ]
+            })
+            .collect();
+        out += &crate::units::columns(
+            &["node", "op", "mean ms", "share %", "MACs", "GFLOP/s"],
+            &[false, false, true, true, true, true],
+            &rows,
+            crate::units::Rule::None,
+        );
+        if shown < p.nodes.len() {
+            let rest = &p.nodes[shown..];
+            let ms: f64 = rest.iter().map(|n| n.mean_ms).sum();
+            out += &format!(
+                "  … {} more nodes: {ms:.3} ms ({:.1} %); --top 0 shows all\n",
+                rest.len(),
+                if p.node_sum_ms > 0.0 {
+                    ms / p.node_sum_ms * 100.0
+                } else {
+                    0.0
+                }
+            );
+        }
+        let all_gflops = gflops(p.total_macs, p.total_ms);
+        out += &format!(
+            "sum of node times {:.3} ms per inference; measured end to end {:.3} ms \
+         (nodes {:.1} % of it); {} MACs, {:.1} GFLOP/s end to end\n",
+            p.node_sum_ms,
+            p.total_ms,
+            if p.total_ms > 0.0 {
+                p.node_sum_ms / p.total_ms * 100.0
+            } else {
+                0.0
+            },
+            crate::units::count(p.total_macs),
+            all_gflops
+        );
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

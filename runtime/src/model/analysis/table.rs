@@ -42,12 +42,6 @@ pub(super) fn render(a: &Analysis) -> String {
             ]
         })
         .collect();
-    let mut width = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(
@@ -57,18 +51,12 @@ pub(super) fn render(a: &Analysis) -> String {
     );
     let _ = writeln!(out, "inputs:  {}", tensors(&a.inputs));
     let _ = writeln!(out, "outputs: {}", tensors(&a.outputs));
-    let line = |out: &mut String, cells: [&str; 6]| {
-        let [w0, w1, w2, w3, w4, w5] = width;
-        let [c0, c1, c2, c3, c4, c5] = cells;
-        let _ = writeln!(
-            out,
-            "{c0:<w0$}  {c1:<w1$}  {c2:<w2$}  {c3:>w3$}  {c4:>w4$}  {c5:>w5$}"
-        );
-    };
-    line(&mut out, header);
-    for row in &rows {
-        line(&mut out, row.each_ref().map(String::as_str));
-    }
+    out.push_str(&crate::units::columns(
+        &header,
+        &[false, false, false, true, true, true],
+        &rows,
+        crate::units::Rule::None,
+    ));
     let _ = writeln!(out, "total params:      {}", thousands(a.total_params));
     let _ = writeln!(
         out,

@@ -211,15 +211,7 @@ impl MemoryPlan {
 
     /// The breakdown as a text table (for `edgebench train --plan`).
     pub fn to_table(&self) -> String {
-        let mut rows: Vec<[String; 7]> = vec![[
-            "layer".into(),
-            "kind".into(),
-            "output".into(),
-            "params".into(),
-            "trains".into(),
-            "gradients".into(),
-            "saved".into(),
-        ]];
+        let mut rows: Vec<[String; 7]> = Vec::with_capacity(self.layers.len());
         for r in &self.layers {
             rows.push([
                 r.name.clone(),
@@ -248,37 +240,24 @@ impl MemoryPlan {
                 },
             ]);
         }
-        let mut widths = [0usize; 7];
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
         let mut out = format!(
             "{} at {}, micro-batch {}, trainable: {}, optimizer state ×{}\n\n",
             self.model, self.input, self.micro_batch, self.trainable, self.optimizer_state_factor
         );
-        for (i, row) in rows.iter().enumerate() {
-            let mut line = String::new();
-            for (j, (cell, w)) in row.iter().zip(widths).enumerate() {
-                let pad = w.saturating_sub(cell.chars().count());
-                if j == 0 || j == 1 || j == 4 {
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(pad));
-                } else {
-                    line.push_str(&" ".repeat(pad));
-                    line.push_str(cell);
-                }
-                line.push_str("  ");
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-            if i == 0 {
-                let len = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-                out.push_str(&"-".repeat(len));
-                out.push('\n');
-            }
-        }
+        out.push_str(&units::columns(
+            &[
+                "layer",
+                "kind",
+                "output",
+                "params",
+                "trains",
+                "gradients",
+                "saved",
+            ],
+            &[false, false, true, true, false, true, true],
+            &rows,
+            units::Rule::Full,
+        ));
         out.push('\n');
         let items = [
             ("parameters", self.parameters),
