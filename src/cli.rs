@@ -265,3 +265,11 @@ pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
         Err(_) => Err("not a number of seconds".into()),
     }
 }
+
+/// A crop scale for augmentation: a fraction in (0, 1] of the image's side.
+pub(crate) fn parse_crop(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("invalid crop scale {s:?}: a fraction in (0, 1]")),
+    }
+}

@@ -13,7 +13,7 @@ use edgebench_runtime::data::loader::{AugmentConfig, LoaderConfig, OnError, Orde
 use edgebench_runtime::data::{Source, source};
 use edgebench_runtime::model::Layout;
 
-use crate::cli::parse_count;
+use crate::cli::{parse_count, parse_crop};
 
 #[derive(Debug, Args)]
 pub struct LoaderArgs {
@@ -140,11 +140,4 @@ pub fn run(args: LoaderArgs) -> anyhow::Result<()> {
         print!("{}", summary.text());
     }
     Ok(())
-}
-
-fn parse_crop(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-        _ => Err(format!("invalid crop scale {s:?}: a fraction in (0, 1]")),
-    }
 }

@@ -22,7 +22,7 @@ pub struct MeasureArgs {
     /// Offline batch size, or `auto`: sweep 1, 2, 4, … and pick the throughput knee that
     /// fits the memory budget.
     #[arg(long, default_value = "4", value_name = "N|auto")]
-    pub batch: BatchArg,
+    pub batch: Batch,
     /// Largest batch `--batch auto` tries.
     #[arg(long, default_value_t = 64, value_name = "N", value_parser = parse_count::<usize>)]
     pub max_batch: usize,
@@ -58,7 +58,7 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "NAME|FILE")]
     pub target: Option<String>,
     /// Memory budget for one model's process (overrides the target's), e.g. 512MiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
     pub memory_budget: Option<u64>,
     /// Write the report as JSON (schema: docs/report-schema.md); `-` for stdout.
     #[arg(long, value_name = "FILE")]
@@ -91,30 +91,6 @@ pub struct MeasureArgs {
     pub engine: EngineArgs,
 }
 
-/// `--batch N` or `--batch auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchArg {
-    Fixed(usize),
-    Auto,
-}
-
-impl std::str::FromStr for BatchArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("auto") {
-            return Ok(Self::Auto);
-        }
-        match s.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(Self::Fixed(n)),
-            _ => Err(format!("invalid batch {s:?}: a number ≥ 1 or `auto`")),
-        }
-    }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    units::parse_bytes(s)
-}
-
 /// Run the measurement for `models` and print/write the report.
 pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Result<()> {
     // Temporary exports and worker processes go away even when the run is interrupted.
@@ -134,10 +110,7 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
             single_stream: args.scenario != "offline",
             offline: args.scenario != "single-stream",
         },
-        batch: match args.batch {
-            BatchArg::Fixed(b) => Batch::Fixed(b),
-            BatchArg::Auto => Batch::Auto,
-        },
+        batch: args.batch,
         max_batch: args.max_batch,
         prepare: args.model_input.prepare_options(Some(1)),
         data: args.data.clone(),

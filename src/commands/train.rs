@@ -14,7 +14,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use edgebench_runtime::fsutil::IoPaths;
-use edgebench_runtime::model::onnx_read;
 use edgebench_runtime::model::spec::InputShape;
 use edgebench_runtime::train::checkpoint::Progress;
 use edgebench_runtime::train::fit::{
@@ -22,9 +21,10 @@ use edgebench_runtime::train::fit::{
 };
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::program::plan::Trainable;
-use edgebench_runtime::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use edgebench_runtime::{Error, units};
 use indicatif::ProgressBar;
+
+use crate::cli::parse_crop;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -173,13 +173,6 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_crop(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-        _ => Err(format!("invalid crop scale {s:?}: a fraction in (0, 1]")),
-    }
-}
-
 /// The run's choices as the runtime takes them.
 fn choices(a: &TrainArgs, array_chw: Option<(usize, usize, usize)>) -> anyhow::Result<Choices> {
     let mut optimizer = match a.optimizer {
@@ -275,24 +268,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         export: a.export.clone(),
     };
     cfg.check_data(&train, val.as_ref(), s.input)?;
-    let trainer_cfg = TrainerConfig {
-        micro_batch: b.micro,
-        accumulation_steps: b.steps,
-        trainable: s.trainable,
-        optimizer: s.optimizer,
-        schedule: s.schedule.clone(),
-        threads: a.threads,
-        seed: a.seed,
-    };
-    let mut trainer = Trainer::new(&s.spec, s.input, trainer_cfg)?;
-    if let Some(init) = &a.init {
-        let w = onnx_read::read_weights(init, &s.spec, s.input)
-            .with_context(|| format!("--init {}", init.display()))?;
-        if let Some(bad) = first_non_finite(&s.spec, &w) {
-            bail!("--init {}: non-finite weights: {bad}", init.display());
-        }
-        trainer.set_weights(&w)?;
-    }
+    let mut trainer = s.trainer(a.threads, a.seed, a.init.as_deref())?;
     if let Some(r) = &a.resume {
         cfg.start = fit::resume(&mut trainer, r, a.seed)?;
     }

@@ -31,6 +31,20 @@ pub enum Batch {
     Auto,
 }
 
+/// `N` (≥ 1) or `auto`, as `--batch` takes it.
+impl std::str::FromStr for Batch {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Self::Fixed(n)),
+            _ => Err(format!("invalid batch {s:?}: a number ≥ 1 or `auto`")),
+        }
+    }
+}
+
 /// Everything one comparison needs: the models and how to measure them.
 #[derive(Debug, Clone)]
 pub struct CompareConfig {

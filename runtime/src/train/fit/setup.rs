@@ -4,12 +4,15 @@
 //! micro-batches (by `--micro-batch` or the memory budget) and the memory plan at that
 //! micro-batch; [`Setup::plan_text`] is what `edgebench train --plan` prints.
 
-use crate::error::{Error, Result};
+use std::path::Path;
+
+use crate::error::{Error, Result, ResultExt};
 use crate::model::spec::{InputShape, Spec};
-use crate::model::zoo;
+use crate::model::{onnx_read, zoo};
 use crate::train::optim::OptimizerConfig;
 use crate::train::program::plan::{self, MemoryPlan, Split, Trainable};
 use crate::train::schedule::Schedule;
+use crate::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use crate::units;
 
 /// What a run asks for, before it is resolved.
@@ -114,6 +117,35 @@ impl Setup {
             plan,
             memory_budget: choices.memory_budget,
         })
+    }
+
+    /// A trainer for this setup on `threads` compute threads (0 = all cores), its
+    /// weights He-initialised from `seed`, or read from `init`: an ONNX file of the same
+    /// architecture (fine-tuning), whose weights must all be finite.
+    pub fn trainer(&self, threads: usize, seed: u64, init: Option<&Path>) -> Result<Trainer> {
+        let cfg = TrainerConfig {
+            micro_batch: self.split.micro,
+            accumulation_steps: self.split.steps,
+            trainable: self.trainable,
+            optimizer: self.optimizer,
+            schedule: self.schedule.clone(),
+            threads,
+            seed,
+        };
+        let mut trainer = Trainer::new(&self.spec, self.input, cfg)?;
+        if let Some(init) = init {
+            let w = onnx_read::read_weights(init, &self.spec, self.input)
+                .context(|| format!("--init {}", init.display()))?;
+            if let Some(bad) = first_non_finite(&self.spec, &w) {
+                return Err(Error::Input {
+                    path: init.to_path_buf(),
+                    reason: format!("non-finite weights: {bad}"),
+                }
+                .context("--init"));
+            }
+            trainer.set_weights(&w)?;
+        }
+        Ok(trainer)
     }
 
     /// The memory plan (every buffer, per layer), the batch split and, with a budget,
