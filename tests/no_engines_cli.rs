@@ -1,5 +1,5 @@
 //! A build without engines, through the binary. CI runs this file in a build without
-//! default features (`cargo test --no-default-features --test no_engines_cli`): both
+//! default features (`cargo test --workspace --no-default-features --test no_engines_cli`): both
 //! engines are compiled out (the stubs of `engine::{ort, tract}`), every command that
 //! needs one ends with exit code 3 and "engine X is not compiled in (rebuild with
 //! `--features X`)" on one line before measuring anything, and the commands that need
