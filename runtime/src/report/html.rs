@@ -11,9 +11,9 @@ use crate::units;
 use super::plots::{self, PALETTE};
 use super::power;
 use super::{
-    accuracy_pct, cross_model, engine_cell, latencies, machine_line, ms, num, peak_share,
-    peak_stale_note, pipeline_line, ratio, settings_line, startup_line, sweep_rows, target_lines,
-    verdict_figures,
+    accuracy_pct, cross_model, engine_cell, fallback_lines, latencies, machine_line, ms, num,
+    peak_share, peak_stale_note, pipeline_line, ratio, settings_line, startup_line, sweep_rows,
+    target_lines, verdict_figures,
 };
 use crate::error::Result;
 
@@ -171,15 +171,9 @@ fn models_table(h: &mut String, r: &Report) {
             esc(cross_model::pareto_axes(&r.models))
         );
     }
-    let fallbacks: Vec<String> = r
-        .models
-        .iter()
-        .flat_map(|m| {
-            m.engine
-                .fallbacks
-                .iter()
-                .map(move |f| format!("<li>{}: {}</li>", esc(&m.name), esc(f)))
-        })
+    let fallbacks: Vec<String> = fallback_lines(r)
+        .into_iter()
+        .map(|(m, f)| format!("<li>{}: {}</li>", esc(m), esc(f)))
         .collect();
     if !fallbacks.is_empty() {
         let _ = writeln!(h, "<p>Engine fallbacks:</p><ul>{}</ul>", fallbacks.concat());

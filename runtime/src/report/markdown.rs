@@ -10,8 +10,8 @@ use crate::units;
 
 use super::power;
 use super::{
-    accuracy_pct, cross_model, engine_cell, latencies, machine_line, ms, num, peak_share,
-    peak_stale_note, pipeline_line, ratio, settings_line, sweep_rows, target_lines,
+    accuracy_pct, cross_model, engine_cell, fallback_lines, latencies, machine_line, ms, num,
+    peak_share, peak_stale_note, pipeline_line, ratio, settings_line, sweep_rows, target_lines,
 };
 
 /// Render the report as GitHub-flavoured Markdown.
@@ -127,15 +127,9 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "| {} | {} | {} | {} |", row[0], row[1], row[2], row[3]);
         }
     }
-    let fallbacks: Vec<String> = r
-        .models
-        .iter()
-        .flat_map(|m| {
-            m.engine
-                .fallbacks
-                .iter()
-                .map(move |f| format!("- {}: {}", cell(&m.name), cell(f)))
-        })
+    let fallbacks: Vec<String> = fallback_lines(r)
+        .into_iter()
+        .map(|(m, f)| format!("- {}: {}", cell(m), cell(f)))
         .collect();
     if !fallbacks.is_empty() {
         let _ = writeln!(out, "\nEngine fallbacks:\n\n{}", fallbacks.join("\n"));

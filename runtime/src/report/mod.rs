@@ -28,8 +28,8 @@ use crate::error::{Error, Result};
 use schema::Report;
 
 pub(crate) use phrases::{
-    PEAK_STALE, accuracy_pct, budget_label, engine_cell, latencies, machine_line, ms, num,
-    peak_share, peak_stale_note, pipeline_line, plain, ratio, settings_line, startup_line,
+    PEAK_STALE, accuracy_pct, budget_label, engine_cell, fallback_lines, latencies, machine_line,
+    ms, num, peak_share, peak_stale_note, pipeline_line, plain, ratio, settings_line, startup_line,
     sweep_rows, target_lines, verdict_figures,
 };
 

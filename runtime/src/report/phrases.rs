@@ -251,6 +251,17 @@ pub(crate) fn budget_label(v: &Verdict) -> String {
 }
 
 /// `ort/cpu`: the engine and the provider that really ran.
+/// Every engine fallback of the report as (model, fallback), in model order.
+pub(crate) fn fallback_lines(r: &Report) -> Vec<(&str, &str)> {
+    r.models
+        .iter()
+        .flat_map(|m| {
+            let name = m.name.as_str();
+            m.engine.fallbacks.iter().map(move |f| (name, f.as_str()))
+        })
+        .collect()
+}
+
 pub(crate) fn engine_cell(m: &ModelResult) -> String {
     let e = &m.engine;
     match (e.engine.is_empty(), e.provider.is_empty()) {

@@ -8,9 +8,9 @@ use crate::units;
 
 use super::power;
 use super::{
-    accuracy_pct, budget_label, cross_model, engine_cell, latencies, machine_line, ms, num,
-    peak_share, peak_stale_note, pipeline_line, ratio, settings_line, startup_line, sweep_rows,
-    target_lines, verdict_figures,
+    accuracy_pct, budget_label, cross_model, engine_cell, fallback_lines, latencies, machine_line,
+    ms, num, peak_share, peak_stale_note, pipeline_line, ratio, settings_line, startup_line,
+    sweep_rows, target_lines, verdict_figures,
 };
 use crate::board;
 
@@ -161,17 +161,11 @@ pub fn render(r: &Report) -> String {
         out.push_str(&grid(&cols, &rows));
     }
 
-    let fallbacks: Vec<&ModelResult> = r
-        .models
-        .iter()
-        .filter(|m| !m.engine.fallbacks.is_empty())
-        .collect();
+    let fallbacks = fallback_lines(r);
     if !fallbacks.is_empty() {
         out.push_str("\nengine fallbacks:\n");
-        for m in fallbacks {
-            for f in &m.engine.fallbacks {
-                let _ = writeln!(out, "  {}: {f}", m.name);
-            }
+        for (m, f) in fallbacks {
+            let _ = writeln!(out, "  {m}: {f}");
         }
     }
     out.push_str("\nstart-up and memory:\n");

@@ -1,4 +1,4 @@
-//! From a run's choices to what the [`Trainer`](crate::train::trainer::Trainer) and
+//! From a run's choices to what the [`Trainer`] and
 //! [`fit`](super::fit) need: the spec a model name or file gives, the input shape, the
 //! trainable set, the optimizer, the schedule, the effective batch split into
 //! micro-batches (by `--micro-batch` or the memory budget) and the memory plan at that
