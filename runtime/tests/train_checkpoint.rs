@@ -40,7 +40,7 @@ fn resume_is_bit_identical() {
         let progress = Progress {
             epoch: 1,
             position: 20,
-            rng: vec![1, 2, 3, 4, 5],
+            seed: vec![1, 2, 3, 4, 5],
         };
         first.save_checkpoint(&path, &progress).unwrap();
         drop(first);
@@ -173,7 +173,7 @@ fn saves_are_atomic() {
         &Progress {
             epoch: 2,
             position: 0,
-            rng: vec![],
+            seed: vec![],
         },
     )
     .unwrap();

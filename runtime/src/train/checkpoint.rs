@@ -8,7 +8,7 @@
 //!   the optimizer and the schedule (text);
 //! - position: optimizer updates (the schedule position), micro-batches stepped,
 //!   micro-batches and samples pending in the current accumulation;
-//! - the caller's [`Progress`]: epoch, position in the epoch, RNG state (opaque bytes);
+//! - the caller's [`Progress`]: epoch, position in the epoch, the seed of its orders (opaque bytes);
 //! - the parameters, the accumulated gradients and the optimizer state (`f32` arrays,
 //!   each with its length);
 //! - a CRC-32C of everything before it.
@@ -34,8 +34,9 @@ pub struct Progress {
     pub epoch: u64,
     /// Samples (or batches) of that epoch already consumed.
     pub position: u64,
-    /// The caller's RNG state (shuffling, augmentation), serialised by the caller.
-    pub rng: Vec<u8>,
+    /// What seeds the caller's shuffling and augmentation, as bytes the caller chose
+    /// ([`fit`](crate::train::fit::fit) stores its `u64` seed, little-endian).
+    pub seed: Vec<u8>,
 }
 
 /// What makes a checkpoint belong to a trainer, field by field.
@@ -112,7 +113,7 @@ pub(crate) fn save(t: &Trainer, path: &Path, progress: &Progress) -> Result<()> 
     ] {
         w.u64(v);
     }
-    w.bytes(&progress.rng);
+    w.bytes(&progress.seed);
     let p = &t.prog;
     for r in [p.params_r, p.grads_r, p.state_r] {
         w.f32s(t.arena.read(r)?);
@@ -246,7 +247,7 @@ pub(crate) fn load(t: &mut Trainer, path: &Path) -> Result<Progress> {
     ]) {
         *x = r.u64(what)?;
     }
-    let rng = r.bytes("RNG state")?.to_vec();
+    let seed = r.bytes("seed")?.to_vec();
     // Read into the arena only once everything above is valid; a failure below leaves
     // the trainer's buffers partly overwritten, which the error reports.
     let p = &t.prog;
@@ -272,6 +273,6 @@ pub(crate) fn load(t: &mut Trainer, path: &Path) -> Result<Progress> {
     Ok(Progress {
         epoch: v[4],
         position: v[5],
-        rng,
+        seed,
     })
 }

@@ -439,7 +439,7 @@ impl Trainer {
     }
 
     /// Restores a checkpoint written by a trainer of the same model; returns the
-    /// caller's progress (epoch, position, RNG state) stored in it.
+    /// caller's progress (epoch, position, seed) stored in it.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<super::checkpoint::Progress> {
         super::checkpoint::load(self, path)
     }

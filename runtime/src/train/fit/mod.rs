@@ -67,7 +67,7 @@ pub struct FitConfig {
     /// The effective batch cut into micro-batches; it must match the trainer's
     /// micro-batch and accumulation steps.
     pub split: Split,
-    /// Seed of the orders, the augmentation and the checkpoints' RNG state.
+    /// Seed of the orders, the augmentation and what the checkpoints store to continue them.
     pub seed: u64,
     /// A new seeded order every epoch.
     pub shuffle: bool,
@@ -363,7 +363,7 @@ pub fn fit(
 pub fn resume(trainer: &mut Trainer, path: &Path, seed: u64) -> Result<Progress> {
     let start = trainer.load_checkpoint(path)?;
     let stored = start
-        .rng
+        .seed
         .get(..8)
         .and_then(|b| b.try_into().ok())
         .map(u64::from_le_bytes);
@@ -452,7 +452,7 @@ fn save(t: &Trainer, path: &Path, epoch: u64, position: u64, seed: u64) -> Resul
     let progress = Progress {
         epoch,
         position,
-        rng: seed.to_le_bytes().to_vec(),
+        seed: seed.to_le_bytes().to_vec(),
     };
     t.save_checkpoint(path, &progress)
         .map_err(|e| e.context(format!("writing checkpoint {}", path.display())))
