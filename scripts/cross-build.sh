@@ -83,7 +83,12 @@ log "building edgebench for $T_TRIPLE, glibc $glibc ($target: $T_DESC)"
 started=$(date +%s)
 (
     cd "$root"
+    # Line tables only when they are kept: the bundle's binary is stripped otherwise, and
+    # generating them costs build time for nothing.
+    debug=false
+    [[ "$keep_debug" == 1 ]] && debug=line-tables-only
     PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
+        CARGO_PROFILE_RELEASE_DEBUG="$debug" \
         cargo zigbuild --release --locked -p edgebench --target "$T_TRIPLE.$glibc" >&2
 ) || die "cargo zigbuild failed (see above)"
 bin="$CROSS_TARGET_DIR/$T_TRIPLE/release/edgebench"
