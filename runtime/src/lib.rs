@@ -48,6 +48,8 @@
 //! - [`train`]: the training engine: kernels, the lowered program and its memory plan,
 //!   the trainer, optimizers, schedules, checkpoints and the training loop ([`train::fit`]);
 //! - [`onnx`]: the ONNX protobuf messages;
+//! - [`quant`]: int8 post-training quantization: parameters, per-channel weights and the
+//!   calibration of activation ranges;
 //! - [`units`]: human-readable numbers for tables;
 //! - [`crc32c`]: the CRC-32C checksum of TFRecord framing and training checkpoints;
 //! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input;
@@ -66,6 +68,7 @@ pub mod model;
 #[cfg(test)]
 mod mutate;
 pub mod onnx;
+pub mod quant;
 pub mod report;
 pub mod scratch;
 pub mod tensor_io;
