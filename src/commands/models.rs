@@ -53,18 +53,7 @@ fn list(
     input: Option<edgebench_runtime::model::spec::InputShape>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for spec in zoo::all()? {
-        let inp = input.unwrap_or(spec.input);
-        rows.push(serde_json::json!({
-            "name": spec.name,
-            "description": spec.description,
-            "input": inp.to_string(),
-            "params": spec.params(inp)?,
-            "macs": spec.macs(inp)?,
-            "layers": spec.layers.len(),
-        }));
-    }
+    let rows = zoo::summaries(input)?;
     if json {
         super::print_json("the model list", &rows)?;
         return Ok(());
@@ -76,11 +65,11 @@ fn list(
     for r in &rows {
         println!(
             "{:<10} {:>11} {:>14} {:>10}  {}",
-            r["name"].as_str().unwrap_or_default(),
-            r["input"].as_str().unwrap_or_default(),
-            group(r["params"].as_u64().unwrap_or_default()),
-            si(r["macs"].as_u64().unwrap_or_default()),
-            r["description"].as_str().unwrap_or_default()
+            r.name,
+            r.input,
+            group(r.params),
+            si(r.macs),
+            r.description
         );
     }
     Ok(())

@@ -36,6 +36,37 @@ pub fn all() -> Result<Vec<Spec>> {
     names().into_iter().map(builtin).collect()
 }
 
+/// One line of `edgebench models list` (fields in the order the JSON prints them).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub description: String,
+    /// The input size the figures are for.
+    pub input: String,
+    pub layers: usize,
+    /// Multiply-accumulates per image.
+    pub macs: u64,
+    pub name: String,
+    pub params: u64,
+}
+
+/// Every built-in model's parameters and MACs at `input` (each model's own when `None`).
+pub fn summaries(input: Option<super::spec::InputShape>) -> Result<Vec<Summary>> {
+    all()?
+        .into_iter()
+        .map(|spec| {
+            let inp = input.unwrap_or(spec.input);
+            Ok(Summary {
+                description: spec.description.clone(),
+                input: inp.to_string(),
+                layers: spec.layers.len(),
+                macs: spec.macs(inp)?,
+                name: spec.name.clone(),
+                params: spec.params(inp)?,
+            })
+        })
+        .collect()
+}
+
 /// Load a spec from a TOML file; `base` may name a built-in model.
 pub fn load_spec_file(path: &Path) -> Result<Spec> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
