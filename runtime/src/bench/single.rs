@@ -149,15 +149,11 @@ impl RunLatency {
                 max: 0.0,
             };
         }
-        let median = if n % 2 == 1 {
-            s[n / 2]
-        } else {
-            (s[n / 2 - 1] + s[n / 2]) / 2.0
-        };
         Self {
             runs: n,
             min: s[0],
-            median,
+            // The middle value, or the mean of the middle two (numpy's median).
+            median: super::stats::percentile_sorted(&s, 50.0),
             mean: s.iter().sum::<f64>() / n as f64,
             max: s[n - 1],
         }
