@@ -8,6 +8,9 @@
 #                  binary pinned at or below its own glibc; 2.27 runs on all of them)
 #   --out DIR      bundle folder (default: target/jetson/TARGET)
 #   --keep-debug   keep the debug line tables in the bundle's binary (default: stripped)
+#   --profile P    cargo profile (default: release). CI passes `cross-ci` (Cargo.toml):
+#                  dependencies that do no numeric work at opt-level 1, about a third
+#                  less build time; the bundle it writes is for checking, not shipping
 #   --no-install   install nothing; fail with the install command when a tool is missing
 #   --no-bundle    build and check the binary only
 #   -h, --help     this text
@@ -17,7 +20,7 @@
 #      `libstd-rust-web-dev:arm64`), `gcc-aarch64-linux-gnu` and `libc6-dev-arm64-cross`
 #      (the aarch64 runtime libraries qemu-check.sh runs against); from PyPI, into the venv
 #      .cache/crossenv, `ziglang` and `cargo-zigbuild` (zig links against any glibc level);
-#   2. builds `edgebench` (release, features ort + tract) for aarch64-unknown-linux-gnu
+#   2. builds `edgebench` (the profile, features ort + tract) for aarch64-unknown-linux-gnu
 #      pinned to the glibc: `cargo zigbuild --target aarch64-unknown-linux-gnu.<glibc>`,
 #      in its own target dir target/cross/ so it never invalidates the host build;
 #   3. checks the binary: an ELF for AArch64 with the aarch64 loader, and its newest
@@ -35,9 +38,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/cross-common.sh"
 PROG=cross-build
 
-usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-target="" glibc="" out="" keep_debug=0 install=1 bundle=1
+target="" glibc="" out="" keep_debug=0 install=1 bundle=1 profile=release
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --glibc)
@@ -53,6 +56,12 @@ while [[ $# -gt 0 ]]; do
         ;;
     --out=*) out="${1#--out=}" && shift ;;
     --keep-debug) keep_debug=1 && shift ;;
+    --profile)
+        [[ $# -ge 2 ]] || usage_error "--profile needs a cargo profile such as release"
+        profile="$2"
+        shift 2
+        ;;
+    --profile=*) profile="${1#--profile=}" && shift ;;
     --no-install) install=0 && shift ;;
     --no-bundle) bundle=0 && shift ;;
     -h | --help) usage && exit 0 ;;
@@ -64,6 +73,7 @@ while [[ $# -gt 0 ]]; do
         ;;
     esac
 done
+[[ "$profile" =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] || usage_error "--profile '$profile': not a cargo profile name"
 [[ -n "$target" ]] || usage_error "missing TARGET; known targets: $(known_targets)"
 load_target "$target"
 if [[ -n "$glibc" ]]; then
@@ -87,11 +97,12 @@ started=$(date +%s)
     # generating them costs build time for nothing.
     debug=false
     [[ "$keep_debug" == 1 ]] && debug=line-tables-only
-    PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
-        CARGO_PROFILE_RELEASE_DEBUG="$debug" \
-        cargo zigbuild --release --locked -p edgebench --target "$T_TRIPLE.$glibc" >&2
+    profile_env="CARGO_PROFILE_$(echo "$profile" | tr 'a-z-' 'A-Z_')_DEBUG"
+    env PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
+        "$profile_env=$debug" \
+        cargo zigbuild --profile "$profile" --locked -p edgebench --target "$T_TRIPLE.$glibc" >&2
 ) || die "cargo zigbuild failed (see above)"
-bin="$CROSS_TARGET_DIR/$T_TRIPLE/release/edgebench"
+bin="$CROSS_TARGET_DIR/$T_TRIPLE/$profile/edgebench"
 [[ -x "$bin" ]] || die "the build finished but $bin is missing"
 log "build took $(($(date +%s) - started)) s"
 
@@ -135,6 +146,7 @@ write_bundle_readme "$stage/README.md" "$target" "$T_DESC" "$glibc" "$newest" "$
     echo "target=$target"
     echo "triple=$T_TRIPLE"
     echo "glibc_pin=$glibc"
+    echo "cargo_profile=$profile"
     echo "target_glibc=$T_GLIBC"
     echo "newest_glibc_symbol=GLIBC_$newest"
     echo "onnxruntime=1.31.1 (PyPI aarch64 wheel, CPU; newest symbol GLIBC_$ort_glibc)"

@@ -80,8 +80,12 @@ pub struct MeasureArgs {
     #[arg(long)]
     pub profile: bool,
     /// Measure the GEMM peak again instead of using the cached one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_peak")]
     pub remeasure_peak: bool,
+    /// Neither measure nor read the GEMM peak: no "% of peak" in the report (quick runs,
+    /// emulators, a machine busy anyway).
+    #[arg(long)]
+    pub no_peak: bool,
     /// On a Jetson, sample `tegrastats` every MS milliseconds during the timed runs for
     /// power per rail, GPU/EMC load, RAM, temperatures and energy per inference (0: off).
     /// The executable is `$EDGEBENCH_TEGRASTATS`, else `tegrastats` on PATH.
@@ -119,6 +123,7 @@ pub fn run(command: &str, models: &[String], args: &MeasureArgs) -> anyhow::Resu
         memory_budget: args.memory_budget,
         profile: args.profile,
         remeasure_peak: args.remeasure_peak,
+        no_peak: args.no_peak,
         tegrastats_interval_ms: args.tegrastats_interval,
         engine: args.engine.settings(),
         worker_exe: std::env::current_exe().context("locating the edgebench executable")?,

@@ -73,6 +73,9 @@ pub struct CompareConfig {
     pub profile: bool,
     /// Measure the GEMM peak again instead of using the cached one.
     pub remeasure_peak: bool,
+    /// Neither measure nor read the GEMM peak: the report has no "% of peak" (quick
+    /// runs, emulators, a machine that is busy anyway).
+    pub no_peak: bool,
     /// `tegrastats` sampling interval during the timed runs (0: off).
     pub tegrastats_interval_ms: u64,
     /// The engine and its settings.
@@ -174,17 +177,21 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
 
     let mut machine: Machine = hw::machine();
     machine.board = board.clone();
-    if hw::cached_peak().is_none() || cfg.remeasure_peak {
-        obs.say(
-            "measuring this machine's fp32 GEMM peak (cached unless the machine is busy; see `edgebench hw`) …",
-        );
+    if cfg.no_peak {
+        obs.note("GEMM peak not measured (--no-peak): the report gives no share of peak");
+    } else {
+        if hw::cached_peak().is_none() || cfg.remeasure_peak {
+            obs.say(
+                "measuring this machine's fp32 GEMM peak (cached unless the machine is busy; see `edgebench hw`) …",
+            );
+        }
+        let peak = hw::gemm_peak(cfg.remeasure_peak);
+        if let Some(w) = &peak.warning {
+            // The figures against the peak depend on it.
+            obs.warn(w);
+        }
+        machine.gemm_peak_gflops = Some(peak.peak.gflops);
     }
-    let peak = hw::gemm_peak(cfg.remeasure_peak);
-    if let Some(w) = &peak.warning {
-        // The figures against the peak depend on it.
-        obs.warn(w);
-    }
-    machine.gemm_peak_gflops = Some(peak.peak.gflops);
 
     let mut sweeps = Vec::new();
     if cfg.batch == Batch::Auto && cfg.plan.offline {
