@@ -51,6 +51,8 @@ pub enum Command {
     Loader(crate::commands::loader::LoaderArgs),
     /// Train or fine-tune a model within a memory budget; validate, checkpoint, export ONNX.
     Train(crate::commands::train::TrainArgs),
+    /// Quantize a model to int8 (QDQ ONNX), calibrated on images; weights per channel.
+    Quantize(crate::commands::quantize::QuantizeArgs),
     /// Internal: a measuring worker process (started by bench/compare).
     #[command(name = "__worker", hide = true)]
     Worker { config: String },

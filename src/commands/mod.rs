@@ -10,6 +10,7 @@ pub mod loader;
 mod measure;
 mod models;
 pub mod profile;
+pub mod quantize;
 mod run;
 pub mod targets;
 pub mod train;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Targets(args) => targets::run(args),
         Command::Train(args) => train::run(args),
+        Command::Quantize(args) => quantize::run(args),
     }
 }
 

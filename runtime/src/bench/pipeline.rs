@@ -162,35 +162,65 @@ impl Data {
 }
 
 impl Data {
-    /// One pass over every item (untimed): (correct, labelled) top-1 counts. A partial
-    /// last batch is padded to the session's fixed batch; only its real rows count.
-    fn top1(&self, session: &mut dyn Session, batch: usize) -> Result<(u64, u64)> {
+    /// One pass over the items in the source's order, stopping after `limit` images,
+    /// in batches of `batch` preprocessed images: `f(pixels, labels)`, where `pixels`
+    /// always holds `batch` images (a short batch padded with zeros, so a session of a
+    /// fixed batch runs it) and `labels` has one entry per real image. Unreadable items
+    /// are skipped as the loader's policy says. Returns the images seen.
+    pub fn for_each_batch(
+        &self,
+        batch: usize,
+        limit: u64,
+        mut f: impl FnMut(&[f32], &[i32]) -> Result<()>,
+    ) -> Result<u64> {
         let mut cfg = LoaderConfig::new(self.target.clone(), batch);
         cfg.workers = self.workers;
         cfg.stop = Stop::Epochs(1);
         let mut loader = Loader::new(Arc::clone(&self.source), cfg)?;
-        let shape = session.info().input_shape.clone();
-        let mut padded = vec![0f32; batch * self.target.image_len()];
-        let (mut correct, mut labelled) = (0u64, 0u64);
-        while let Some(b) = loader.next_batch() {
+        let per = self.target.image_len();
+        let mut padded = vec![0f32; batch * per];
+        let mut seen = 0u64;
+        while seen < limit {
+            let Some(b) = loader.next_batch() else { break };
             let b = b?;
-            let images = if b.len == batch {
+            let rows = (b.len as u64).min(limit - seen) as usize;
+            if rows == 0 {
+                continue;
+            }
+            let images = if rows == batch {
                 b.images()
             } else {
                 padded.fill(0.0);
-                padded[..b.images().len()].copy_from_slice(b.images());
+                padded[..rows * per].copy_from_slice(&b.images()[..rows * per]);
                 &padded
             };
+            f(images, &b.labels()[..rows])?;
+            seen += rows as u64;
+        }
+        Ok(seen)
+    }
+
+    /// One pass over every item (untimed): (correct, labelled) top-1 counts. A partial
+    /// last batch is padded to the session's fixed batch; only its real rows count.
+    fn top1(&self, session: &mut dyn Session, batch: usize) -> Result<(u64, u64)> {
+        let shape = session.info().input_shape.clone();
+        let (mut correct, mut labelled) = (0u64, 0u64);
+        let mut classifier = true;
+        self.for_each_batch(batch, u64::MAX, |images, labels| {
+            if !classifier {
+                return Ok(());
+            }
             let view = ArrayViewD::from_shape(IxDyn(&shape), images).map_err(|e| {
                 Error::Invalid(format!("batch does not fit the model input {shape:?}: {e}"))
             })?;
             let out = session.run(view)?;
             let [_, classes] = out.shape() else {
-                return Ok((0, 0)); // not a classifier's [N, classes] output
+                classifier = false; // not a classifier's [N, classes] output
+                return Ok(());
             };
             let classes = *classes;
             let scores: Vec<f32> = out.iter().copied().collect();
-            for (r, &label) in b.labels().iter().enumerate() {
+            for (r, &label) in labels.iter().enumerate() {
                 let Some(row) = scores.get(r * classes..(r + 1) * classes) else {
                     break;
                 };
@@ -205,6 +235,10 @@ impl Data {
                 labelled += 1;
                 correct += u64::from(best == label as usize);
             }
+            Ok(())
+        })?;
+        if !classifier {
+            return Ok((0, 0));
         }
         Ok((correct, labelled))
     }

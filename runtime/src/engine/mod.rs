@@ -269,6 +269,9 @@ pub enum EngineTrace {
 pub trait Session {
     /// Run one inference on an f32 tensor of the prepared input shape.
     fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
+    /// Run one inference and return every graph output, in the graph's order (int8
+    /// calibration reads intermediate tensors exposed as extra outputs).
+    fn run_all(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<ArrayD<f32>>>;
     /// Which engine and provider this session uses, and the fallbacks taken.
     fn info(&self) -> &SessionInfo;
 }

@@ -231,22 +231,31 @@ mod imp {
 
     impl Session for TractSession {
         fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+            self.run_all(input)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| engine_err(&self.path, "the model produced no output"))
+        }
+
+        fn run_all(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
             check_input_shape(&self.info, &input)?;
             let path = &self.path;
             let err = |e: TractError| engine_err(path, chain(&e));
             let tensor = to_tensor(path, &input)?;
             let state = &mut self.state;
             let outputs = guarded(path, || state.run(tvec![tensor.into()]).map_err(err))?;
-            let first = outputs
-                .first()
-                .ok_or_else(|| engine_err(path, "the model produced no output"))?;
-            let t = first.cast_to::<f32>().map_err(err)?;
-            let values = t
-                .try_as_plain_ram()
-                .and_then(|v| v.as_slice::<f32>())
-                .map_err(err)?;
-            ArrayD::from_shape_vec(IxDyn(t.shape()), values.to_vec())
-                .map_err(|e| engine_err(path, format!("output shape: {e}")))
+            outputs
+                .iter()
+                .map(|o| {
+                    let t = o.cast_to::<f32>().map_err(err)?;
+                    let values = t
+                        .try_as_plain_ram()
+                        .and_then(|v| v.as_slice::<f32>())
+                        .map_err(err)?;
+                    ArrayD::from_shape_vec(IxDyn(t.shape()), values.to_vec())
+                        .map_err(|e| engine_err(path, format!("output shape: {e}")))
+                })
+                .collect()
         }
 
         fn info(&self) -> &SessionInfo {

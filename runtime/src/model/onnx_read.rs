@@ -122,7 +122,7 @@ fn is_depthwise_of(got: &OnnxParams, pl: &super::spec::PlannedLayer) -> bool {
 }
 
 /// The float data of a constant tensor, in our `f32`.
-fn floats(t: &pb::TensorProto, path: &Path) -> Result<Vec<f32>> {
+pub(crate) fn floats(t: &pb::TensorProto, path: &Path) -> Result<Vec<f32>> {
     let bad = |reason: String| Error::InvalidOnnx {
         path: path.to_path_buf(),
         reason: format!("initializer {:?}: {reason}", t.name),

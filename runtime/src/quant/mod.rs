@@ -9,6 +9,8 @@
 //! or uint8 over a range widened to hold 0 exactly (zero padding must stay exact).
 
 pub mod calib;
+pub mod ptq;
+pub mod qdq;
 
 use crate::error::{Error, Result};
 
@@ -62,6 +64,20 @@ impl QParams {
             zero_point,
             qmin: 0,
             qmax: 255,
+        })
+    }
+
+    /// int8 for values in [lo, hi], the range first widened to hold 0.0: `scale =
+    /// (hi − lo) / 255`, the zero point where 0.0 lands (−128 for a range that starts
+    /// at 0, so a ReLU's output uses the whole int8 range). ONNX Runtime's default form
+    /// of int8 activations.
+    pub fn asymmetric_i8(lo: f32, hi: f32) -> Result<QParams> {
+        let u = QParams::asymmetric_u8(lo, hi)?;
+        Ok(QParams {
+            scale: u.scale,
+            zero_point: u.zero_point - 128,
+            qmin: -128,
+            qmax: 127,
         })
     }
 

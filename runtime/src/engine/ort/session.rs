@@ -122,15 +122,12 @@ fn open_session(model: &Path, opts: &EngineOptions, profile: Option<&Path>) -> R
         ));
     }
     let input_name = input.name().to_string();
-    let output_name = session
-        .outputs()
-        .first()
-        .map(|o| o.name().to_string())
-        .ok_or_else(|| engine_err(model, "the model has no outputs"))?;
+    if session.outputs().is_empty() {
+        return Err(engine_err(model, "the model has no outputs"));
+    }
     Ok(OrtSession {
         session,
         input_name,
-        output_name,
         path: model.to_path_buf(),
         info: SessionInfo {
             engine: "ort",
@@ -145,13 +142,19 @@ fn open_session(model: &Path, opts: &EngineOptions, profile: Option<&Path>) -> R
 struct OrtSession {
     session: ort::session::Session,
     input_name: String,
-    output_name: String,
     path: PathBuf,
     info: SessionInfo,
 }
 
 impl Session for OrtSession {
     fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        self.run_all(input)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| engine_err(&self.path, "the first output is missing"))
+    }
+
+    fn run_all(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
         check_input_shape(&self.info, &input)?;
         let path = &self.path;
         let err = |e: ort::Error| engine_err(path, &e.to_string());
@@ -161,11 +164,10 @@ impl Session for OrtSession {
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(err)?;
-        let out = outputs
-            .get(&self.output_name)
-            .ok_or_else(|| engine_err(path, "the first output is missing"))?;
-        let view = out.try_extract_array::<f32>().map_err(err)?;
-        Ok(view.to_owned())
+        outputs
+            .values()
+            .map(|v| Ok(v.try_extract_array::<f32>().map_err(err)?.to_owned()))
+            .collect()
     }
 
     fn info(&self) -> &SessionInfo {

@@ -1,0 +1,525 @@
+//! The QDQ rewrite run by the real engines: a tiny conv net quantized with known ranges
+//! gives, on ONNX Runtime, the output of an integer reference computed here by hand
+//! (int8 inputs and weights, int32 accumulation and bias, requantization); a deeper
+//! net's int8 output stays close to its fp32 output; tract's answer to a QDQ model.
+//!
+//! Needs the ONNX Runtime library (`bash scripts/fetch-onnxruntime.sh`, CI does).
+#![cfg(all(feature = "ort", feature = "tract"))]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use edgebench_runtime::engine::{self, EngineChoice, EngineOptions};
+use edgebench_runtime::onnx::{encode_model, pb};
+use edgebench_runtime::quant::QParams;
+use edgebench_runtime::quant::qdq::{self, Activations, Options};
+use ndarray::{ArrayD, IxDyn};
+
+const C_IN: usize = 2;
+const C_OUT: usize = 3;
+const HW: usize = 5;
+
+/// Deterministic values in [-0.5, 0.5) · scale.
+fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 37 + seed * 11) % 101) as f32 / 101.0 - 0.5) * scale)
+        .collect()
+}
+
+fn tensor(name: &str, dims: &[i64], data: &[f32]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: pb::data_type::FLOAT,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_type::INTS,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_type::INT,
+        i: v,
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        name: format!("{op}_{output}"),
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn value(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            tensor_type: Some(pb::TypeProtoTensor {
+                elem_type: pb::data_type::FLOAT,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| pb::Dimension {
+                            dim_value: Some(d),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            }),
+            denotation: String::new(),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+fn model(
+    nodes: Vec<pb::NodeProto>,
+    inits: Vec<pb::TensorProto>,
+    out: (&str, &[i64]),
+) -> pb::ModelProto {
+    pb::ModelProto {
+        ir_version: 7,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "edgebench-test".into(),
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![value("x", &[1, C_IN as i64, HW as i64, HW as i64])],
+            output: vec![value(out.0, out.1)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn conv_w() -> Vec<f32> {
+    values(C_OUT * C_IN * 9, 1, 1.6)
+}
+fn conv_b() -> Vec<f32> {
+    values(C_OUT, 2, 0.4)
+}
+fn input() -> Vec<f32> {
+    values(C_IN * HW * HW, 5, 2.0)
+}
+
+/// Conv 3×3 (pad 1, bias) → ReLU.
+fn conv_relu() -> pb::ModelProto {
+    model(
+        vec![
+            node(
+                "Conv",
+                &["x", "w", "b"],
+                "c",
+                vec![
+                    attr_ints("kernel_shape", &[3, 3]),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                ],
+            ),
+            node("Relu", &["c"], "y", vec![]),
+        ],
+        vec![
+            tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], &conv_w()),
+            tensor("b", &[C_OUT as i64], &conv_b()),
+        ],
+        ("y", &[1, C_OUT as i64, HW as i64, HW as i64]),
+    )
+}
+
+fn write(dir: &Path, name: &str, m: &pb::ModelProto) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, encode_model(m)).unwrap();
+    p
+}
+
+fn run(path: &Path, choice: EngineChoice, x: &[f32]) -> edgebench_runtime::Result<ArrayD<f32>> {
+    let shape = vec![1, C_IN, HW, HW];
+    let mut s = engine::open(path, choice, &EngineOptions::for_shape(shape.clone()))?;
+    let x = ArrayD::from_shape_vec(IxDyn(&shape), x.to_vec()).unwrap();
+    s.run(x.view())
+}
+
+/// The integer reference of Conv → ReLU at the given input and output parameters.
+fn integer_reference(px: QParams, py: QParams, x: &[f32]) -> Vec<f32> {
+    let (w, b) = (conv_w(), conv_b());
+    let qx: Vec<i32> = x.iter().map(|&v| px.quantize(v)).collect();
+    let mut out = vec![0f32; C_OUT * HW * HW];
+    for c in 0..C_OUT {
+        let wc = &w[c * C_IN * 9..(c + 1) * C_IN * 9];
+        let sw = wc.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        let qw: Vec<i32> = wc
+            .iter()
+            .map(|&v| (v / sw).round_ties_even() as i32)
+            .collect();
+        let sb = px.scale * sw;
+        let qb = (f64::from(b[c]) / f64::from(sb)).round_ties_even() as i64;
+        for y in 0..HW {
+            for xx in 0..HW {
+                let mut acc = qb;
+                for ci in 0..C_IN {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (iy, ix) = (y + ky, xx + kx);
+                            if iy < 1 || ix < 1 || iy > HW || ix > HW {
+                                continue; // zero padding: q = zero point, contributes 0
+                            }
+                            let q = qx[(ci * HW + iy - 1) * HW + ix - 1] - px.zero_point;
+                            acc += i64::from(q) * i64::from(qw[(ci * 3 + ky) * 3 + kx]);
+                        }
+                    }
+                }
+                let real = acc as f64 * f64::from(sb);
+                let q = ((real / f64::from(py.scale)).round_ties_even() as i64
+                    + i64::from(py.zero_point))
+                .clamp(-128, 127) as i32;
+                out[(c * HW + y) * HW + xx] = py.dequantize(q);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_quantized_conv_relu_matches_the_integer_reference_on_onnx_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = conv_relu();
+    let src = write(dir.path(), "fp32.onnx", &m);
+    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    // The ReLU folds away: the conv's output is the ReLU's, quantized from 0.
+    assert_eq!(plan.folded_relus, ["Relu_y"]);
+    assert_eq!(plan.tensors, ["x", "y"]);
+    // The input spans [-1, 1); the output range is what the fp32 model reaches.
+    let x = input();
+    let fp32 = run(&src, EngineChoice::Ort, &x).unwrap();
+    let hi = fp32.iter().fold(0f32, |m, &v| m.max(v));
+    let ranges = HashMap::from([
+        ("x".to_string(), (-1.0f32, 1.0f32)),
+        ("y".to_string(), (0.0, hi)),
+    ]);
+    let q = qdq::rewrite(&m, &src, &plan, &ranges).unwrap();
+    let g = q.model.graph.as_ref().unwrap();
+    let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "QuantizeLinear",
+            "DequantizeLinear",
+            "DequantizeLinear",
+            "DequantizeLinear",
+            "Conv",
+            "QuantizeLinear",
+            "DequantizeLinear"
+        ]
+    );
+    let int8 = g
+        .initializer
+        .iter()
+        .find(|t| t.name == "w_quantized")
+        .unwrap();
+    assert_eq!(int8.data_type, pb::data_type::INT8);
+    assert!(
+        g.initializer.iter().all(|t| t.name != "w"),
+        "the fp32 weight is gone"
+    );
+    let path = write(dir.path(), "int8.onnx", &q.model);
+
+    let px = QParams::asymmetric_i8(-1.0, 1.0).unwrap();
+    let py = QParams::asymmetric_i8(0.0, hi).unwrap();
+    assert_eq!(py.zero_point, -128);
+    let want = integer_reference(px, py, &x);
+    let got = run(&path, EngineChoice::Ort, &x).unwrap();
+    let got = got.as_slice().unwrap();
+    let mut exact = 0;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        // ONNX Runtime requantizes in float: a value on a rounding tie may land one
+        // step away; never further.
+        assert!((g - w).abs() <= py.scale * 1.001, "value {i}: {g} vs {w}");
+        exact += usize::from(g == w);
+    }
+    assert!(
+        exact * 100 >= want.len() * 95,
+        "{exact} of {} exact",
+        want.len()
+    );
+    assert!(
+        want.contains(&0.0) && want.iter().any(|&v| v > 0.5),
+        "the test covers both sides of the ReLU"
+    );
+
+    // And it stays close to the fp32 model: within a few output steps.
+    for (a, b) in got.iter().zip(fp32.as_slice().unwrap()) {
+        assert!((a - b).abs() <= 4.0 * py.scale, "{a} vs fp32 {b}");
+    }
+}
+
+/// Conv → ReLU → MaxPool → Conv → ReLU → GlobalAveragePool → Flatten → Gemm.
+fn deeper() -> pb::ModelProto {
+    let classes = 4;
+    model(
+        vec![
+            node(
+                "Conv",
+                &["x", "w1", "b1"],
+                "c1",
+                vec![
+                    attr_ints("kernel_shape", &[3, 3]),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                ],
+            ),
+            node("Relu", &["c1"], "r1", vec![]),
+            node(
+                "MaxPool",
+                &["r1"],
+                "p1",
+                vec![
+                    attr_ints("kernel_shape", &[2, 2]),
+                    attr_ints("strides", &[2, 2]),
+                ],
+            ),
+            node(
+                "Conv",
+                &["p1", "w2", "b2"],
+                "c2",
+                vec![
+                    attr_ints("kernel_shape", &[3, 3]),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                ],
+            ),
+            node("Relu", &["c2"], "r2", vec![]),
+            node("GlobalAveragePool", &["r2"], "g", vec![]),
+            node("Flatten", &["g"], "f", vec![attr_int("axis", 1)]),
+            node(
+                "Gemm",
+                &["f", "w3", "b3"],
+                "logits",
+                vec![attr_int("transB", 1)],
+            ),
+        ],
+        vec![
+            tensor("w1", &[C_OUT as i64, C_IN as i64, 3, 3], &conv_w()),
+            tensor("b1", &[C_OUT as i64], &conv_b()),
+            tensor(
+                "w2",
+                &[6, C_OUT as i64, 3, 3],
+                &values(6 * C_OUT * 9, 7, 1.0),
+            ),
+            tensor("b2", &[6], &values(6, 8, 0.2)),
+            tensor("w3", &[classes, 6], &values(classes as usize * 6, 9, 2.0)),
+            tensor("b3", &[classes], &values(classes as usize, 10, 0.2)),
+        ],
+        ("logits", &[1, classes]),
+    )
+}
+
+/// min/max of every planned tensor over some inputs, as calibration would find them.
+fn observed(
+    m: &pb::ModelProto,
+    plan: &qdq::Plan,
+    dir: &Path,
+    inputs: &[Vec<f32>],
+) -> HashMap<String, (f32, f32)> {
+    let calib = qdq::calibration_model(m, plan);
+    let names: Vec<String> = calib
+        .graph
+        .as_ref()
+        .unwrap()
+        .output
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let path = write(dir, "calib.onnx", &calib);
+    let shape = vec![1, C_IN, HW, HW];
+    let mut s = engine::open(
+        &path,
+        EngineChoice::Ort,
+        &EngineOptions::for_shape(shape.clone()),
+    )
+    .unwrap();
+    let mut r: HashMap<String, (f32, f32)> = HashMap::new();
+    for x in inputs {
+        let t = ArrayD::from_shape_vec(IxDyn(&shape), x.clone()).unwrap();
+        let outs = s.run_all(t.view()).unwrap();
+        assert_eq!(outs.len(), names.len());
+        let named = names
+            .iter()
+            .zip(outs.iter().map(|o| o.as_slice().unwrap().to_vec()));
+        let input = std::iter::once(("x".to_string(), x.clone()));
+        for (n, v) in named.map(|(n, v)| (n.clone(), v)).chain(input) {
+            let e = r.entry(n).or_insert((f32::MAX, f32::MIN));
+            for &x in &v {
+                e.0 = e.0.min(x);
+                e.1 = e.1.max(x);
+            }
+        }
+    }
+    r
+}
+
+#[test]
+fn a_deeper_net_quantizes_between_ops_and_stays_close_to_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = deeper();
+    let src = write(dir.path(), "fp32.onnx", &m);
+    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    assert_eq!(
+        plan.quantized_ops(),
+        [
+            ("Conv".to_string(), 2),
+            ("MaxPool".into(), 1),
+            ("GlobalAveragePool".into(), 1),
+            ("Gemm".into(), 1)
+        ]
+    );
+    assert_eq!(plan.folded_relus.len(), 2);
+    assert!(plan.kept.is_empty(), "{:?}", plan.kept);
+    let inputs: Vec<Vec<f32>> = (0..8)
+        .map(|s| values(C_IN * HW * HW, 20 + s, 2.0))
+        .collect();
+    let ranges = observed(&m, &plan, dir.path(), &inputs);
+    let q = qdq::rewrite(&m, &src, &plan, &ranges).unwrap();
+    let path = write(dir.path(), "int8.onnx", &q.model);
+    for x in &inputs {
+        let a = run(&path, EngineChoice::Ort, x).unwrap();
+        let b = run(&src, EngineChoice::Ort, x).unwrap();
+        let span = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (u, v) in a.iter().zip(b.iter()) {
+            assert!(
+                (u - v).abs() <= 0.05 * span,
+                "int8 {u} vs fp32 {v} (span {span})"
+            );
+        }
+    }
+
+    // --keep-last leaves the Gemm in fp32 and says so.
+    let keep = qdq::plan(
+        &m,
+        &src,
+        &Options {
+            keep_last: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(keep.kept.len(), 1);
+    assert_eq!(
+        (keep.kept[0].op.as_str(), keep.kept[0].reason.as_str()),
+        ("Gemm", "--keep-last (the last layer)")
+    );
+    // Symmetric activations keep the ReLUs (TensorRT's form).
+    let sym = qdq::plan(
+        &m,
+        &src,
+        &Options {
+            activations: Activations::Symmetric,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(sym.folded_relus.is_empty());
+    assert_eq!(
+        sym.quantized_ops()
+            .iter()
+            .find(|(o, _)| o == "Relu")
+            .map(|p| p.1),
+        Some(2)
+    );
+}
+
+#[test]
+fn bad_models_are_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = conv_relu();
+    let src = write(dir.path(), "fp32.onnx", &m);
+    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    let ranges = HashMap::from([
+        ("x".to_string(), (-1.0f32, 1.0f32)),
+        ("y".to_string(), (0.0, 1.5)),
+    ]);
+    let q = qdq::rewrite(&m, &src, &plan, &ranges).unwrap();
+    let mut errors = Vec::new();
+    // Already quantized.
+    let e = qdq::plan(&q.model, &src, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already quantized") && e.contains("QuantizeLinear"),
+        "{e}"
+    );
+    errors.push(e);
+    // No quantizable node.
+    let mut relu_only = m.clone();
+    let g = relu_only.graph.as_mut().unwrap();
+    g.node = vec![node("Relu", &["x"], "y", vec![])];
+    g.initializer.clear();
+    let e = qdq::plan(&relu_only, &src, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no node to quantize"), "{e}");
+    errors.push(e);
+    // An old opset.
+    let mut old = m.clone();
+    old.opset_import[0].version = 11;
+    let e = qdq::plan(&old, &src, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("opset 11") && e.contains("13"), "{e}");
+    errors.push(e);
+    // An unknown --keep-fp32 name.
+    let opts = Options {
+        keep_fp32: vec!["nope".into()],
+        ..Default::default()
+    };
+    let e = qdq::plan(&m, &src, &opts).unwrap_err().to_string();
+    assert!(e.contains("\"nope\"") && e.contains("Conv_c"), "{e}");
+    errors.push(e);
+    // A range that is not finite.
+    let bad = HashMap::from([
+        ("x".to_string(), (-1.0f32, f32::NAN)),
+        ("y".to_string(), (0.0, 1.5)),
+    ]);
+    let e = qdq::rewrite(&m, &src, &plan, &bad).unwrap_err().to_string();
+    assert!(e.contains("not finite"), "{e}");
+    errors.push(e);
+    for e in errors {
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn tract_on_a_qdq_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = conv_relu();
+    let src = write(dir.path(), "fp32.onnx", &m);
+    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    let ranges = HashMap::from([
+        ("x".to_string(), (-1.0f32, 1.0f32)),
+        ("y".to_string(), (0.0, 1.5)),
+    ]);
+    let q = qdq::rewrite(&m, &src, &plan, &ranges).unwrap();
+    let path = write(dir.path(), "int8.onnx", &q.model);
+    let x = input();
+    let ort = run(&path, EngineChoice::Ort, &x).unwrap();
+    let tract = run(&path, EngineChoice::Tract, &x).unwrap();
+    let step = QParams::asymmetric_i8(0.0, 1.5).unwrap().scale;
+    for (a, b) in tract.iter().zip(ort.iter()) {
+        assert!((a - b).abs() <= step * 1.001, "tract {a} vs ort {b}");
+    }
+}

@@ -1,0 +1,188 @@
+//! `edgebench quantize`: static post-training int8 quantization of an ONNX CNN into a
+//! QDQ model, calibrated on the user's images.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use edgebench_runtime::fsutil::IoPaths;
+use edgebench_runtime::model;
+use edgebench_runtime::quant::calib::Method;
+use edgebench_runtime::quant::ptq::{self, QuantizeConfig, QuantizeReport};
+use edgebench_runtime::quant::qdq::{self, Activations};
+use edgebench_runtime::units::{Rule, columns};
+
+use super::{bytes, engine_options};
+use crate::cli::{EngineArgs, ModelInputArgs, parse_count};
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// Built-in model name, spec .toml or fp32 .onnx file.
+    pub model: String,
+    /// Calibration images: an image folder (one subfolder per class or flat) or TFRecord.
+    #[arg(long, value_name = "DATA")]
+    pub calibrate: PathBuf,
+    /// Write the int8 QDQ model here.
+    #[arg(short, long, value_name = "OUT.onnx")]
+    pub output: PathBuf,
+    /// Calibration images used (the first N in the data's order).
+    #[arg(long, default_value_t = ptq::DEFAULT_IMAGES, value_name = "N", value_parser = parse_count::<u64>)]
+    pub calibrate_images: u64,
+    /// Range of each activation: minmax, percentile:P (e.g. percentile:99.99), entropy
+    /// (KL divergence, as TensorRT) or mse.
+    #[arg(long, default_value = "minmax", value_parser = parse_method)]
+    pub method: Method,
+    /// Activation form: asymmetric (ONNX Runtime's CPU kernels; a ReLU after a
+    /// quantized node folds away) or symmetric (zero point 0, as TensorRT requires).
+    #[arg(long, default_value = "asymmetric", value_parser = parse_activations)]
+    pub activations: Activations,
+    /// Keep these nodes in fp32 (node names, or first output names; comma-separated or
+    /// repeated).
+    #[arg(long, value_name = "NODE", value_delimiter = ',')]
+    pub keep_fp32: Vec<String>,
+    /// Keep the last Conv/Gemm/MatMul (the classifier) in fp32.
+    #[arg(long)]
+    pub keep_last: bool,
+    /// Loader worker threads for the calibration images (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Also write the preprocessed calibration images as .npy ([N, C, H, W] float32), to
+    /// calibrate another quantizer on exactly the same inputs (scripts/ort-quantize.py).
+    #[arg(long, value_name = "FILE.npy")]
+    pub save_calibration: Option<PathBuf>,
+    /// Print every tensor's calibrated range (default: the summary and the widest ones).
+    #[arg(long)]
+    pub ranges: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model_input: ModelInputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse()
+        .map_err(|e: edgebench_runtime::Error| e.to_string())
+}
+
+fn parse_activations(s: &str) -> Result<Activations, String> {
+    s.parse()
+        .map_err(|e: edgebench_runtime::Error| e.to_string())
+}
+
+pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+    let _scratch = edgebench_runtime::scratch::Scratch::begin();
+    IoPaths::new()
+        .input("MODEL", &args.model)
+        .input("--calibrate", &args.calibrate)
+        .output("--output", &args.output)
+        .output_opt("--save-calibration", args.save_calibration.as_deref())
+        .check()?;
+    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(Some(1)))?;
+    let cfg = QuantizeConfig {
+        calibrate: args.calibrate.clone(),
+        images: args.calibrate_images,
+        method: args.method,
+        options: qdq::Options {
+            keep_last: args.keep_last,
+            keep_fp32: args.keep_fp32.clone(),
+            activations: args.activations,
+        },
+        engine: args.engine.engine,
+        engine_options: engine_options(&args.engine, prepared.input_shape.clone()),
+        workers: args.workers,
+        save_calibration: args.save_calibration.clone(),
+    };
+    let quiet = args.json;
+    let mut say = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let report = ptq::quantize(&prepared, &cfg, &args.output, &mut say)
+        .with_context(|| format!("quantizing {}", prepared.name))?;
+    if args.json {
+        return super::print_json("the quantization report", &report);
+    }
+    print!("{}", text(&report, args.ranges));
+    Ok(())
+}
+
+/// The report as text: what was quantized, what stayed fp32 and why, the sizes, ranges.
+fn text(r: &QuantizeReport, all_ranges: bool) -> String {
+    let mut s = String::new();
+    let ops: Vec<String> = r
+        .quantized
+        .iter()
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    s += &format!(
+        "{} → {}: int8 QDQ (weights per channel, symmetric; activations {}, {} over {} images, run on {})\n",
+        r.model,
+        r.output.display(),
+        r.activations,
+        r.method,
+        r.calibration_images,
+        r.calibration_engine
+    );
+    s += &format!("quantized: {}\n", ops.join(", "));
+    if !r.folded_relus.is_empty() {
+        s += &format!(
+            "ReLU folded into the QuantizeLinear before it: {}\n",
+            r.folded_relus.len()
+        );
+    }
+    if r.kept_fp32.is_empty() {
+        s += "kept fp32: none\n";
+    } else {
+        s += "kept fp32:\n";
+        for k in &r.kept_fp32 {
+            s += &format!("  {} ({}): {}\n", k.node, k.op, k.reason);
+        }
+    }
+    s += &format!(
+        "size: {} → {} (×{:.2})\n",
+        bytes(r.fp32_bytes),
+        bytes(r.int8_bytes),
+        r.int8_bytes as f64 / r.fp32_bytes.max(1) as f64
+    );
+    let mut ranges: Vec<_> = r.ranges.iter().collect();
+    let shown = if all_ranges {
+        ranges.len()
+    } else {
+        // The widest ranges are where int8 resolution is coarsest.
+        ranges.sort_by(|a, b| (b.hi - b.lo).total_cmp(&(a.hi - a.lo)));
+        ranges.len().min(8)
+    };
+    let rows: Vec<Vec<String>> = ranges[..shown]
+        .iter()
+        .map(|t| {
+            vec![
+                t.tensor.clone(),
+                format!("{:.4}", t.lo),
+                format!("{:.4}", t.hi),
+                format!("{:.3e}", t.scale),
+                t.zero_point.to_string(),
+            ]
+        })
+        .collect();
+    s += &format!(
+        "activation ranges ({} of {}{}):\n",
+        shown,
+        ranges.len(),
+        if all_ranges {
+            ""
+        } else {
+            ", widest first; --ranges for all"
+        }
+    );
+    s += &columns(
+        &["tensor", "lo", "hi", "scale", "zero point"],
+        &[false, true, true, true, true],
+        &rows,
+        Rule::PerColumn,
+    );
+    s
+}

@@ -1,0 +1,237 @@
+//! `edgebench quantize` through the binary: a built-in model calibrated on a synthetic
+//! image set becomes an int8 QDQ model that `run` and `inspect` take, a quarter of the
+//! size; the calibration images can be saved for the reference quantizer; bad input
+//! (no images, a quantized model, an unknown method, the output over the input) is
+//! one line, exit ≠ 0, nothing written.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok, p};
+
+fn synth(dir: &Path, n: usize) -> std::path::PathBuf {
+    let out = dir.join("synth");
+    ok(&[
+        "data",
+        "synth",
+        "--out",
+        p(&out),
+        "--classes",
+        "4",
+        "--count",
+        &n.to_string(),
+        "--size",
+        "40",
+    ]);
+    out
+}
+
+#[test]
+fn a_built_in_model_quantizes_runs_and_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path(), 20);
+    let out = dir.path().join("lean-int8.onnx");
+    let calib = dir.path().join("calib.npy");
+    let json = ok(&[
+        "quantize",
+        "lean",
+        "--size",
+        "32x32x3",
+        "--calibrate",
+        p(&data),
+        "-o",
+        p(&out),
+        "--calibrate-images",
+        "12",
+        "--save-calibration",
+        p(&calib),
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["calibration_images"], 12);
+    assert_eq!(r["method"], "minmax");
+    let quantized = r["quantized"].as_array().unwrap();
+    assert!(
+        quantized
+            .iter()
+            .any(|q| q[0] == "Conv" && q[1].as_u64() >= Some(3)),
+        "{quantized:?}"
+    );
+    assert!(r["folded_relus"].as_array().unwrap().len() >= 3, "{r}");
+    let (fp32, int8) = (
+        r["fp32_bytes"].as_f64().unwrap(),
+        r["int8_bytes"].as_f64().unwrap(),
+    );
+    assert!(int8 < 0.3 * fp32, "int8 {int8} bytes vs fp32 {fp32}");
+    assert_eq!(std::fs::metadata(&out).unwrap().len() as f64, int8);
+    for range in r["ranges"].as_array().unwrap() {
+        let (lo, hi) = (range["lo"].as_f64().unwrap(), range["hi"].as_f64().unwrap());
+        let (scale, zp) = (
+            range["scale"].as_f64().unwrap(),
+            range["zero_point"].as_i64().unwrap(),
+        );
+        assert!(
+            hi > lo && scale > 0.0 && (-128..=127).contains(&zp),
+            "{range}"
+        );
+        // The range quantized holds 0 and, to within the zero point's rounding (half a
+        // step at each end), what calibration saw.
+        let (qlo, qhi) = (scale * (-128 - zp) as f64, scale * (127 - zp) as f64);
+        assert!(
+            qhi >= hi.max(0.0) - scale && qlo <= lo.min(0.0) + scale,
+            "{range}"
+        );
+    }
+    // The calibration images, as the model saw them.
+    let a: ndarray::ArrayD<f32> =
+        ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(&calib).unwrap()).unwrap();
+    assert_eq!(a.shape(), [12, 3, 32, 32]);
+
+    // A normal ONNX file: run and inspect take it.
+    let run = ok(&["run", p(&out), "--input", "random", "--json"]);
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(run["output_shape"], serde_json::json!([1, 10]));
+    let inspect = ok(&["inspect", p(&out)]);
+    assert!(
+        inspect.contains("QuantizeLinear") || inspect.contains("Conv"),
+        "{inspect}"
+    );
+
+    // The text report says what was quantized and how big it is.
+    let out2 = dir.path().join("lean-int8-text.onnx");
+    let text = ok(&[
+        "quantize",
+        "lean",
+        "--size",
+        "32x32x3",
+        "--calibrate",
+        p(&data),
+        "-o",
+        p(&out2),
+        "--calibrate-images",
+        "8",
+        "--keep-last",
+        "--method",
+        "percentile:99.9",
+    ]);
+    assert!(
+        text.contains("int8 QDQ") && text.contains("percentile:99.9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept fp32:") && text.contains("--keep-last"),
+        "{text}"
+    );
+    assert!(text.contains("size: "), "{text}");
+
+    // Quantizing the quantized model again is refused.
+    let e = fails(
+        &[
+            "quantize",
+            p(&out),
+            "--calibrate",
+            p(&data),
+            "-o",
+            p(&dir.path().join("again.onnx")),
+        ],
+        1,
+    );
+    assert!(e.contains("already quantized"), "{e}");
+    assert!(!dir.path().join("again.onnx").exists());
+}
+
+#[test]
+fn bad_calibration_input_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.onnx");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = fails(
+        &[
+            "quantize",
+            "lean",
+            "--size",
+            "32x32x3",
+            "--calibrate",
+            p(&empty),
+            "-o",
+            p(&out),
+        ],
+        1,
+    );
+    assert!(e.contains("empty") && e.contains("no images"), "{e}");
+    assert!(!out.exists());
+
+    let missing = dir.path().join("missing");
+    let e = fails(
+        &[
+            "quantize",
+            "lean",
+            "--calibrate",
+            p(&missing),
+            "-o",
+            p(&out),
+        ],
+        1,
+    );
+    assert!(e.contains("missing"), "{e}");
+    assert!(!out.exists());
+
+    let data = synth(dir.path(), 4);
+    let e = common::fails_stderr(
+        &[
+            "quantize",
+            "lean",
+            "--calibrate",
+            p(&data),
+            "-o",
+            p(&out),
+            "--method",
+            "median",
+        ],
+        2,
+    );
+    assert!(e.contains("median") && e.contains("percentile:P"), "{e}");
+    let e = fails(
+        &[
+            "quantize",
+            "lean",
+            "--calibrate",
+            p(&data),
+            "-o",
+            p(&out),
+            "--keep-fp32",
+            "nope",
+        ],
+        2,
+    );
+    assert!(e.contains("nope"), "{e}");
+    assert!(!out.exists());
+
+    // The output never replaces the model it reads.
+    let model = dir.path().join("lean.onnx");
+    ok(&[
+        "models",
+        "export",
+        "lean",
+        "--input",
+        "32x32x3",
+        "-o",
+        p(&model),
+    ]);
+    let before = std::fs::read(&model).unwrap();
+    let e = fails(
+        &[
+            "quantize",
+            p(&model),
+            "--calibrate",
+            p(&data),
+            "-o",
+            p(&model),
+        ],
+        2,
+    );
+    assert!(e.contains("never replaces an input"), "{e}");
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+}
