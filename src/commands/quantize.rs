@@ -25,7 +25,8 @@ pub struct QuantizeArgs {
     /// Write the int8 QDQ model here.
     #[arg(short, long, value_name = "OUT.onnx")]
     pub output: PathBuf,
-    /// Calibration images used (the first N in the data's order).
+    /// Calibration images used: a seeded random sample of N (the same N every time;
+    /// all of them when the data has fewer).
     #[arg(long, default_value_t = ptq::DEFAULT_IMAGES, value_name = "N", value_parser = parse_count::<u64>)]
     pub calibrate_images: u64,
     /// Range of each activation: minmax, percentile:P (e.g. percentile:99.99), entropy

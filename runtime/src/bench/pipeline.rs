@@ -162,7 +162,8 @@ impl Data {
 }
 
 impl Data {
-    /// One pass over the items in the source's order, stopping after `limit` images,
+    /// One pass over the items, in the source's order or shuffled by `shuffle`'s seed,
+    /// stopping after `limit` images,
     /// in batches of `batch` preprocessed images: `f(pixels, labels)`, where `pixels`
     /// always holds `batch` images (a short batch padded with zeros, so a session of a
     /// fixed batch runs it) and `labels` has one entry per real image. Unreadable items
@@ -171,9 +172,10 @@ impl Data {
         &self,
         batch: usize,
         limit: u64,
+        shuffle: Option<u64>,
         mut f: impl FnMut(&[f32], &[i32]) -> Result<()>,
     ) -> Result<u64> {
-        let mut cfg = LoaderConfig::new(self.target.clone(), batch);
+        let mut cfg = LoaderConfig::new(self.target.clone(), batch).shuffle(shuffle);
         cfg.workers = self.workers;
         cfg.stop = Stop::Epochs(1);
         let mut loader = Loader::new(Arc::clone(&self.source), cfg)?;
@@ -206,7 +208,7 @@ impl Data {
         let shape = session.info().input_shape.clone();
         let (mut correct, mut labelled) = (0u64, 0u64);
         let mut classifier = true;
-        self.for_each_batch(batch, u64::MAX, |images, labels| {
+        self.for_each_batch(batch, u64::MAX, None, |images, labels| {
             if !classifier {
                 return Ok(());
             }

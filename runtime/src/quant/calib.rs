@@ -198,14 +198,19 @@ impl Histogram {
     /// kept bin) and compare that distribution P with its [`LEVELS`]-level quantization
     /// Q; the `i` with the least KL(P‖Q) gives the threshold `i · width`.
     fn entropy(&self) -> f64 {
-        let last_used = self.bins.iter().rposition(|&c| c > 0).unwrap_or(0) + 1;
+        // The first bin holds every exact zero: after a ReLU, half of all values or more.
+        // Counted as they are, they dominate the divergence and pull the threshold far
+        // in; like TensorRT's calibrator, take the first bin as its neighbour's count.
+        let mut bins = self.bins.clone();
+        bins[0] = bins[1];
+        let last_used = bins.iter().rposition(|&c| c > 0).unwrap_or(0) + 1;
         let end = last_used.max(LEVELS);
         let mut best = (f64::INFINITY, end);
         let mut p = vec![0f64; end];
         let mut q = vec![0f64; end];
         for i in LEVELS..=end {
-            let kept = &self.bins[..i];
-            let outliers: u64 = self.bins[i..].iter().sum();
+            let kept = &bins[..i];
+            let outliers: u64 = bins[i..].iter().sum();
             for (dst, &c) in p.iter_mut().zip(kept) {
                 *dst = c as f64;
             }
@@ -377,6 +382,18 @@ mod tests {
             let t = h.threshold(m).unwrap();
             assert!(t >= 0.97 * amax, "{m}: {t} of {amax}");
         }
+    }
+
+    #[test]
+    fn entropy_is_not_pulled_in_by_the_zeros_of_a_relu() {
+        // A ReLU's output: 70% exact zeros, the rest uniform over (0, 4]. Counting the
+        // zeros as they are put the threshold at 0.49 (lean at 64×64: −6 points top-1).
+        let mut h = Histogram::new();
+        let mut xs = vec![0.0f32; 70_000];
+        xs.extend((1..=30_000).map(|i| i as f32 / 30_000.0 * 4.0));
+        h.add(&xs).unwrap();
+        let t = h.threshold(Method::Entropy).unwrap();
+        assert!(t >= 0.9 * 4.0, "entropy threshold {t} of 4");
     }
 
     #[test]

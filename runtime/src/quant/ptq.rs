@@ -18,6 +18,8 @@ use crate::model::Prepared;
 
 /// Default number of calibration images.
 pub const DEFAULT_IMAGES: u64 = 256;
+/// Seed of the calibration sample (the same images every time).
+pub const CALIBRATION_SEED: u64 = 0;
 /// Images per calibration batch.
 pub const CALIBRATION_BATCH: usize = 8;
 
@@ -178,37 +180,44 @@ pub fn calibrate(
     let mut next_note = 64u64;
     let mut saved: Vec<f32> = Vec::new();
     let images = data
-        .for_each_batch(batch, cfg.images, |pixels, labels| {
-            let rows = labels.len();
-            let view = ArrayViewD::from_shape(IxDyn(&shape), pixels)
-                .map_err(|e| Error::Invalid(format!("calibration batch: {e}")))?;
-            let real = &pixels[..pixels.len() / batch * rows];
-            if let Some(h) = hist.get_mut(input_name.as_str()) {
-                h.add(real)?;
-            }
-            if cfg.save_calibration.is_some() {
-                saved.extend_from_slice(real);
-            }
-            let values = session.run_all(view)?;
-            for (name, v) in outputs.iter().zip(&values) {
-                let Some(h) = hist.get_mut(name.as_str()) else {
-                    continue;
-                };
-                let v = v.as_slice().ok_or_else(|| {
-                    Error::Invalid(format!("tensor {name:?} came back not contiguous"))
-                })?;
-                // Only the real images of a padded batch count.
-                h.add(&v[..v.len() / batch * rows]).map_err(|e| {
-                    Error::Invalid(format!("tensor {name:?} on the calibration images: {e}"))
-                })?;
-            }
-            done += rows as u64;
-            if done >= next_note {
-                say(&format!("  {done} images"));
-                next_note *= 2;
-            }
-            Ok(())
-        })
+        // A seeded random sample: a folder sorted by class would otherwise calibrate on
+        // its first classes only.
+        .for_each_batch(
+            batch,
+            cfg.images,
+            Some(CALIBRATION_SEED),
+            |pixels, labels| {
+                let rows = labels.len();
+                let view = ArrayViewD::from_shape(IxDyn(&shape), pixels)
+                    .map_err(|e| Error::Invalid(format!("calibration batch: {e}")))?;
+                let real = &pixels[..pixels.len() / batch * rows];
+                if let Some(h) = hist.get_mut(input_name.as_str()) {
+                    h.add(real)?;
+                }
+                if cfg.save_calibration.is_some() {
+                    saved.extend_from_slice(real);
+                }
+                let values = session.run_all(view)?;
+                for (name, v) in outputs.iter().zip(&values) {
+                    let Some(h) = hist.get_mut(name.as_str()) else {
+                        continue;
+                    };
+                    let v = v.as_slice().ok_or_else(|| {
+                        Error::Invalid(format!("tensor {name:?} came back not contiguous"))
+                    })?;
+                    // Only the real images of a padded batch count.
+                    h.add(&v[..v.len() / batch * rows]).map_err(|e| {
+                        Error::Invalid(format!("tensor {name:?} on the calibration images: {e}"))
+                    })?;
+                }
+                done += rows as u64;
+                if done >= next_note {
+                    say(&format!("  {done} images"));
+                    next_note *= 2;
+                }
+                Ok(())
+            },
+        )
         .map_err(|e| calibration_error(&cfg.calibrate, e))?;
     if images == 0 {
         return Err(Error::Input {
@@ -227,6 +236,13 @@ pub fn calibrate(
         }
         None => None,
     };
+    // The model's own outputs are never clipped (clipped scores tie at the top, and the
+    // top class is lost): their range is always what calibration saw.
+    let graph_outputs: Vec<&str> = model
+        .graph
+        .as_ref()
+        .map(|g| g.output.iter().map(|o| o.name.as_str()).collect())
+        .unwrap_or_default();
     let mut ranges = HashMap::with_capacity(hist.len());
     for (name, h) in &hist {
         let (lo, hi) = h.min_max().ok_or_else(|| {
@@ -234,7 +250,12 @@ pub fn calibrate(
                 "tensor {name:?} was never observed during calibration"
             ))
         })?;
-        let t = h.threshold(cfg.method)?;
+        let method = if graph_outputs.contains(name) {
+            Method::MinMax
+        } else {
+            cfg.method
+        };
+        let t = h.threshold(method)?;
         ranges.insert(name.to_string(), (lo.max(-t), hi.min(t)));
     }
     Ok(Calibrated {
