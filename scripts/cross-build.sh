@@ -8,9 +8,7 @@
 #                  binary pinned at or below its own glibc; 2.27 runs on all of them)
 #   --out DIR      bundle folder (default: target/jetson/TARGET)
 #   --keep-debug   keep the debug line tables in the bundle's binary (default: stripped)
-#   --profile P    cargo profile (default: release). CI passes `cross-ci` (Cargo.toml):
-#                  dependencies that do no numeric work at opt-level 1, about a third
-#                  less build time; the bundle it writes is for checking, not shipping
+#   --profile P    cargo profile (default: release; the bundle's BUILD-INFO names it)
 #   --no-install   install nothing; fail with the install command when a tool is missing
 #   --no-bundle    build and check the binary only
 #   -h, --help     this text
@@ -38,7 +36,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/cross-common.sh"
 PROG=cross-build
 
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 target="" glibc="" out="" keep_debug=0 install=1 bundle=1 profile=release
 while [[ $# -gt 0 ]]; do
