@@ -121,6 +121,10 @@ pub struct ModelInputArgs {
     /// Seed for built-in models' weights and for the random input.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Calibration images (image folder or TFRecord) for int8: `quantize`, and models
+    /// given as `MODEL@int8`, quantized on the fly (256 images, minmax).
+    #[arg(long, value_name = "DATA")]
+    pub calibrate: Option<PathBuf>,
 }
 
 impl ModelInputArgs {
@@ -134,6 +138,7 @@ impl ModelInputArgs {
             input_shape: self.input_shape.clone().map(|d| d.0),
             batch,
             seed: self.seed,
+            calibrate: self.calibrate.clone(),
         }
     }
 }

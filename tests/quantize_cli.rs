@@ -235,3 +235,81 @@ fn bad_calibration_input_is_one_line_and_writes_nothing() {
     assert!(e.contains("never replaces an input"), "{e}");
     assert_eq!(std::fs::read(&model).unwrap(), before);
 }
+
+#[test]
+fn int8_variants_by_suffix_run_and_compare_beside_their_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path(), 16);
+    let json = dir.path().join("cmp.json");
+    ok(&[
+        "compare",
+        "lean",
+        "lean@int8",
+        "--size",
+        "32x32x3",
+        "--calibrate",
+        p(&data),
+        "--data",
+        p(&data),
+        "--no-peak",
+        "--warmup",
+        "1",
+        "--warmup-time",
+        "0",
+        "--min-duration",
+        "0.1",
+        "--min-queries",
+        "3",
+        "--tegrastats-interval",
+        "0",
+        "--quiet",
+        "--json",
+        p(&json),
+    ]);
+    let r = common::read_json(&json);
+    let models = r["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lean", "lean@int8"]);
+    for m in models {
+        let top1 = m["pipeline"]["top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&top1), "{m}");
+    }
+    // Precision, file size and the top-1 change against the fp32 parent.
+    let (fp32, int8) = (&models[0], &models[1]);
+    assert_eq!(
+        (fp32["precision"].as_str(), int8["precision"].as_str()),
+        (Some("fp32"), Some("int8"))
+    );
+    let size = int8["ratios"]["file_bytes"].as_f64().unwrap();
+    assert!(size > 0.1 && size < 0.3, "int8 file ×{size}");
+    let change = int8["top1_change_points"].as_f64().unwrap();
+    let want = (int8["accuracy"].as_f64().unwrap() - fp32["accuracy"].as_f64().unwrap()) * 100.0;
+    assert!((change - want).abs() < 1e-9, "{change} vs {want}");
+    assert!(fp32["top1_change_points"].is_null());
+    let run = ok(&[
+        "run",
+        "lean@int8",
+        "--size",
+        "32x32x3",
+        "--calibrate",
+        p(&data),
+        "--input",
+        "random",
+        "--json",
+    ]);
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(run["model"], "lean@int8");
+
+    let e = common::fails_one_line(&["run", "lean@int8", "--input", "random"], 2);
+    assert!(
+        e.contains("lean@int8") && e.contains("--calibrate DATA"),
+        "{e}"
+    );
+    let e = common::fails_one_line(&["run", "lean@int4", "--input", "random"], 2);
+    assert!(e.contains("unknown precision suffix @int4"), "{e}");
+    let e = common::fails_one_line(
+        &["quantize", "lean", "-o", p(&dir.path().join("q.onnx"))],
+        2,
+    );
+    assert!(e.contains("--calibrate DATA"), "{e}");
+}

@@ -149,10 +149,17 @@ fn compare_gives_each_model_its_own_samples_and_every_format_shows_them() {
     let csv = std::fs::read_to_string(csv).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     // Columns are only ever appended: the power ones, then the count of dropped
-    // samples and the stale-peak note.
+    // samples and the stale-peak note, then the model file's size and precision.
     assert_eq!(
-        header[header.len() - 3..],
-        ["energy_offline_mj", "tegrastats_implausible", "peak_note"]
+        header[header.len() - 6..],
+        [
+            "energy_offline_mj",
+            "tegrastats_implausible",
+            "peak_note",
+            "file_bytes",
+            "precision",
+            "top1_change_points"
+        ]
     );
     let col = header.iter().position(|h| *h == "power_source").unwrap();
     for row in csv.lines().skip(1) {

@@ -204,7 +204,9 @@ impl compare::Observer for Shown {
 /// The report files asked for, checked with the command's inputs (model files, --data)
 /// by the output-path policy before any measuring starts.
 fn outputs(models: &[String], args: &MeasureArgs) -> anyhow::Result<Vec<(Format, PathBuf)>> {
-    let mut io = IoPaths::new().input_opt("--data", args.data.as_deref());
+    let mut io = IoPaths::new()
+        .input_opt("--data", args.data.as_deref())
+        .input_opt("--calibrate", args.model_input.calibrate.as_deref());
     for m in models {
         io = io.input("MODEL", m);
     }

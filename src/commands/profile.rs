@@ -43,9 +43,13 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
     IoPaths::new()
         .input("MODEL", &args.model)
+        .input_opt("--calibrate", args.model_input.calibrate.as_deref())
         .output_opt("--trace", args.trace.as_deref())
         .check()?;
-    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(None))?;
+    let prepared = edgebench_runtime::quant::variant::prepare(
+        &args.model,
+        &args.model_input.prepare_options(None),
+    )?;
     let opts = engine_options(&args.engine, prepared.input_shape.clone());
     let settings = ProfileOptions {
         warmup: args.warmup,

@@ -19,9 +19,6 @@ use crate::cli::{EngineArgs, ModelInputArgs, parse_count};
 pub struct QuantizeArgs {
     /// Built-in model name, spec .toml or fp32 .onnx file.
     pub model: String,
-    /// Calibration images: an image folder (one subfolder per class or flat) or TFRecord.
-    #[arg(long, value_name = "DATA")]
-    pub calibrate: PathBuf,
     /// Write the int8 QDQ model here.
     #[arg(short, long, value_name = "OUT.onnx")]
     pub output: PathBuf,
@@ -75,15 +72,22 @@ fn parse_activations(s: &str) -> Result<Activations, String> {
 
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
+    let Some(calibrate) = args.model_input.calibrate.clone() else {
+        return Err(edgebench_runtime::Error::Invalid(
+            "quantize needs calibration images: give --calibrate DATA (an image folder or TFRecord)"
+                .into(),
+        )
+        .into());
+    };
     IoPaths::new()
         .input("MODEL", &args.model)
-        .input("--calibrate", &args.calibrate)
+        .input("--calibrate", &calibrate)
         .output("--output", &args.output)
         .output_opt("--save-calibration", args.save_calibration.as_deref())
         .check()?;
     let prepared = model::prepare(&args.model, &args.model_input.prepare_options(Some(1)))?;
     let cfg = QuantizeConfig {
-        calibrate: args.calibrate.clone(),
+        calibrate,
         images: args.calibrate_images,
         method: args.method,
         options: qdq::Options {

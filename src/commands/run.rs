@@ -7,13 +7,14 @@ use edgebench_runtime::bench::single::{self, Input, RunLatency};
 use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
 use edgebench_runtime::fsutil::IoPaths;
-use edgebench_runtime::model;
 
 use super::engine_options;
 use crate::cli::RunArgs;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut io = IoPaths::new().input("MODEL", &args.model);
+    let mut io = IoPaths::new()
+        .input("MODEL", &args.model)
+        .input_opt("--calibrate", args.model_input.calibrate.as_deref());
     if args.input != "random" {
         io = io.input("--input", &args.input);
     }
@@ -26,7 +27,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // A .npy decides the batch; its other dimensions must match the model's.
     let batch = npy.as_ref().filter(|a| a.ndim() == 4).map(|a| a.shape()[0]);
-    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(batch))?;
+    let prepared = edgebench_runtime::quant::variant::prepare(
+        &args.model,
+        &args.model_input.prepare_options(batch),
+    )?;
     // Before any input is built or engine started: an input or activation larger than
     // memory is an error here, not an abort in the allocator.
     engine::check_memory(&prepared.path, &prepared.input_shape).map_err(|e| e.at(&args.model))?;

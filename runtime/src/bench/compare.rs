@@ -254,6 +254,13 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
             r.verdicts = board::verdicts(b, r);
         }
     }
+    for (r, job) in results.iter_mut().zip(&jobs) {
+        r.file_bytes = std::fs::metadata(&job.cfg.onnx).ok().map(|m| m.len());
+        r.precision = crate::onnx::read_model(&job.cfg.onnx)
+            .ok()
+            .map(|m| crate::quant::precision_of(&m).to_string());
+    }
+    top1_against_parents(&mut results);
     // Ratios are in the models' order: by position, never by name.
     let ratios = report::ratios(&results);
     for (m, ratio) in results.iter_mut().zip(ratios) {
@@ -310,6 +317,27 @@ fn resolve_target(arg: Option<&str>) -> Result<(Chosen, Option<String>)> {
     }
 }
 
+/// For every `MODEL@precision` measured beside its `MODEL`, both with a top-1: the
+/// change in percentage points.
+fn top1_against_parents(results: &mut [crate::report::schema::ModelResult]) {
+    let parents: Vec<(String, Option<f64>)> = results
+        .iter()
+        .map(|m| (m.name.clone(), m.accuracy))
+        .collect();
+    for m in results.iter_mut() {
+        let Some((parent, _)) = m.name.rsplit_once('@') else {
+            continue;
+        };
+        let parent_top1 = parents
+            .iter()
+            .find(|(n, _)| n == parent)
+            .and_then(|(_, a)| *a);
+        if let (Some(p), Some(a)) = (parent_top1, m.accuracy) {
+            m.top1_change_points = Some((a - p) * 100.0);
+        }
+    }
+}
+
 /// Resolve one model argument into a measuring job at Offline batch `batch`.
 fn job_for(arg: &str, cfg: &CompareConfig, batch: usize) -> Result<(model::Prepared, Job)> {
     let mut opts = PrepareOptions {
@@ -319,7 +347,7 @@ fn job_for(arg: &str, cfg: &CompareConfig, batch: usize) -> Result<(model::Prepa
     if let Some(s) = opts.input_shape.as_mut().filter(|s| !s.is_empty()) {
         s[0] = 1;
     }
-    let p = model::prepare(arg, &opts)?;
+    let p = crate::quant::variant::prepare(arg, &opts)?;
     let single = p.input_shape.clone();
     if single.first() != Some(&1) {
         return Err(Error::Invalid(format!(
@@ -385,4 +413,36 @@ fn profile_nodes(r: &ModelResult, job: &Job) -> Result<Vec<NodeTime>> {
     )
     .context(|| format!("profiling {}", r.name))?;
     Ok(p.nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::ModelResult;
+
+    fn model(name: &str, accuracy: Option<f64>) -> ModelResult {
+        ModelResult {
+            name: name.into(),
+            accuracy,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn variants_get_their_top1_change_against_the_parent_only() {
+        let mut r = vec![
+            model("lean", Some(0.9925)),
+            model("heavy@int8", Some(0.95)),
+            model("lean@int8", Some(0.99)),
+            model("mobile@int8", Some(0.9)),
+            model("heavy", None),
+        ];
+        top1_against_parents(&mut r);
+        let got: Vec<Option<f64>> = r
+            .iter()
+            .map(|m| m.top1_change_points.map(|d| (d * 1000.0).round() / 1000.0))
+            .collect();
+        // lean@int8 against lean: −0.25 points; heavy has no top-1, mobile is absent.
+        assert_eq!(got, [None, None, Some(-0.25), None, None]);
+    }
 }

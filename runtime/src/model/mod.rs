@@ -49,6 +49,8 @@ pub struct PrepareOptions {
     pub batch: Option<usize>,
     /// Seed for He-initialised weights of specs.
     pub seed: u64,
+    /// Calibration images for a `MODEL@int8` variant (quantized on the fly).
+    pub calibrate: Option<PathBuf>,
 }
 
 /// Resolve a MODEL argument (zoo name, spec `.toml`, `.onnx`) into a [`Prepared`] model.
@@ -154,6 +156,21 @@ fn guess_layout(shape: &[usize]) -> Layout {
 }
 
 impl Prepared {
+    /// The same model's input and preprocessing, now run from `path` (a variant written
+    /// into `temp`, which lives as long as the result), under `name`. The spec is gone:
+    /// the file no longer is what the spec exports.
+    pub fn replaced_by(self, path: PathBuf, name: String, temp: tempfile::TempDir) -> Prepared {
+        Prepared {
+            path,
+            name,
+            spec: None,
+            input_shape: self.input_shape,
+            layout: self.layout,
+            preprocess: self.preprocess,
+            _temp: Some(temp),
+        }
+    }
+
     /// Image height, width and channels of the input.
     pub fn image_hwc(&self) -> Result<(usize, usize, usize)> {
         match (self.layout, self.input_shape.as_slice()) {

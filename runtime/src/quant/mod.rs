@@ -11,6 +11,7 @@
 pub mod calib;
 pub mod ptq;
 pub mod qdq;
+pub mod variant;
 
 use crate::error::{Error, Result};
 
@@ -149,6 +150,39 @@ pub fn quantize_per_channel(w: &[f32], channels: usize) -> Result<ChannelQuant> 
         values.extend(ch.iter().map(|&v| p.quantize(v).clamp(-127, 127) as i8));
     }
     Ok(ChannelQuant { scales, values })
+}
+
+/// The precision of a model's weights, for reports: `int8` when it has int8/uint8
+/// weight initializers or integer ops (QDQ or QOperator form), `fp16` when its float
+/// weights are float16, else `fp32`.
+pub fn precision_of(model: &crate::onnx::pb::ModelProto) -> &'static str {
+    use crate::onnx::pb::data_type;
+    let Some(g) = model.graph.as_ref() else {
+        return "fp32";
+    };
+    let integer_ops = [
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+    ];
+    if g.node
+        .iter()
+        .any(|n| integer_ops.contains(&n.op_type.as_str()))
+        || g.initializer
+            .iter()
+            .any(|t| matches!(t.data_type, data_type::INT8 | data_type::UINT8))
+    {
+        "int8"
+    } else if g
+        .initializer
+        .iter()
+        .any(|t| t.data_type == data_type::FLOAT16)
+    {
+        "fp16"
+    } else {
+        "fp32"
+    }
 }
 
 fn finite(what: &str, v: f32) -> Result<f32> {

@@ -21,6 +21,10 @@ pub fn ratios(models: &[ModelResult]) -> Vec<Ratios> {
             peak_rss: ratio(rss(m), rss(first)),
             macs: ratio(nonzero(m.macs_per_image), nonzero(first.macs_per_image)),
             params: ratio(nonzero(m.params), nonzero(first.params)),
+            file_bytes: ratio(
+                m.file_bytes.and_then(nonzero),
+                first.file_bytes.and_then(nonzero),
+            ),
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use crate::report::schema::{ModelResult, Report, VerdictStatus};
 /// The header, in order. Verdict columns hold `fits 12.3%` (headroom), `over 34.0%`
 /// (excess; shortfall for throughput), `no_budget`, `not_measured`, or nothing without
 /// a target.
-pub const HEADER: [&str; 52] = [
+pub const HEADER: [&str; 55] = [
     "model",
     "source",
     "engine",
@@ -59,6 +59,9 @@ pub const HEADER: [&str; 52] = [
     "energy_offline_mj",
     "tegrastats_implausible",
     "peak_note",
+    "file_bytes",
+    "precision",
+    "top1_change_points",
 ];
 
 /// Render every model as one CSV row under [`HEADER`].
@@ -167,6 +170,9 @@ fn row(m: &ModelResult, pareto: bool) -> Vec<String> {
         } else {
             String::new()
         },
+        m.file_bytes.map(|b| b.to_string()).unwrap_or_default(),
+        m.precision.clone().unwrap_or_default(),
+        opt(m.top1_change_points),
     ]
 }
 
@@ -211,6 +217,6 @@ mod tests {
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("\"resnet, \"\"v2\"\"\",heavy,"), "{row}");
         // Two fallbacks joined with "; " need no quoting.
-        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,,,,,,,,,,,,,,"), "{row}");
+        assert!(row.ends_with(",false,tensorrt: not available in this ONNX Runtime library; cuda: libcudart.so.12: cannot open shared object file,,,,,,,,,,,,,,,,,5617654,fp32,"), "{row}");
     }
 }

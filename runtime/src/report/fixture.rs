@@ -126,6 +126,9 @@ pub fn with_figures(name: &str, p90_ms: f64, rss_mib: u64, accuracy: Option<f64>
         ratios: None,
         profile: None,
         power: None,
+        file_bytes: Some(5_617_654),
+        precision: Some("fp32".into()),
+        top1_change_points: None,
     }
 }
 

@@ -231,7 +231,7 @@ fn details(h: &mut String, r: &Report) {
                 swatch(i),
                 esc(&m.name),
                 esc(&p.data),
-                esc(&pipeline_line(p))
+                esc(&pipeline_line(m, p))
             );
         }
         h.push_str("</ul>\n");

@@ -111,7 +111,7 @@ pub fn render(r: &Report) -> String {
             "\n### Input pipeline: {}\n\n{}: {}.",
             cell(&m.name),
             cell(&p.data),
-            cell(&pipeline_line(p))
+            cell(&pipeline_line(m, p))
         );
     }
     for m in &r.models {

@@ -140,10 +140,16 @@ mod tests {
         let csv = render(&r, Format::Csv).unwrap();
         let lean = csv.lines().nth(2).unwrap();
         assert!(
-            lean.ends_with(",42,VDD_IN,6120,7010,0,0,12,1950,51.25,61.2,,0,"),
+            lean.ends_with(",42,VDD_IN,6120,7010,0,0,12,1950,51.25,61.2,,0,,5617654,fp32,"),
             "{lean}"
         );
-        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,,,,,,,,,,"));
+        // heavy has no power figures: empty tegrastats columns before the file columns.
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",,,,,,,,,,,,,,5617654,fp32,")
+        );
         // The JSON reads back with the same power figures.
         let back: Report = serde_json::from_str(&render(&r, Format::Json).unwrap()).unwrap();
         assert_eq!(back.tegrastats, r.tegrastats);
@@ -208,8 +214,12 @@ mod tests {
         }
         let csv = render(&r, Format::Csv).unwrap();
         let lean = csv.lines().nth(2).unwrap();
-        // The pipeline columns, then the (empty) tegrastats and peak columns after them.
-        assert!(lean.ends_with(",3900,131,0.031,,,,,,,,,,,,,"), "{lean}");
+        // The pipeline columns, then the (empty) tegrastats and peak columns after them,
+        // then file size, precision and the (empty) top-1 change.
+        assert!(
+            lean.ends_with(",3900,131,0.031,,,,,,,,,,,,,,5617654,fp32,"),
+            "{lean}"
+        );
     }
 
     #[test]

@@ -181,8 +181,13 @@ pub(crate) fn startup_line(m: &ModelResult) -> String {
         (None, "") => "arena unknown".to_string(),
         (None, note) => format!("arena: {note}"),
     };
+    let file = match (m.file_bytes, &m.precision) {
+        (Some(b), Some(p)) => format!("file {} ({p}), ", units::bytes(b)),
+        (Some(b), None) => format!("file {}, ", units::bytes(b)),
+        _ => String::new(),
+    };
     format!(
-        "session init {} ms, first inference {} ms, {arena}",
+        "{file}session init {} ms, first inference {} ms, {arena}",
         ms(m.init_ms),
         ms(m.first_inference_ms)
     )
@@ -213,8 +218,9 @@ pub(crate) fn accuracy_pct(accuracy: Option<f64>) -> String {
     accuracy.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
 }
 
-/// One line of `--data` figures: loader alone, engine alone, end to end, stall.
-pub(crate) fn pipeline_line(p: &crate::report::schema::Pipeline) -> String {
+/// One line of `--data` figures: loader alone, engine alone, end to end, stall, top-1
+/// (and for a `MODEL@int8` variant, the change against `MODEL`).
+pub(crate) fn pipeline_line(m: &ModelResult, p: &crate::report::schema::Pipeline) -> String {
     let mut line = format!(
         "loader {} images/s, engine {} images/s, end to end {} images/s ({:.0}% of the slower stage alone), \
          engine stalled {:.1}% of the time waiting for data; batch {}, {} loader workers, pool {}",
@@ -241,6 +247,9 @@ pub(crate) fn pipeline_line(p: &crate::report::schema::Pipeline) -> String {
             t * 100.0,
             p.top1_images
         ));
+    }
+    if let (Some(d), Some((parent, _))) = (m.top1_change_points, m.name.rsplit_once('@')) {
+        line.push_str(&format!(" ({d:+.2} points against {parent})"));
     }
     line
 }

@@ -157,6 +157,17 @@ pub struct ModelResult {
     /// timed runs (on a Jetson), with energy per inference.
     #[serde(default)]
     pub power: Option<PowerSummary>,
+    /// Size of the model file on disk, bytes (absent in older reports).
+    #[serde(default)]
+    pub file_bytes: Option<u64>,
+    /// Precision of the model's weights: `fp32`, `int8` (QDQ), `fp16` (absent in older
+    /// reports).
+    #[serde(default)]
+    pub precision: Option<String>,
+    /// A `MODEL@int8` variant measured beside `MODEL` on labelled `--data`: its top-1
+    /// minus the parent's, in percentage points (negative: accuracy lost).
+    #[serde(default)]
+    pub top1_change_points: Option<f64>,
 }
 
 /// What `tegrastats` reported during a set of timed runs: power per rail, the total
@@ -435,6 +446,9 @@ pub struct Ratios {
     pub peak_rss: Option<f64>,
     pub macs: Option<f64>,
     pub params: Option<f64>,
+    /// The model file's size (absent in older reports).
+    #[serde(default)]
+    pub file_bytes: Option<f64>,
 }
 
 /// Time spent in one graph node (`profile`).

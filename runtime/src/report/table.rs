@@ -105,6 +105,7 @@ pub fn render(r: &Report) -> String {
             "peak RSS",
             "MACs",
             "params",
+            "file size",
         ]
         .iter()
         .enumerate()
@@ -122,6 +123,7 @@ pub fn render(r: &Report) -> String {
                     ratio(q.peak_rss),
                     ratio(q.macs),
                     ratio(q.params),
+                    ratio(q.file_bytes),
                 ]
             })
             .collect();
@@ -200,7 +202,7 @@ pub fn render(r: &Report) -> String {
                 "\n{}: input pipeline ({}):\n  {}",
                 m.name,
                 p.data,
-                pipeline_line(p)
+                pipeline_line(m, p)
             );
         }
     }
@@ -331,7 +333,7 @@ mod tests {
         assert!(text.contains("against heavy"), "{text}");
         assert!(
             text.contains(
-                "heavy  session init 40.0 ms, first inference 137 ms, arena: not exposed"
+                "heavy  file 5.4 MiB (fp32), session init 40.0 ms, first inference 137 ms, arena: not exposed"
             ),
             "{text}"
         );
