@@ -310,12 +310,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
     let mut folded_relus = Vec::new();
     if opts.activations == Activations::Asymmetric {
         let consumers = consumer_counts(&g);
-        let producer: HashMap<String, usize> = g
-            .node
-            .iter()
-            .enumerate()
-            .flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i)))
-            .collect();
+        let producer = producers(&g);
         let mut drop = vec![false; g.node.len()];
         for r in 0..g.node.len() {
             if g.node[r].op_type != "Relu" || !quantize[r] {
@@ -406,6 +401,15 @@ fn compute_blocker(n: &pb::NodeProto, inits: &HashMap<&str, &pb::TensorProto>) -
         }
     }
     None
+}
+
+/// The node that writes each tensor.
+fn producers(g: &pb::GraphProto) -> HashMap<String, usize> {
+    g.node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i)))
+        .collect()
 }
 
 fn consumer_counts(g: &pb::GraphProto) -> HashMap<String, usize> {
@@ -613,12 +617,7 @@ pub fn rewrite(
     let graph_inputs: HashSet<String> = g.input.iter().map(|x| x.name.clone()).collect();
     let mut after: HashMap<usize, Vec<pb::NodeProto>> = HashMap::new();
     let mut front = Vec::new();
-    let producer: HashMap<String, usize> = g
-        .node
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i)))
-        .collect();
+    let producer = producers(&g);
     for t in &plan.tensors {
         let p = qp[t];
         let sn = format!("{t}_scale");
