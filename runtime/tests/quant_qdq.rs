@@ -14,6 +14,9 @@ use edgebench_runtime::onnx::{encode_model, pb};
 use edgebench_runtime::quant::QParams;
 use edgebench_runtime::quant::qdq::{self, Activations, Options};
 use ndarray::{ArrayD, IxDyn};
+use onnx_build::{int as attr_int, ints as attr_ints, node, tensor, value};
+
+mod onnx_build;
 
 const C_IN: usize = 2;
 const C_OUT: usize = 3;
@@ -24,67 +27,6 @@ fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
     (0..n)
         .map(|i| (((i * 37 + seed * 11) % 101) as f32 / 101.0 - 0.5) * scale)
         .collect()
-}
-
-fn tensor(name: &str, dims: &[i64], data: &[f32]) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: pb::data_type::FLOAT,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
-}
-
-fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_type::INTS,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_type::INT,
-        i: v,
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
-    pb::NodeProto {
-        name: format!("{op}_{output}"),
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn value(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            tensor_type: Some(pb::TypeProtoTensor {
-                elem_type: pb::data_type::FLOAT,
-                shape: Some(pb::TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| pb::Dimension {
-                            dim_value: Some(d),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            }),
-            denotation: String::new(),
-        }),
-        doc_string: String::new(),
-    }
 }
 
 fn model(
@@ -103,8 +45,14 @@ fn model(
             name: "g".into(),
             node: nodes,
             initializer: inits,
-            input: vec![value("x", &[1, C_IN as i64, HW as i64, HW as i64])],
-            output: vec![value(out.0, out.1)],
+            input: vec![value(
+                "x",
+                &[Some(1), Some(C_IN as i64), Some(HW as i64), Some(HW as i64)],
+            )],
+            output: vec![value(
+                out.0,
+                &out.1.iter().map(|&d| Some(d)).collect::<Vec<_>>(),
+            )],
             ..Default::default()
         }),
         ..Default::default()
@@ -204,7 +152,7 @@ fn a_quantized_conv_relu_matches_the_integer_reference_on_onnx_runtime() {
     let src = write(dir.path(), "fp32.onnx", &m);
     let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
     // The ReLU folds away: the conv's output is the ReLU's, quantized from 0.
-    assert_eq!(plan.folded_relus, ["Relu_y"]);
+    assert_eq!(plan.folded_relus, ["y_node"]);
     assert_eq!(plan.tensors, ["x", "y"]);
     // The input spans [-1, 1); the output range is what the fp32 model reaches.
     let x = input();
@@ -488,7 +436,7 @@ fn bad_models_are_refused_with_one_line() {
         ..Default::default()
     };
     let e = qdq::plan(&m, &src, &opts).unwrap_err().to_string();
-    assert!(e.contains("\"nope\"") && e.contains("Conv_c"), "{e}");
+    assert!(e.contains("\"nope\"") && e.contains("c_node"), "{e}");
     errors.push(e);
     // A range that is not finite.
     let bad = HashMap::from([
