@@ -151,6 +151,11 @@ pub fn node_label(n: &pb::NodeProto) -> String {
     }
 }
 
+/// Whether `--keep-fp32 name` names `n`: its name, or its first output's.
+fn is_named(n: &pb::NodeProto, name: &str) -> bool {
+    n.name == name || n.output.first().is_some_and(|o| o == name)
+}
+
 fn attr<'a>(n: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
     n.attribute.iter().find(|a| a.name == name)
 }
@@ -211,10 +216,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         )));
     }
     for name in &opts.keep_fp32 {
-        let found = graph
-            .node
-            .iter()
-            .any(|n| &n.name == name || n.output.first() == Some(name));
+        let found = graph.node.iter().any(|n| is_named(n, name));
         if !found {
             let some: Vec<String> = graph.node.iter().take(6).map(node_label).collect();
             return Err(Error::Invalid(format!(
@@ -225,18 +227,13 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         }
     }
 
-    let mut g = graph.clone();
     let inits: HashMap<&str, &pb::TensorProto> = graph
         .initializer
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
     let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    let wanted_fp32 = |n: &pb::NodeProto| {
-        opts.keep_fp32
-            .iter()
-            .any(|k| &n.name == k || n.output.first() == Some(k))
-    };
+    let wanted_fp32 = |n: &pb::NodeProto| opts.keep_fp32.iter().any(|k| is_named(n, k));
 
     // Which nodes could be quantized, and which of them are kept.
     let mut kept = Vec::new();
@@ -307,6 +304,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
 
     // ReLU folding (asymmetric activations): a quantized ReLU whose input comes only
     // from a quantized Conv/Gemm/MatMul disappears; that node writes the ReLU's output.
+    let mut g = graph.clone();
     let mut folded_relus = Vec::new();
     if opts.activations == Activations::Asymmetric {
         let consumers = consumer_counts(&g);
@@ -504,10 +502,12 @@ pub fn rewrite(
         qp.insert(t.clone(), p);
     }
 
-    let inits: HashMap<String, pb::TensorProto> = g
+    // Read from the plan's graph: `g` is rewritten below, the weights are not copied.
+    let inits: HashMap<&str, &pb::TensorProto> = plan
+        .graph
         .initializer
         .iter()
-        .map(|t| (t.name.clone(), t.clone()))
+        .map(|t| (t.name.as_str(), t))
         .collect();
     let mut new_inits: Vec<pb::TensorProto> = Vec::new();
     // Nodes to insert before node i (weight and bias DequantizeLinear).
@@ -521,7 +521,7 @@ pub fn rewrite(
             continue;
         }
         let w_name = n.input[1].clone();
-        let w = &inits[&w_name];
+        let w = inits[w_name.as_str()];
         let dims: Vec<usize> = w.dims.iter().map(|&d| d.max(0) as usize).collect();
         // Output channels along axis 0 (Conv, Gemm transB) or axis 1 (MatMul, Gemm).
         let axis = match n.op_type.as_str() {
@@ -571,7 +571,7 @@ pub fn rewrite(
         let Some(b_name) = n.input.get(2).filter(|b| !b.is_empty()).cloned() else {
             continue;
         };
-        let Some(b) = inits.get(&b_name) else {
+        let Some(&b) = inits.get(b_name.as_str()) else {
             continue; // a computed bias stays as it is
         };
         let bias = crate::model::onnx_read::floats(b, path)?;
