@@ -5,6 +5,7 @@
 //! a stall fraction near 0 means the input pipeline keeps up, near 1 that the engine
 //! idles waiting for data.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -166,14 +167,15 @@ impl Data {
     /// stopping after `limit` images,
     /// in batches of `batch` preprocessed images: `f(pixels, labels)`, where `pixels`
     /// always holds `batch` images (a short batch padded with zeros, so a session of a
-    /// fixed batch runs it) and `labels` has one entry per real image. Unreadable items
-    /// are skipped as the loader's policy says. Returns the images seen.
+    /// fixed batch runs it) and `labels` has one entry per real image; `f` may end the
+    /// pass early with `ControlFlow::Break`. Unreadable items are skipped as the loader's
+    /// policy says. Returns the images seen.
     pub fn for_each_batch(
         &self,
         batch: usize,
         limit: u64,
         shuffle: Option<u64>,
-        mut f: impl FnMut(&[f32], &[i32]) -> Result<()>,
+        mut f: impl FnMut(&[f32], &[i32]) -> Result<ControlFlow<()>>,
     ) -> Result<u64> {
         let mut cfg = LoaderConfig::new(self.target.clone(), batch).shuffle(shuffle);
         cfg.workers = self.workers;
@@ -196,8 +198,11 @@ impl Data {
                 padded[..rows * per].copy_from_slice(&b.images()[..rows * per]);
                 &padded
             };
-            f(images, &b.labels()[..rows])?;
+            let flow = f(images, &b.labels()[..rows])?;
             seen += rows as u64;
+            if flow.is_break() {
+                break;
+            }
         }
         Ok(seen)
     }
@@ -209,16 +214,13 @@ impl Data {
         let (mut correct, mut labelled) = (0u64, 0u64);
         let mut classifier = true;
         self.for_each_batch(batch, u64::MAX, None, |images, labels| {
-            if !classifier {
-                return Ok(());
-            }
             let view = ArrayViewD::from_shape(IxDyn(&shape), images).map_err(|e| {
                 Error::Invalid(format!("batch does not fit the model input {shape:?}: {e}"))
             })?;
             let out = session.run(view)?;
             let [_, classes] = out.shape() else {
                 classifier = false; // not a classifier's [N, classes] output
-                return Ok(());
+                return Ok(ControlFlow::Break(()));
             };
             let classes = *classes;
             let scores: Vec<f32> = out.iter().copied().collect();
@@ -237,7 +239,7 @@ impl Data {
                 labelled += 1;
                 correct += u64::from(best == label as usize);
             }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         if !classifier {
             return Ok((0, 0));

@@ -215,7 +215,7 @@ pub fn calibrate(
                     say(&format!("  {done} images"));
                     next_note *= 2;
                 }
-                Ok(())
+                Ok(std::ops::ControlFlow::Continue(()))
             },
         )
         .map_err(|e| calibration_error(&cfg.calibrate, e))?;
