@@ -18,7 +18,8 @@
 #      `libstd-rust-web-dev:arm64`), `gcc-aarch64-linux-gnu` and `libc6-dev-arm64-cross`
 #      (the aarch64 runtime libraries qemu-check.sh runs against); from PyPI, into the venv
 #      .cache/crossenv, `ziglang` and `cargo-zigbuild` (zig links against any glibc level);
-#   2. builds `edgebench` (the profile, features ort + tract) for aarch64-unknown-linux-gnu
+#   2. builds `edgebench` (the profile, features ort + tract: JPEG through zune-jpeg, as
+#      libjpeg-turbo's cmake build is not set up for the cross toolchain) for aarch64-unknown-linux-gnu
 #      pinned to the glibc: `cargo zigbuild --target aarch64-unknown-linux-gnu.<glibc>`,
 #      in its own target dir target/cross/ so it never invalidates the host build;
 #   3. checks the binary: an ELF for AArch64 with the aarch64 loader, and its newest
@@ -98,7 +99,8 @@ started=$(date +%s)
     profile_env="CARGO_PROFILE_$(echo "$profile" | tr 'a-z-' 'A-Z_')_DEBUG"
     env PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
         "$profile_env=$debug" \
-        cargo zigbuild --profile "$profile" --locked -p edgebench --target "$T_TRIPLE.$glibc" >&2
+        cargo zigbuild --profile "$profile" --locked -p edgebench \
+            --no-default-features --features ort,tract --target "$T_TRIPLE.$glibc" >&2
 ) || die "cargo zigbuild failed (see above)"
 bin="$CROSS_TARGET_DIR/$T_TRIPLE/$profile/edgebench"
 [[ -x "$bin" ]] || die "the build finished but $bin is missing"

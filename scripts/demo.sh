@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job from the README: the built-in heavy-vs-lean comparison, end to end, on
-# this machine. Provisions ONNX Runtime, builds edgebench (release), shows the machine
+# this machine. Installs libjpeg-turbo's build tools when missing, provisions ONNX
+# Runtime, builds edgebench (release), shows the machine
 # and the two models, then runs `edgebench compare` (heavy vs lean, interleaved, each in
 # its own process) against the Jetson Orin Nano budgets, writing every report format to
 # target/edgebench-report/. Extra arguments go to `edgebench compare` (e.g.
@@ -8,6 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+bash scripts/build-deps.sh
 bash scripts/fetch-onnxruntime.sh >/dev/null
 cargo build --release --quiet
 eb="$root/target/release/edgebench"

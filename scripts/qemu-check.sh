@@ -5,7 +5,8 @@
 #   BUNDLE         a bundle folder from cross-build.sh (default: target/jetson/jetson-nano,
 #                  built first when missing; glibc 2.27 runs on every board)
 #   --host-bin F   the x86-64 edgebench to compare with (default: target/debug/edgebench,
-#                  built with `cargo build` first)
+#                  built first with `cargo build --workspace --bins`, the features the
+#                  test build gives it, so after `cargo test` nothing is compiled again)
 #   --cpu NAME     QEMU CPU model: cortex-a57 (default: the Jetson Nano's core, so no
 #                  instruction newer than ARMv8.0 + NEON may run), cortex-a72, cortex-a76
 #                  or neoverse-n1
@@ -76,7 +77,7 @@ arm="$bundle/edgebench"
 check_aarch64_elf "$arm"
 
 if [[ -z "$host_bin" ]]; then
-    (cd "$root" && cargo build --quiet -p edgebench) || die "cargo build of the host edgebench failed"
+    (cd "$root" && cargo build --quiet --workspace --bins) || die "cargo build of the host edgebench failed"
     host_bin="$root/target/debug/edgebench"
 fi
 [[ -x "$host_bin" ]] || die "host edgebench not found: $host_bin"

@@ -12,6 +12,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     restore_sigpipe();
     let args = cli::Cli::parse();
+    // A bad decoder choice is refused before any work, not silently replaced.
+    if let Err(e) = edgebench_runtime::data::decode::Jpeg::from_env() {
+        eprintln!("edgebench: error: {e}");
+        return ExitCode::from(2);
+    }
     match commands::dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -132,3 +132,52 @@ fn empty_and_missing_data_are_named() {
     let err = fails(&["loader", dir.path().join("nope").to_str().unwrap()], 1);
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn the_jpeg_decoder_is_chosen_at_run_time_and_named() {
+    use std::path::Path;
+    let dir = tempfile::tempdir().unwrap();
+    let set = synth(dir.path(), 6);
+    let args = ["loader", &set, "--size", "16x16", "--batch", "2", "--json"];
+    let decoder = |env: &[(&str, &Path)]| {
+        let (out, _) = common::ok_env(&args, env);
+        let j: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        assert_eq!(
+            (j["images"].as_u64(), j["errors"].as_u64()),
+            (Some(6), Some(0)),
+            "{j}"
+        );
+        j["jpeg_decoder"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        decoder(&[("EDGEBENCH_JPEG", Path::new("zune"))]),
+        "zune-jpeg 0.5"
+    );
+    if std::env::var_os("EDGEBENCH_JPEG").is_none() {
+        // The default is the fastest decoder built.
+        let default = decoder(&[]);
+        let fastest = if cfg!(feature = "turbojpeg") {
+            "libjpeg-turbo 3"
+        } else {
+            "zune-jpeg"
+        };
+        assert!(default.starts_with(fastest), "{default}");
+    }
+    for (value, says) in [
+        ("libjpeg", "unknown JPEG decoder 'libjpeg'"),
+        ("turbo", "libjpeg-turbo is not in this build"),
+    ] {
+        if value == "turbo" && cfg!(feature = "turbojpeg") {
+            continue;
+        }
+        let out = common::eb_env(&args, &[("EDGEBENCH_JPEG", Path::new(value))]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("EDGEBENCH_JPEG={value}: {says}")),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -5,7 +5,7 @@
 mod data_support;
 
 use data_support::*;
-use edgebench_runtime::data::decode::{Augment, Decoder, Target};
+use edgebench_runtime::data::decode::{Augment, Decoder, Jpeg, Target};
 use edgebench_runtime::data::naive;
 use edgebench_runtime::error::Error;
 use edgebench_runtime::model::Layout;
@@ -25,40 +25,49 @@ fn target(h: u32, w: u32, layout: Layout) -> Target {
 /// Extra grey levels allowed on JPEG when the fast path decodes with libjpeg-turbo and the
 /// reference with zune-jpeg (through `image`): two conforming decoders whose IDCT and
 /// chroma upsampling differ (measured: at most 2 levels on these images).
-const OTHER_DECODER: f32 = if cfg!(feature = "turbojpeg") {
-    3.0
-} else {
-    0.0
-};
+const OTHER_DECODER: f32 = 3.0;
 
-/// Fast and reference agree within `levels` grey levels (in normalised units).
+/// Fast and reference agree within `levels` grey levels (in normalised units), with every
+/// JPEG decoder of this build (libjpeg-turbo `OTHER_DECODER` levels more on JPEGs).
 fn agree(bytes: &[u8], t: &Target, flip: bool, levels: f32) {
     let reference = naive::preprocess(bytes, t, flip).expect("reference decodes");
-    let mut dec = Decoder::new(t);
-    let mut out = vec![0f32; t.image_len()];
-    let aug = Augment { flip, crop: None };
-    dec.decode_into(bytes, aug, &mut out, || "test".into())
-        .expect("fast path decodes");
-    let tol = levels / 255.0 / 0.224 + 1e-5;
-    let worst = out
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(worst <= tol, "max |fast - reference| = {worst} > {tol}");
-    // Twice through the same decoder (buffers reused) gives the same answer.
-    let mut again = vec![0f32; t.image_len()];
-    dec.decode_into(bytes, aug, &mut again, || "test".into())
-        .expect("second decode");
-    assert_eq!(out, again);
+    for &jpeg in Jpeg::built() {
+        let mut dec = Decoder::with_jpeg(t, jpeg);
+        assert_eq!(dec.jpeg(), jpeg);
+        let mut out = vec![0f32; t.image_len()];
+        let aug = Augment { flip, crop: None };
+        dec.decode_into(bytes, aug, &mut out, || "test".into())
+            .expect("fast path decodes");
+        let other = if jpeg == Jpeg::Turbo && bytes.starts_with(&[0xFF, 0xD8]) {
+            OTHER_DECODER
+        } else {
+            0.0
+        };
+        let tol = (levels + other) / 255.0 / 0.224 + 1e-5;
+        let worst = out
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= tol,
+            "{}: max |fast - reference| = {worst} > {tol}",
+            jpeg.name()
+        );
+        // Twice through the same decoder (buffers reused) gives the same answer.
+        let mut again = vec![0f32; t.image_len()];
+        dec.decode_into(bytes, aug, &mut again, || "test".into())
+            .expect("second decode");
+        assert_eq!(out, again);
+    }
 }
 
 #[test]
 fn jpeg_same_size_matches_reference_both_layouts() {
     let bytes = jpeg(&smooth(64, 48, 1), 90);
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        agree(&bytes, &target(48, 64, layout), false, OTHER_DECODER);
-        agree(&bytes, &target(48, 64, layout), true, OTHER_DECODER);
+        agree(&bytes, &target(48, 64, layout), false, 0.0);
+        agree(&bytes, &target(48, 64, layout), true, 0.0);
     }
 }
 
@@ -66,8 +75,8 @@ fn jpeg_same_size_matches_reference_both_layouts() {
 fn jpeg_resized_matches_reference() {
     let bytes = jpeg(&smooth(300, 200, 2), 90);
     for layout in [Layout::Nchw, Layout::Nhwc] {
-        agree(&bytes, &target(64, 64, layout), false, 2.0 + OTHER_DECODER);
-        agree(&bytes, &target(224, 160, layout), true, 2.0 + OTHER_DECODER);
+        agree(&bytes, &target(64, 64, layout), false, 2.0);
+        agree(&bytes, &target(224, 160, layout), true, 2.0);
     }
 }
 
@@ -75,12 +84,7 @@ fn jpeg_resized_matches_reference() {
 fn gray_jpeg_becomes_rgb() {
     let gray = DynamicImage::ImageRgb8(smooth(40, 30, 3)).to_luma8();
     let bytes = encode(&DynamicImage::ImageLuma8(gray), ImageFormat::Jpeg);
-    agree(
-        &bytes,
-        &target(30, 40, Layout::Nchw),
-        false,
-        1.0 + OTHER_DECODER,
-    );
+    agree(&bytes, &target(30, 40, Layout::Nchw), false, 1.0);
 }
 
 #[test]
@@ -168,17 +172,49 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// The error every JPEG decoder of this build gives for `bytes` (all must refuse it).
 fn decode_err(bytes: &[u8], name: &str) -> String {
     let t = Target::new(32, 32, Layout::Nchw);
-    let mut dec = Decoder::new(&t);
-    let mut out = vec![0f32; t.image_len()];
-    let err = dec
-        .decode_into(bytes, Augment::default(), &mut out, || name.into())
-        .expect_err("must be refused");
-    assert!(matches!(err, Error::Input { .. }), "{err:?}");
-    let msg = err.to_string();
-    assert!(msg.starts_with(name), "error does not name the item: {msg}");
+    let mut msg = String::new();
+    for &jpeg in Jpeg::built() {
+        let mut dec = Decoder::with_jpeg(&t, jpeg);
+        let mut out = vec![0f32; t.image_len()];
+        let err = dec
+            .decode_into(bytes, Augment::default(), &mut out, || name.into())
+            .expect_err("must be refused");
+        assert!(
+            matches!(err, Error::Input { .. }),
+            "{}: {err:?}",
+            jpeg.name()
+        );
+        msg = err.to_string();
+        assert!(msg.starts_with(name), "error does not name the item: {msg}");
+    }
     msg
+}
+
+#[test]
+fn decoder_names_parse_and_the_default_is_the_fastest_built() {
+    assert_eq!(Jpeg::parse("zune").unwrap(), Jpeg::Zune);
+    assert_eq!(Jpeg::parse(" ZUNE-JPEG ").unwrap(), Jpeg::Zune);
+    let turbo = Jpeg::parse("libjpeg-turbo");
+    if cfg!(feature = "turbojpeg") {
+        assert_eq!(turbo.unwrap(), Jpeg::Turbo);
+        assert_eq!(Jpeg::built(), [Jpeg::Turbo, Jpeg::Zune]);
+    } else {
+        let e = turbo.expect_err("not built");
+        assert!(e.contains("turbojpeg` feature"), "{e}");
+        assert_eq!(Jpeg::built(), [Jpeg::Zune]);
+    }
+    let e = Jpeg::parse("libjpeg").expect_err("unknown");
+    assert!(e.contains("unknown JPEG decoder 'libjpeg'"), "{e}");
+    if std::env::var_os("EDGEBENCH_JPEG").is_none() {
+        assert_eq!(Jpeg::chosen(), Jpeg::built()[0]);
+        assert_eq!(
+            Decoder::new(&Target::new(8, 8, Layout::Nchw)).jpeg(),
+            Jpeg::built()[0]
+        );
+    }
 }
 
 #[test]

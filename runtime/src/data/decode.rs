@@ -6,8 +6,9 @@
 //!   errors) into the decoder's reusable byte buffer; with the `turbojpeg` feature,
 //!   through libjpeg-turbo 3 first (faster; README gives the measured figures), whose
 //!   warnings — a truncated scan among them — count as errors. A JPEG libjpeg-turbo refuses
-//!   (e.g. CMYK) is handed to `zune-jpeg`, whose verdict stands. [`jpeg_decoder`] names
-//!   the one in use.
+//!   (e.g. CMYK) is handed to `zune-jpeg`, whose verdict stands. Which one runs is a
+//!   [`Jpeg`] choice made at run time (the best one built, or `EDGEBENCH_JPEG`), so one
+//!   build measures and tests both; [`jpeg_decoder`] names the one in use.
 //! - Binary PPM (`P6`, maxval 255) is parsed here and copied into the same buffer: the
 //!   one format whose decode allocates nothing at all (the loader's zero-allocation test
 //!   uses it; `zune-jpeg` and `fast_image_resize` keep small per-call scratch vectors).
@@ -120,9 +121,94 @@ impl StageTimes {
     }
 }
 
+/// The JPEG decoders a build can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jpeg {
+    /// `zune-jpeg` (pure Rust): in every build.
+    Zune,
+    /// libjpeg-turbo 3 through the `turbojpeg` crate (the `turbojpeg` feature), with
+    /// `zune-jpeg` deciding on what it refuses.
+    Turbo,
+}
+
+/// The environment variable that picks the JPEG decoder for measurement and tests.
+pub const JPEG_ENV: &str = "EDGEBENCH_JPEG";
+
+impl Jpeg {
+    /// The decoders in this build, fastest first.
+    pub fn built() -> &'static [Jpeg] {
+        if cfg!(feature = "turbojpeg") {
+            &[Jpeg::Turbo, Jpeg::Zune]
+        } else {
+            &[Jpeg::Zune]
+        }
+    }
+
+    /// The name `EDGEBENCH_JPEG` takes and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Jpeg::Zune => "zune-jpeg",
+            Jpeg::Turbo => "libjpeg-turbo",
+        }
+    }
+
+    /// Parse a decoder name (`zune-jpeg`/`zune`, `libjpeg-turbo`/`turbojpeg`/`turbo`);
+    /// one built without the `turbojpeg` feature refuses libjpeg-turbo, saying so.
+    pub fn parse(name: &str) -> std::result::Result<Jpeg, String> {
+        let jpeg = match name.trim().to_ascii_lowercase().as_str() {
+            "zune-jpeg" | "zune" => Jpeg::Zune,
+            "libjpeg-turbo" | "turbojpeg" | "turbo" => Jpeg::Turbo,
+            _ => {
+                return Err(format!(
+                    "unknown JPEG decoder '{name}' (expected {})",
+                    Jpeg::built()
+                        .iter()
+                        .map(|j| j.name())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ));
+            }
+        };
+        if !Jpeg::built().contains(&jpeg) {
+            return Err(format!(
+                "{} is not in this build (built without the `turbojpeg` feature)",
+                jpeg.name()
+            ));
+        }
+        Ok(jpeg)
+    }
+
+    /// The decoder `EDGEBENCH_JPEG` names, else the fastest built; an error names the
+    /// variable and its bad value.
+    pub fn from_env() -> std::result::Result<Jpeg, String> {
+        match std::env::var(JPEG_ENV) {
+            Ok(v) if !v.trim().is_empty() => {
+                Jpeg::parse(&v).map_err(|e| format!("{JPEG_ENV}={v}: {e}"))
+            }
+            _ => Ok(Jpeg::built()[0]),
+        }
+    }
+
+    /// The process's choice: [`Jpeg::from_env`], read once; a bad value (which the CLI
+    /// refuses at start-up) falls back to the fastest built.
+    pub fn chosen() -> Jpeg {
+        static CHOSEN: std::sync::OnceLock<Jpeg> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| Jpeg::from_env().unwrap_or(Jpeg::built()[0]))
+    }
+
+    /// What reports say about it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Jpeg::Zune => "zune-jpeg 0.5",
+            Jpeg::Turbo => "libjpeg-turbo 3 (turbojpeg), zune-jpeg 0.5 for what it refuses",
+        }
+    }
+}
+
 /// One worker's decoder: reusable buffers, a resizer and the normalisation tables.
 pub struct Decoder {
     target: Target,
+    jpeg: Jpeg,
     /// Per channel `(mul, add)`: `x · scale / std − mean / std`.
     affine: [(f32, f32); CHANNELS],
     /// Decoded RGB8 pixels of the current image.
@@ -138,8 +224,15 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder producing `target`-shaped images.
+    /// A decoder producing `target`-shaped images, with the process's JPEG decoder
+    /// ([`Jpeg::chosen`]).
     pub fn new(target: &Target) -> Self {
+        Self::with_jpeg(target, Jpeg::chosen())
+    }
+
+    /// A decoder producing `target`-shaped images with JPEG decoder `jpeg` (one of
+    /// [`Jpeg::built`]; another falls back to `zune-jpeg`).
+    pub fn with_jpeg(target: &Target, jpeg: Jpeg) -> Self {
         let mut affine = [(1.0, 0.0); CHANNELS];
         for (c, a) in affine.iter_mut().enumerate() {
             let (mean, std) = target.mean_std(c);
@@ -147,6 +240,7 @@ impl Decoder {
         }
         Self {
             target: target.clone(),
+            jpeg,
             affine,
             rgb: Vec::new(),
             resized: vec![0; target.image_len()],
@@ -155,6 +249,11 @@ impl Decoder {
             turbo: None,
             times: StageTimes::default(),
         }
+    }
+
+    /// The JPEG decoder it uses.
+    pub fn jpeg(&self) -> Jpeg {
+        self.jpeg
     }
 
     /// The target this decoder produces.
@@ -250,6 +349,9 @@ impl Decoder {
 
     #[cfg(feature = "turbojpeg")]
     fn decode_jpeg(&mut self, bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+        if self.jpeg == Jpeg::Zune {
+            return self.decode_jpeg_zune(bytes);
+        }
         match self.decode_jpeg_turbo(bytes) {
             Ok(dims) => Ok(dims),
             // Over the pixel limit: refused, never handed on.
@@ -365,14 +467,9 @@ enum TurboError {
     Failed,
 }
 
-/// The JPEG decoder this build uses, for reports: `libjpeg-turbo 3 (turbojpeg)` with the
-/// `turbojpeg` feature, else `zune-jpeg 0.5`.
+/// The JPEG decoder this process uses ([`Jpeg::chosen`]), for reports.
 pub fn jpeg_decoder() -> &'static str {
-    if cfg!(feature = "turbojpeg") {
-        "libjpeg-turbo 3 (turbojpeg), zune-jpeg 0.5 for what it refuses"
-    } else {
-        "zune-jpeg 0.5"
-    }
+    Jpeg::chosen().describe()
 }
 
 /// Refuse images over [`MAX_PIXELS`] (or empty ones): the one size limit of every
