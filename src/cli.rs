@@ -51,7 +51,7 @@ pub enum Command {
     Loader(crate::commands::loader::LoaderArgs),
     /// Train or fine-tune a model within a memory budget; validate, checkpoint, export ONNX.
     Train(crate::commands::train::TrainArgs),
-    /// Quantize a model to int8 (QDQ ONNX), calibrated on images; weights per channel.
+    /// Quantize a model to int8 (QDQ ONNX, calibrated on images) or convert it to fp16.
     Quantize(crate::commands::quantize::QuantizeArgs),
     /// Internal: a measuring worker process (started by bench/compare).
     #[command(name = "__worker", hide = true)]
@@ -122,7 +122,8 @@ pub struct ModelInputArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Calibration images (image folder or TFRecord) for int8: `quantize`, and models
-    /// given as `MODEL@int8`, quantized on the fly (256 images, minmax).
+    /// given as `MODEL@int8`, quantized on the fly (256 images, minmax). `MODEL@fp16`
+    /// needs none.
     #[arg(long, value_name = "DATA")]
     pub calibrate: Option<PathBuf>,
 }

@@ -92,10 +92,24 @@ fn a_built_in_model_quantizes_runs_and_shrinks() {
     let run = ok(&["run", p(&out), "--input", "random", "--json"]);
     let run: serde_json::Value = serde_json::from_str(&run).unwrap();
     assert_eq!(run["output_shape"], serde_json::json!([1, 10]));
-    let inspect = ok(&["inspect", p(&out)]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", p(&out), "--json"])).unwrap();
+    assert_eq!(inspect["precision"], "int8");
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert_eq!(inspect["file_bytes"].as_u64(), Some(size));
+    // Per node: the convolutions read dequantized values (int8), Q/DQ are named so.
+    for n in inspect["nodes"].as_array().unwrap() {
+        let want = match n["op"].as_str().unwrap() {
+            "Conv" | "Gemm" => "int8",
+            "QuantizeLinear" | "DequantizeLinear" => "q/dq",
+            _ => continue,
+        };
+        assert_eq!(n["precision"], want, "{n}");
+    }
+    let text = ok(&["inspect", p(&out)]);
     assert!(
-        inspect.contains("QuantizeLinear") || inspect.contains("Conv"),
-        "{inspect}"
+        text.contains("opset 13, int8, ") && text.contains("on disk"),
+        "{text}"
     );
 
     // The text report says what was quantized and how big it is.
@@ -312,4 +326,165 @@ fn int8_variants_by_suffix_run_and_compare_beside_their_parent() {
         2,
     );
     assert!(e.contains("--calibrate DATA"), "{e}");
+}
+
+#[test]
+fn fp16_converts_without_calibration_runs_on_tract_and_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lean-fp16.onnx");
+    let r: serde_json::Value = serde_json::from_str(&ok(&[
+        "quantize",
+        "lean",
+        "--size",
+        "32x32x3",
+        "--to",
+        "fp16",
+        "-o",
+        p(&out),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(r["initializers"].as_u64().unwrap() >= 6, "{r}");
+    assert_eq!(r["cast_inputs"].as_array().unwrap().len(), 1, "{r}");
+    let ratio = r["fp16_bytes"].as_f64().unwrap() / r["fp32_bytes"].as_f64().unwrap();
+    assert!(ratio > 0.45 && ratio < 0.55, "fp16 file ×{ratio}");
+    let text = ok(&[
+        "quantize",
+        "lean",
+        "--size",
+        "32x32x3",
+        "--to",
+        "fp16",
+        "-o",
+        p(&out),
+    ]);
+    assert!(
+        text.contains("fp16") && text.contains("inputs and outputs stay fp32"),
+        "{text}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", p(&out), "--json"])).unwrap();
+    assert_eq!(info["precision"], "fp16");
+    for n in info["nodes"].as_array().unwrap() {
+        let want = match n["op"].as_str().unwrap() {
+            "Conv" | "Relu" | "MaxPool" | "Gemm" => "fp16",
+            // The input's cast reads float32.
+            "Cast" if n["name"] == "input_to_fp16" => "fp32",
+            _ => continue,
+        };
+        assert_eq!(n["precision"], want, "{n}");
+    }
+    // The same input through fp32 and fp16 on tract: outputs within 1e-2 of the largest.
+    let x = dir.path().join("x.npy");
+    let (y32, y16) = (dir.path().join("y32.npy"), dir.path().join("y16.npy"));
+    let input = ndarray::Array4::<f32>::from_shape_fn((1, 3, 32, 32), |(_, c, h, w)| {
+        ((c * 31 + h * 7 + w * 3) % 17) as f32 / 8.0 - 1.0
+    });
+    ndarray_npy::write_npy(&x, &input).unwrap();
+    ok(&[
+        "run",
+        "lean",
+        "--size",
+        "32x32x3",
+        "--input",
+        p(&x),
+        "--output",
+        p(&y32),
+        "--engine",
+        "tract",
+    ]);
+    ok(&[
+        "run",
+        "lean@fp16",
+        "--size",
+        "32x32x3",
+        "--input",
+        p(&x),
+        "--output",
+        p(&y16),
+        "--engine",
+        "tract",
+    ]);
+    let read = |f: &Path| -> Vec<f32> {
+        ndarray_npy::read_npy::<_, ndarray::ArrayD<f32>>(f)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    };
+    let (a, b) = (read(&y32), read(&y16));
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let gap = a
+        .iter()
+        .zip(&b)
+        .map(|(u, v)| (u - v).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        gap <= 1e-2 * scale && gap > 0.0,
+        "fp16 vs fp32: {gap} of {scale}"
+    );
+
+    let data = synth(dir.path(), 12);
+    let json = dir.path().join("cmp.json");
+    ok(&[
+        "compare",
+        "lean",
+        "lean@fp16",
+        "--size",
+        "32x32x3",
+        "--engine",
+        "tract",
+        "--data",
+        p(&data),
+        "--no-peak",
+        "--warmup",
+        "1",
+        "--warmup-time",
+        "0",
+        "--min-duration",
+        "0.1",
+        "--min-queries",
+        "3",
+        "--tegrastats-interval",
+        "0",
+        "--quiet",
+        "--json",
+        p(&json),
+    ]);
+    let r = common::read_json(&json);
+    let fp16 = &r["models"][1];
+    assert_eq!(
+        (fp16["name"].as_str(), fp16["precision"].as_str()),
+        (Some("lean@fp16"), Some("fp16"))
+    );
+    let size = fp16["ratios"]["file_bytes"].as_f64().unwrap();
+    assert!(size > 0.45 && size < 0.55, "fp16 file ×{size}");
+    assert!(fp16["top1_change_points"].is_number(), "{fp16}");
+
+    let e = common::fails_one_line(
+        &[
+            "quantize",
+            "lean",
+            "--to",
+            "fp16",
+            "--keep-last",
+            "-o",
+            p(&dir.path().join("k.onnx")),
+        ],
+        2,
+    );
+    assert!(e.contains("--keep-last applies to --to int8 only"), "{e}");
+    let e = common::fails_one_line(
+        &[
+            "quantize",
+            p(&out),
+            "--to",
+            "fp16",
+            "-o",
+            p(&dir.path().join("twice.onnx")),
+        ],
+        2,
+    );
+    assert!(e.contains("fp16 already"), "{e}");
+    assert!(!dir.path().join("twice.onnx").exists());
 }

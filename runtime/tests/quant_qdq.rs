@@ -1,7 +1,8 @@
 //! The QDQ rewrite run by the real engines: a tiny conv net quantized with known ranges
 //! gives, on ONNX Runtime, the output of an integer reference computed here by hand
 //! (int8 inputs and weights, int32 accumulation and bias, requantization); a deeper
-//! net's int8 output stays close to its fp32 output; tract's answer to a QDQ model.
+//! net's int8 output stays close to its fp32 output; tract's answer to a QDQ model; the
+//! fp16 conversion run by tract (and by ONNX Runtime where its CPU has the kernels).
 //!
 //! Needs the ONNX Runtime library (`bash scripts/fetch-onnxruntime.sh`, CI does).
 #![cfg(all(feature = "ort", feature = "tract"))]
@@ -105,14 +106,15 @@ fn run(path: &Path, choice: EngineChoice, x: &[f32]) -> edgebench_runtime::Resul
     s.run(x.view())
 }
 
-/// The integer reference of Conv → ReLU at the given input and output parameters.
-fn integer_reference(px: QParams, py: QParams, x: &[f32]) -> Vec<f32> {
+/// The integer reference of Conv → ReLU at the given input and output parameters, with
+/// weights in −`qmax`…`qmax`.
+fn integer_reference(px: QParams, py: QParams, x: &[f32], qmax: f32) -> Vec<f32> {
     let (w, b) = (conv_w(), conv_b());
     let qx: Vec<i32> = x.iter().map(|&v| px.quantize(v)).collect();
     let mut out = vec![0f32; C_OUT * HW * HW];
     for c in 0..C_OUT {
         let wc = &w[c * C_IN * 9..(c + 1) * C_IN * 9];
-        let sw = wc.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        let sw = wc.iter().fold(0f32, |m, v| m.max(v.abs())) / qmax;
         let qw: Vec<i32> = wc
             .iter()
             .map(|&v| (v / sw).round_ties_even() as i32)
@@ -145,12 +147,33 @@ fn integer_reference(px: QParams, py: QParams, x: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Which weight ranges ONNX Runtime's CPU kernels compute exactly here: reduced (7-bit)
+/// everywhere, full range unless this is an x86-64 CPU without VNNI (whose 16-bit
+/// intermediate sums saturate).
+fn exact_weight_ranges() -> Vec<bool> {
+    if edgebench_runtime::quant::int8_saturates_here() {
+        vec![true]
+    } else {
+        vec![true, false]
+    }
+}
+
 #[test]
 fn a_quantized_conv_relu_matches_the_integer_reference_on_onnx_runtime() {
+    for reduce_range in exact_weight_ranges() {
+        conv_relu_against_the_integer_reference(reduce_range);
+    }
+}
+
+fn conv_relu_against_the_integer_reference(reduce_range: bool) {
     let dir = tempfile::tempdir().unwrap();
     let m = conv_relu();
     let src = write(dir.path(), "fp32.onnx", &m);
-    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    let opts = Options {
+        reduce_range,
+        ..Options::default()
+    };
+    let plan = qdq::plan(&m, &src, &opts).unwrap();
     // The ReLU folds away: the conv's output is the ReLU's, quantized from 0.
     assert_eq!(plan.folded_relus, ["y_node"]);
     assert_eq!(plan.tensors, ["x", "y"]);
@@ -183,6 +206,13 @@ fn a_quantized_conv_relu_matches_the_integer_reference_on_onnx_runtime() {
         .find(|t| t.name == "w_quantized")
         .unwrap();
     assert_eq!(int8.data_type, pb::data_type::INT8);
+    let qmax = if reduce_range { 64 } else { 127 };
+    let widest = int8
+        .raw_data
+        .iter()
+        .map(|&b| (b as i8).unsigned_abs())
+        .max();
+    assert_eq!(widest, Some(qmax), "weights span -{qmax}..{qmax}");
     assert!(
         g.initializer.iter().all(|t| t.name != "w"),
         "the fp32 weight is gone"
@@ -192,14 +222,17 @@ fn a_quantized_conv_relu_matches_the_integer_reference_on_onnx_runtime() {
     let px = QParams::asymmetric_i8(-1.0, 1.0).unwrap();
     let py = QParams::asymmetric_i8(0.0, hi).unwrap();
     assert_eq!(py.zero_point, -128);
-    let want = integer_reference(px, py, &x);
+    let want = integer_reference(px, py, &x, f32::from(qmax));
     let got = run(&path, EngineChoice::Ort, &x).unwrap();
     let got = got.as_slice().unwrap();
     let mut exact = 0;
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         // ONNX Runtime requantizes in float: a value on a rounding tie may land one
         // step away; never further.
-        assert!((g - w).abs() <= py.scale * 1.001, "value {i}: {g} vs {w}");
+        assert!(
+            (g - w).abs() <= py.scale * 1.001,
+            "weights ±{qmax}, value {i}: {g} vs {w}"
+        );
         exact += usize::from(g == w);
     }
     assert!(
@@ -326,7 +359,12 @@ fn a_deeper_net_quantizes_between_ops_and_stays_close_to_fp32() {
     let dir = tempfile::tempdir().unwrap();
     let m = deeper();
     let src = write(dir.path(), "fp32.onnx", &m);
-    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    // The weight range ONNX Runtime computes exactly on this CPU.
+    let here = Options {
+        reduce_range: edgebench_runtime::quant::int8_saturates_here(),
+        ..Options::default()
+    };
+    let plan = qdq::plan(&m, &src, &here).unwrap();
     assert_eq!(
         plan.quantized_ops(),
         [
@@ -456,7 +494,11 @@ fn tract_on_a_qdq_model() {
     let dir = tempfile::tempdir().unwrap();
     let m = conv_relu();
     let src = write(dir.path(), "fp32.onnx", &m);
-    let plan = qdq::plan(&m, &src, &Options::default()).unwrap();
+    let here = Options {
+        reduce_range: edgebench_runtime::quant::int8_saturates_here(),
+        ..Options::default()
+    };
+    let plan = qdq::plan(&m, &src, &here).unwrap();
     let ranges = HashMap::from([
         ("x".to_string(), (-1.0f32, 1.0f32)),
         ("y".to_string(), (0.0, 1.5)),
@@ -470,4 +512,149 @@ fn tract_on_a_qdq_model() {
     for (a, b) in tract.iter().zip(ort.iter()) {
         assert!((a - b).abs() <= step * 1.001, "tract {a} vs ort {b}");
     }
+}
+
+/// Largest |a − b| over the largest |b|.
+fn relative_gap(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+        / scale
+}
+
+#[test]
+fn fp16_conversion_runs_on_tract_within_1e_2_of_fp32() {
+    use edgebench_runtime::quant::fp16;
+    let dir = tempfile::tempdir().unwrap();
+    let fp32 = deeper();
+    let fp32_path = write(dir.path(), "deeper.onnx", &fp32);
+    let c = fp16::convert(&fp32, &fp32_path).unwrap();
+    assert_eq!(c.initializers, 6);
+    assert_eq!(c.gemm_as_matmul, ["logits_node"]);
+    assert_eq!(
+        (c.cast_inputs.as_slice(), c.cast_outputs.as_slice()),
+        (&["x".to_string()][..], &["logits".to_string()][..])
+    );
+    let g = c.model.graph.as_ref().unwrap();
+    assert!(
+        g.initializer
+            .iter()
+            .all(|t| t.data_type == pb::data_type::FLOAT16)
+    );
+    // The graph's interface stays float32.
+    for v in g.input.iter().chain(&g.output) {
+        let elem = v
+            .r#type
+            .as_ref()
+            .unwrap()
+            .tensor_type
+            .as_ref()
+            .unwrap()
+            .elem_type;
+        assert_eq!(elem, pb::data_type::FLOAT, "{}", v.name);
+    }
+    assert_eq!(edgebench_runtime::quant::precision_of(&c.model), "fp16");
+    let fp16_path = write(dir.path(), "deeper-fp16.onnx", &c.model);
+    let x = input();
+    let want = run(&fp32_path, EngineChoice::Ort, &x).unwrap();
+    let got = run(&fp16_path, EngineChoice::Tract, &x).unwrap();
+    assert_eq!(got.shape(), want.shape());
+    let gap = relative_gap(&got, &want);
+    assert!(gap <= 1e-2, "fp16 on tract is {gap} (relative) from fp32");
+    assert!(
+        gap > 0.0,
+        "fp16 gave exactly the fp32 answer: was it converted?"
+    );
+    // ONNX Runtime: either it runs the fp16 model (a CPU with float16 kernels) to the
+    // same tolerance, or it refuses with the way to run it.
+    match run(&fp16_path, EngineChoice::Ort, &x) {
+        Ok(y) => assert!(relative_gap(&y, &want) <= 1e-2),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("--engine tract") && e.contains("cuda or tensorrt"),
+                "{e}"
+            );
+        }
+    }
+    // Converting twice is refused: the model is fp16 already.
+    let e = fp16::convert(&c.model, &fp16_path).unwrap_err().to_string();
+    assert!(e.contains("fp16 already"), "{e}");
+}
+
+#[test]
+fn fp16_conversion_refuses_what_does_not_fit_and_keeps_float32_inputs() {
+    use edgebench_runtime::quant::fp16;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.onnx");
+    // A weight over fp16's largest value is refused, naming it.
+    let mut big = conv_relu();
+    let g = big.graph.as_mut().unwrap();
+    let mut w = conv_w();
+    w[4] = 1.0e6;
+    g.initializer[0] = tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], &w);
+    let e = fp16::convert(&big, &path).unwrap_err().to_string();
+    assert!(
+        e.contains("initializer \"w\"") && e.contains("does not fit in fp16"),
+        "{e}"
+    );
+    // Resize's scales stay float32; a Cast to float casts to float16; a float Constant
+    // becomes a float16 tensor; tiny weights become 0 and are counted.
+    let mut m = conv_relu();
+    let g = m.graph.as_mut().unwrap();
+    g.initializer[1] = tensor("b", &[C_OUT as i64], &[1e-9, 0.5, -0.25]);
+    g.node
+        .push(node("Resize", &["y", "", "scales"], "up", vec![]));
+    g.initializer
+        .push(tensor("scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
+    g.node.push(node("Shape", &["up"], "shape", vec![]));
+    g.node
+        .push(node("Cast", &["shape"], "shape_f", vec![attr_int("to", 1)]));
+    g.node.push(pb::NodeProto {
+        op_type: "Constant".into(),
+        name: "half_node".into(),
+        output: vec!["half".into()],
+        attribute: vec![pb::AttributeProto {
+            name: "value_float".into(),
+            r#type: pb::attribute_type::FLOAT,
+            f: 0.5,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let c = fp16::convert(&m, &path).unwrap();
+    assert_eq!(c.kept_fp32.len(), 1, "{:?}", c.kept_fp32);
+    assert_eq!(c.kept_fp32[0].0, "scales");
+    assert_eq!(c.flushed_to_zero, 1);
+    assert!(
+        c.max_relative_error > 0.0 && c.max_relative_error <= 4.9e-4,
+        "{}",
+        c.max_relative_error
+    );
+    let g = c.model.graph.as_ref().unwrap();
+    let scales = g.initializer.iter().find(|t| t.name == "scales").unwrap();
+    assert_eq!(scales.data_type, pb::data_type::FLOAT);
+    let cast = g.node.iter().find(|n| n.name == "shape_f_node").unwrap();
+    assert_eq!(cast.attribute[0].i, i64::from(pb::data_type::FLOAT16));
+    let constant = g.node.iter().find(|n| n.name == "half_node").unwrap();
+    let t = constant.attribute[0].t.as_ref().unwrap();
+    assert_eq!(
+        (constant.attribute[0].name.as_str(), t.data_type),
+        ("value", pb::data_type::FLOAT16)
+    );
+    assert_eq!(t.raw_data, half::f16::from_f32(0.5).to_le_bytes());
+    // An int8 model is refused.
+    let plan = qdq::plan(&conv_relu(), &path, &Options::default()).unwrap();
+    let ranges: HashMap<String, (f32, f32)> = plan
+        .tensors
+        .iter()
+        .map(|t| (t.clone(), (-1.0, 1.0)))
+        .collect();
+    let int8 = qdq::rewrite(&conv_relu(), &path, &plan, &ranges)
+        .unwrap()
+        .model;
+    let e = fp16::convert(&int8, &path).unwrap_err().to_string();
+    assert!(e.contains("int8 already"), "{e}");
 }

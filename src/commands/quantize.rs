@@ -1,5 +1,5 @@
 //! `edgebench quantize`: static post-training int8 quantization of an ONNX CNN into a
-//! QDQ model, calibrated on the user's images.
+//! QDQ model, calibrated on the user's images, or its conversion to fp16 (`--to fp16`).
 
 use std::path::PathBuf;
 
@@ -8,6 +8,7 @@ use clap::Args;
 use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model;
 use edgebench_runtime::quant::calib::Method;
+use edgebench_runtime::quant::fp16::{self, Fp16Report};
 use edgebench_runtime::quant::ptq::{self, QuantizeConfig, QuantizeReport};
 use edgebench_runtime::quant::qdq::{self, Activations};
 use edgebench_runtime::units::{Rule, columns};
@@ -19,9 +20,14 @@ use crate::cli::{EngineArgs, ModelInputArgs, parse_count};
 pub struct QuantizeArgs {
     /// Built-in model name, spec .toml or fp32 .onnx file.
     pub model: String,
-    /// Write the int8 QDQ model here.
+    /// Write the int8 QDQ (or fp16) model here.
     #[arg(short, long, value_name = "OUT.onnx")]
     pub output: PathBuf,
+    /// Target precision: int8 (static post-training quantization, needs --calibrate) or
+    /// fp16 (weights and compute in float16, inputs and outputs kept float32; for the
+    /// CUDA/TensorRT providers and tract).
+    #[arg(long, value_enum, default_value = "int8")]
+    pub to: To,
     /// Calibration images used: a seeded random sample of N (the same N every time;
     /// all of them when the data has fewer).
     #[arg(long, default_value_t = ptq::DEFAULT_IMAGES, value_name = "N", value_parser = parse_count::<u64>)]
@@ -41,6 +47,12 @@ pub struct QuantizeArgs {
     /// Keep the last Conv/Gemm/MatMul (the classifier) in fp32.
     #[arg(long)]
     pub keep_last: bool,
+    /// 7-bit weights (−64…64): exact on ONNX Runtime's CPU int8 kernels on x86-64
+    /// without VNNI (AVX2 only), whose 16-bit intermediate sums saturate with full-range
+    /// weights; costs one bit of weight resolution. Not needed for VNNI CPUs, AArch64 or
+    /// TensorRT.
+    #[arg(long)]
+    pub reduce_range: bool,
     /// Loader worker threads for the calibration images (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -60,6 +72,12 @@ pub struct QuantizeArgs {
     pub engine: EngineArgs,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum To {
+    Int8,
+    Fp16,
+}
+
 fn parse_method(s: &str) -> Result<Method, String> {
     s.parse()
         .map_err(|e: edgebench_runtime::Error| e.to_string())
@@ -72,6 +90,9 @@ fn parse_activations(s: &str) -> Result<Activations, String> {
 
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
+    if args.to == To::Fp16 {
+        return run_fp16(&args);
+    }
     let Some(calibrate) = args.model_input.calibrate.clone() else {
         return Err(edgebench_runtime::Error::Invalid(
             "quantize needs calibration images: give --calibrate DATA (an image folder or TFRecord)"
@@ -94,6 +115,7 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
             keep_last: args.keep_last,
             keep_fp32: args.keep_fp32.clone(),
             activations: args.activations,
+            reduce_range: args.reduce_range,
         },
         engine: args.engine.engine,
         engine_options: engine_options(&args.engine, prepared.input_shape.clone()),
@@ -101,6 +123,11 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
         save_calibration: args.save_calibration.clone(),
     };
     let quiet = args.json;
+    if !args.reduce_range && edgebench_runtime::quant::int8_saturates_here() && !quiet {
+        eprintln!(
+            "note: this CPU has no VNNI: ONNX Runtime's int8 kernels here saturate with full-range weights, so this model runs inexactly on this machine's CPU (exact on VNNI CPUs, AArch64 and TensorRT); --reduce-range quantizes for this machine"
+        );
+    }
     let mut say = |line: &str| {
         if !quiet {
             eprintln!("{line}");
@@ -115,6 +142,86 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_fp16(args: &QuantizeArgs) -> anyhow::Result<()> {
+    let int8_only = [
+        ("--keep-fp32", !args.keep_fp32.is_empty()),
+        ("--keep-last", args.keep_last),
+        ("--save-calibration", args.save_calibration.is_some()),
+        ("--ranges", args.ranges),
+        ("--reduce-range", args.reduce_range),
+    ];
+    if let Some((flag, _)) = int8_only.iter().find(|(_, given)| *given) {
+        return Err(edgebench_runtime::Error::Invalid(format!(
+            "{flag} applies to --to int8 only (fp16 converts every weight and needs no calibration)"
+        ))
+        .into());
+    }
+    IoPaths::new()
+        .input("MODEL", &args.model)
+        .output("--output", &args.output)
+        .check()?;
+    if args.model_input.calibrate.is_some() && !args.json {
+        eprintln!("note: --calibrate is not used by --to fp16 (no calibration needed)");
+    }
+    let prepared = model::prepare(&args.model, &args.model_input.prepare_options(Some(1)))?;
+    let report = fp16::write(&prepared, &args.output)
+        .with_context(|| format!("converting {} to fp16", prepared.name))?;
+    if args.json {
+        return super::print_json("the conversion report", &report);
+    }
+    print!("{}", fp16_text(&report));
+    Ok(())
+}
+
+/// The fp16 report as text.
+fn fp16_text(r: &Fp16Report) -> String {
+    let c = &r.converted;
+    let mut s = format!(
+        "{} → {}: fp16 ({} initializers converted; inputs and outputs stay fp32)\n",
+        r.model,
+        r.output.display(),
+        c.initializers
+    );
+    s += &format!(
+        "rounding: largest relative weight error {:.2e}; {} weights in fp16's subnormal range (below 6.1e-5, fewer bits); {} below its smallest subnormal became 0\n",
+        c.max_relative_error, c.subnormal, c.flushed_to_zero
+    );
+    if !c.gemm_as_matmul.is_empty() {
+        s += &format!(
+            "Gemm as MatMul + Add (same arithmetic; tract has no fp16 Gemm): {}\n",
+            c.gemm_as_matmul.join(", ")
+        );
+    }
+    s += &format!(
+        "cast to fp16 where they enter: {}; back to fp32 where they leave: {}\n",
+        list(&c.cast_inputs),
+        list(&c.cast_outputs)
+    );
+    if c.kept_fp32.is_empty() {
+        s += "kept fp32: none\n";
+    } else {
+        s += "kept fp32:\n";
+        for (t, why) in &c.kept_fp32 {
+            s += &format!("  {t}: {why}\n");
+        }
+    }
+    s += &format!(
+        "size: {} → {} (×{:.2})\n",
+        bytes(r.fp32_bytes),
+        bytes(r.fp16_bytes),
+        r.fp16_bytes as f64 / r.fp32_bytes.max(1) as f64
+    );
+    s
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The report as text: what was quantized, what stayed fp32 and why, the sizes, ranges.
 fn text(r: &QuantizeReport, all_ranges: bool) -> String {
     let mut s = String::new();
@@ -124,9 +231,10 @@ fn text(r: &QuantizeReport, all_ranges: bool) -> String {
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
     s += &format!(
-        "{} → {}: int8 QDQ (weights per channel, symmetric; activations {}, {} over {} images, run on {})\n",
+        "{} → {}: int8 QDQ (weights per channel, symmetric{}; activations {}, {} over {} images, run on {})\n",
         r.model,
         r.output.display(),
+        if r.reduce_range { ", 7-bit" } else { "" },
         r.activations,
         r.method,
         r.calibration_images,

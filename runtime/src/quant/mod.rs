@@ -1,4 +1,4 @@
-//! Post-training int8 quantization, the arithmetic: quantization parameters as ONNX's
+//! Post-training quantization: int8 (below) and fp16 ([`fp16`]). The int8 arithmetic: quantization parameters as ONNX's
 //! `QuantizeLinear`/`DequantizeLinear` define them (`x ≈ scale · (q − zero_point)`,
 //! rounding half to even, saturating), symmetric per-output-channel weights, and the
 //! ranges calibration chooses for activations ([`calib`]).
@@ -9,6 +9,7 @@
 //! or uint8 over a range widened to hold 0 exactly (zero padding must stay exact).
 
 pub mod calib;
+pub mod fp16;
 pub mod ptq;
 pub mod qdq;
 pub mod variant;
@@ -124,10 +125,39 @@ impl ChannelQuant {
     }
 }
 
+/// Largest weight magnitude of full-range int8 weights.
+pub const FULL_RANGE: i32 = 127;
+/// Largest weight magnitude of reduced-range (7-bit) weights: an 8-bit activation times
+/// a weight, summed in pairs, then fits in 16 bits (2 · 255 · 64 = 32,640), which ONNX
+/// Runtime's int8 kernels on x86-64 without VNNI need to be exact (`vpmaddubsw`
+/// saturates at 32,767); ONNX Runtime's own quantizer calls this `reduce_range`.
+pub const REDUCED_RANGE: i32 = 64;
+
+/// Whether ONNX Runtime's CPU int8 kernels saturate on this machine with full-range
+/// weights: an x86-64 CPU without VNNI (AVX-512 VNNI or AVX-VNNI). Elsewhere (VNNI,
+/// AArch64's dot products, TensorRT) products accumulate in 32 bits.
+pub fn int8_saturates_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        !(std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Quantize `w`, laid out with `channels` output channels first (`[C_out, …]`), to
 /// symmetric int8 per channel: each channel's `scale = max|w| / 127`, values in −127…127.
 /// Non-finite weights and a length that `channels` does not divide are errors.
 pub fn quantize_per_channel(w: &[f32], channels: usize) -> Result<ChannelQuant> {
+    quantize_per_channel_to(w, channels, FULL_RANGE)
+}
+
+/// [`quantize_per_channel`] to values in −`qmax`…`qmax` (`scale = max|w| / qmax`):
+/// [`FULL_RANGE`] or [`REDUCED_RANGE`].
+pub fn quantize_per_channel_to(w: &[f32], channels: usize, qmax: i32) -> Result<ChannelQuant> {
     if channels == 0 || !w.len().is_multiple_of(channels) {
         return Err(Error::Invalid(format!(
             "{} weights do not split into {channels} output channels",
@@ -144,10 +174,13 @@ pub fn quantize_per_channel(w: &[f32], channels: usize) -> Result<ChannelQuant> 
             )));
         }
         let amax = ch.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let p = QParams::symmetric_i8(amax)?;
+        let mut p = QParams::symmetric_i8(amax)?;
+        if amax > 0.0 {
+            p.scale = amax / qmax as f32;
+        }
         scales.push(p.scale);
-        // Within ±amax every value lands in −127…127.
-        values.extend(ch.iter().map(|&v| p.quantize(v).clamp(-127, 127) as i8));
+        // Within ±amax every value lands in −qmax…qmax.
+        values.extend(ch.iter().map(|&v| p.quantize(v).clamp(-qmax, qmax) as i8));
     }
     Ok(ChannelQuant { scales, values })
 }

@@ -50,6 +50,8 @@ pub struct QuantizeReport {
     pub input_shape: Vec<usize>,
     pub method: String,
     pub activations: String,
+    /// Weights in −64…64 (7 bits) instead of −127…127.
+    pub reduce_range: bool,
     pub calibration_data: PathBuf,
     pub calibration_images: u64,
     /// The engine that ran the calibration (`ort`, `tract`) and its provider.
@@ -89,6 +91,7 @@ pub fn quantize(
         input_shape: prepared.input_shape.clone(),
         method: cfg.method.to_string(),
         activations: cfg.options.activations.to_string(),
+        reduce_range: cfg.options.reduce_range,
         calibration_data: cfg.calibrate.clone(),
         calibration_images: ranges.images,
         calibration_engine: ranges.engine,

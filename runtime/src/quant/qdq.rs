@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{QParams, quantize_per_channel};
+use super::{FULL_RANGE, QParams, REDUCED_RANGE, quantize_per_channel_to};
 use crate::error::{Error, Result};
 use crate::onnx::pb::{self, attribute_type, data_type};
 
@@ -97,6 +97,10 @@ pub struct Options {
     /// Nodes to keep in fp32, by node name (or, for unnamed nodes, first output name).
     pub keep_fp32: Vec<String>,
     pub activations: Activations,
+    /// 7-bit weights (−64…64, [`REDUCED_RANGE`]) instead of −127…127: exact on ONNX
+    /// Runtime's CPU kernels of x86-64 machines without VNNI
+    /// ([`super::int8_saturates_here`]), at one bit of weight resolution.
+    pub reduce_range: bool,
 }
 
 /// A node left in fp32, and why.
@@ -121,6 +125,7 @@ pub struct Plan {
     /// ReLU nodes folded into the `QuantizeLinear` of the node before them.
     pub folded_relus: Vec<String>,
     activations: Activations,
+    reduce_range: bool,
 }
 
 impl Plan {
@@ -363,6 +368,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         kept,
         folded_relus,
         activations: opts.activations,
+        reduce_range: opts.reduce_range,
     })
 }
 
@@ -533,12 +539,17 @@ pub fn rewrite(
             Some(d) => d.clone(),
             None => {
                 let data = crate::model::onnx_read::floats(w, path)?;
+                let qmax = if plan.reduce_range {
+                    REDUCED_RANGE
+                } else {
+                    FULL_RANGE
+                };
                 let q = if axis == 0 {
-                    quantize_per_channel(&data, dims[0])
+                    quantize_per_channel_to(&data, dims[0], qmax)
                 } else {
                     let (r, c) = (dims[0], dims[1]);
                     let t = transpose(&data, r, c);
-                    quantize_per_channel(&t, c).map(|mut q| {
+                    quantize_per_channel_to(&t, c, qmax).map(|mut q| {
                         q.values = transpose(&q.values, c, r);
                         q
                     })
@@ -698,6 +709,14 @@ pub fn rewrite(
     for (k, v) in [
         ("edgebench.precision", "int8".to_string()),
         ("edgebench.activations", plan.activations.to_string()),
+        (
+            "edgebench.weights",
+            if plan.reduce_range {
+                "int8 per channel, reduced range -64..64".to_string()
+            } else {
+                "int8 per channel, -127..127".to_string()
+            },
+        ),
     ] {
         m.metadata_props.retain(|p| p.key != k);
         m.metadata_props.push(pb::StringStringEntryProto {

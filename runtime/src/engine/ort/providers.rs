@@ -138,7 +138,7 @@ pub(super) fn commit(
             register(Provider::Cpu, &mut cpu, opts).map_err(|r| engine_err(model, &r))?;
             let s = cpu
                 .commit_from_file(model)
-                .map_err(|e| engine_err(model, &e.to_string()))?;
+                .map_err(|e| rejected(model, &e.to_string()))?;
             let names: Vec<_> = registered
                 .iter()
                 .filter(|p| **p != Provider::Cpu)
@@ -150,6 +150,23 @@ pub(super) fn commit(
             ));
             Ok((s, Provider::Cpu))
         }
-        Err(e) => Err(engine_err(model, &e.to_string())),
+        Err(e) => Err(rejected(model, &e.to_string())),
     }
+}
+
+/// ONNX Runtime's refusal of `model`; for an fp16 model without a kernel (its CPU
+/// provider has no float16 convolution on x86-64), the way to run it.
+fn rejected(model: &Path, reason: &str) -> Error {
+    let fp16 =
+        || crate::onnx::read_model(model).is_ok_and(|m| crate::quant::precision_of(&m) == "fp16");
+    if reason.contains("Could not find an implementation") && fp16() {
+        return engine_err(
+            model,
+            &format!(
+                "{}; ONNX Runtime's CPU provider has no float16 kernel for it on this machine: run fp16 models on the cuda or tensorrt provider (--ep), or on the CPU with --engine tract",
+                one_line(reason)
+            ),
+        );
+    }
+    engine_err(model, reason)
 }

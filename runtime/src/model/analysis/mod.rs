@@ -46,6 +46,10 @@ pub struct Analysis {
     pub producer: String,
     /// Version of the default (`ai.onnx`) operator set; 0 when not declared.
     pub opset: i64,
+    /// The model's precision: `fp32`, `fp16` or `int8` ([`crate::quant::precision_of`]).
+    pub precision: String,
+    /// Size of the file on disk (None when it cannot be read).
+    pub file_bytes: Option<u64>,
     /// Real graph inputs (initializers listed as inputs are left out), with the shapes
     /// used for the analysis.
     pub inputs: Vec<TensorDesc>,
@@ -76,6 +80,10 @@ pub struct NodeInfo {
     /// The node's name, else its first output's name.
     pub name: String,
     pub op: String,
+    /// What it computes in: `int8` (it reads a `DequantizeLinear`'s output: an engine
+    /// runs it on integers), `q/dq` (a `QuantizeLinear`/`DequantizeLinear`), else the
+    /// element type of its first input (`fp32`, `fp16`, `int64`, …).
+    pub precision: String,
     /// Shape of the first output.
     pub output_shape: Vec<usize>,
     pub params: u64,
@@ -131,6 +139,8 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
             )
         })
         .collect();
+    // Outputs of DequantizeLinear nodes so far (the order puts producers first).
+    let mut dequantized: HashSet<&str> = HashSet::new();
     for &i in &order {
         let node = &graph.node[i];
         let name = graph::node_label(node, i);
@@ -152,6 +162,10 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
             ins,
         };
         let inferred = infer::infer(&cx)?;
+        let precision = node_precision(node, &cx.ins, &dequantized);
+        if node.op_type == "DequantizeLinear" {
+            dequantized.extend(node.output.iter().map(String::as_str));
+        }
         // Pair each named output with its value before `cx` (which borrows `env`) ends.
         let produced = node
             .output
@@ -185,6 +199,7 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
         nodes.push(NodeInfo {
             name,
             op: node.op_type.clone(),
+            precision,
             output_shape: inferred
                 .values
                 .first()
@@ -217,6 +232,8 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
             .trim()
             .to_string(),
         opset: opset(model),
+        precision: crate::quant::precision_of(model).to_string(),
+        file_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
         inputs: inputs.into_iter().map(|(_, d)| d).collect(),
         outputs,
         total_params: nodes.iter().fold(0u64, |a, n| a.saturating_add(n.params)),
@@ -227,6 +244,28 @@ pub fn analyze(model: &ModelProto, path: &Path, input_shape: Option<&[usize]>) -
         peak_activation_bytes: peak,
         nodes,
     })
+}
+
+/// What `node` computes in (see [`NodeInfo::precision`]).
+fn node_precision(
+    node: &crate::onnx::pb::NodeProto,
+    ins: &[Option<&Value>],
+    dequantized: &HashSet<&str>,
+) -> String {
+    if matches!(node.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear") {
+        return "q/dq".into();
+    }
+    if node.input.iter().any(|i| dequantized.contains(i.as_str())) {
+        return "int8".into();
+    }
+    match ins.iter().flatten().next().map(|v| v.dtype) {
+        Some(data_type::FLOAT) => "fp32".into(),
+        Some(data_type::FLOAT16) => "fp16".into(),
+        Some(data_type::BFLOAT16) => "bf16".into(),
+        Some(data_type::DOUBLE) => "fp64".into(),
+        Some(dt) => data_type::name(dt).into(),
+        None => "-".into(),
+    }
 }
 
 /// Declared shape of the first real (non-initializer) graph input; `None` for symbolic

@@ -23,18 +23,20 @@ pub(super) fn render(a: &Analysis) -> String {
     let header = [
         "node",
         "op",
+        "precision",
         "output shape",
         "params",
         "MACs",
         "activations",
     ];
-    let rows: Vec<[String; 6]> = a
+    let rows: Vec<[String; 7]> = a
         .nodes
         .iter()
         .map(|n| {
             [
                 n.name.clone(),
                 n.op.clone(),
+                n.precision.clone(),
                 shape(&n.output_shape),
                 thousands(n.params),
                 human_count(n.macs),
@@ -44,16 +46,19 @@ pub(super) fn render(a: &Analysis) -> String {
         .collect();
     let mut out = String::new();
     // Writing to a String cannot fail.
+    let size = a
+        .file_bytes
+        .map_or_else(String::new, |b| format!(", {} on disk", human_bytes(b)));
     let _ = writeln!(
         out,
-        "{} (producer {:?}, opset {})",
-        a.path, a.producer, a.opset
+        "{} (producer {:?}, opset {}, {}{size})",
+        a.path, a.producer, a.opset, a.precision
     );
     let _ = writeln!(out, "inputs:  {}", tensors(&a.inputs));
     let _ = writeln!(out, "outputs: {}", tensors(&a.outputs));
     out.push_str(&crate::units::columns(
         &header,
-        &[false, false, false, true, true, true],
+        &[false, false, false, false, true, true, true],
         &rows,
         crate::units::Rule::None,
     ));
