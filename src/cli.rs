@@ -156,6 +156,14 @@ pub struct EngineArgs {
     /// TensorRT: allow fp16 precision.
     #[arg(long)]
     pub trt_fp16: bool,
+    /// TensorRT: allow int8 precision; for a QDQ model from `edgebench quantize
+    /// --activations symmetric`, explicit quantization (no calibration table).
+    #[arg(long)]
+    pub trt_int8: bool,
+    /// CUDA: fp32 convolutions and matrix products in full fp32 instead of TF32 (ONNX
+    /// Runtime's default on Ampere and newer GPUs: faster, ≈ 1e-3 relative error).
+    #[arg(long)]
+    pub no_tf32: bool,
     /// TensorRT: engine cache directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub trt_cache: Option<PathBuf>,
@@ -177,6 +185,8 @@ impl EngineArgs {
             engine: self.engine,
             providers: self.ep.0.clone(),
             trt_fp16: self.trt_fp16,
+            trt_int8: self.trt_int8,
+            no_tf32: self.no_tf32,
             trt_cache_dir: self.trt_cache.clone(),
             cuda_device: self.cuda_device,
             threads: self.threads,

@@ -137,6 +137,13 @@ pub struct EngineSettings {
     pub providers: Vec<Provider>,
     /// TensorRT: allow fp16 kernels.
     pub trt_fp16: bool,
+    /// TensorRT: allow int8 kernels; with a QDQ model (`edgebench quantize
+    /// --activations symmetric`), explicit quantization from its scales, no calibration
+    /// table.
+    pub trt_int8: bool,
+    /// CUDA: fp32 convolutions and matrix products in full fp32, not TF32 (ONNX
+    /// Runtime's default on Ampere and newer GPUs, ≈ 1e-3 relative error).
+    pub no_tf32: bool,
     /// TensorRT: directory for the engine cache (created if missing).
     pub trt_cache_dir: Option<PathBuf>,
     /// CUDA / TensorRT device id.
@@ -154,6 +161,8 @@ impl Default for EngineSettings {
             engine: EngineChoice::Auto,
             providers: vec![Provider::Cpu],
             trt_fp16: false,
+            trt_int8: false,
+            no_tf32: false,
             trt_cache_dir: None,
             cuda_device: 0,
             threads: None,
@@ -168,6 +177,8 @@ impl EngineSettings {
         EngineOptions {
             providers: self.providers.clone(),
             trt_fp16: self.trt_fp16,
+            trt_int8: self.trt_int8,
+            no_tf32: self.no_tf32,
             trt_cache_dir: self.trt_cache_dir.clone(),
             cuda_device: self.cuda_device,
             threads: self.threads,
@@ -184,6 +195,13 @@ pub struct EngineOptions {
     pub providers: Vec<Provider>,
     /// TensorRT: allow fp16 kernels.
     pub trt_fp16: bool,
+    /// TensorRT: allow int8 kernels; with a QDQ model (`edgebench quantize
+    /// --activations symmetric`), explicit quantization from its scales, no calibration
+    /// table.
+    pub trt_int8: bool,
+    /// CUDA: fp32 convolutions and matrix products in full fp32, not TF32 (ONNX
+    /// Runtime's default on Ampere and newer GPUs, ≈ 1e-3 relative error).
+    pub no_tf32: bool,
     /// TensorRT: directory for the engine cache (created if missing).
     pub trt_cache_dir: Option<PathBuf>,
     /// CUDA / TensorRT device id.
@@ -202,6 +220,8 @@ impl EngineOptions {
         Self {
             providers: vec![Provider::Cpu],
             trt_fp16: false,
+            trt_int8: false,
+            no_tf32: false,
             trt_cache_dir: None,
             cuda_device: 0,
             threads: None,

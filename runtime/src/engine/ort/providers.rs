@@ -53,7 +53,8 @@ fn register(p: Provider, b: &mut SessionBuilder, opts: &EngineOptions) -> Result
         Provider::TensorRt => {
             let mut trt = ep::TensorRT::default()
                 .with_device_id(opts.cuda_device)
-                .with_fp16(opts.trt_fp16);
+                .with_fp16(opts.trt_fp16)
+                .with_int8(opts.trt_int8);
             if let Some(dir) = &opts.trt_cache_dir {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create engine cache {}: {e}", dir.display()))?;
@@ -65,9 +66,13 @@ fn register(p: Provider, b: &mut SessionBuilder, opts: &EngineOptions) -> Result
             }
             trt.register(b)
         }
-        Provider::Cuda => ep::CUDA::default()
-            .with_device_id(opts.cuda_device)
-            .register(b),
+        Provider::Cuda => {
+            let mut cuda = ep::CUDA::default().with_device_id(opts.cuda_device);
+            if opts.no_tf32 {
+                cuda = cuda.with_tf32(false);
+            }
+            cuda.register(b)
+        }
         // ONNX Runtime's default keeps the CPU arena on; ort's `CPU::default()` turns it off.
         Provider::Cpu => ep::CPU::default().with_arena_allocator(true).register(b),
     };
