@@ -126,6 +126,56 @@ pub struct ModelInputArgs {
     /// needs none.
     #[arg(long, value_name = "DATA")]
     pub calibrate: Option<PathBuf>,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
+}
+
+/// How image pixels become the model's input, over what the model carries (a built-in
+/// model's spec, or the metadata edgebench writes into the models it exports, quantizes
+/// and converts; else x/255, NCHW or NHWC from the input shape).
+#[derive(Debug, Args, Clone, Default)]
+pub struct PreprocessArgs {
+    /// Pixel scale before mean/std: value = (pixel · SCALE − mean) / std (e.g. 1 for
+    /// 0…255 inputs; default 1/255).
+    #[arg(long, value_name = "SCALE", allow_hyphen_values = true)]
+    pub scale: Option<f32>,
+    /// Mean subtracted per channel after scaling: one value or R,G,B (ImageNet:
+    /// 0.485,0.456,0.406).
+    #[arg(
+        long,
+        value_name = "M",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub mean: Option<Vec<f32>>,
+    /// Std divided per channel: one value or R,G,B (ImageNet: 0.229,0.224,0.225).
+    #[arg(
+        long,
+        value_name = "S",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub std: Option<Vec<f32>>,
+    /// Image tensor layout: nchw or nhwc (e.g. a tf2onnx Keras export).
+    #[arg(long, value_parser = parse_layout)]
+    pub layout: Option<edgebench_runtime::model::Layout>,
+}
+
+fn parse_layout(s: &str) -> Result<edgebench_runtime::model::Layout, String> {
+    s.parse()
+        .map_err(|e: edgebench_runtime::Error| e.to_string())
+}
+
+impl PreprocessArgs {
+    /// The runtime's override.
+    pub fn to_override(&self) -> edgebench_runtime::model::PreprocessOverride {
+        edgebench_runtime::model::PreprocessOverride {
+            scale: self.scale,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+            layout: self.layout,
+        }
+    }
 }
 
 impl ModelInputArgs {
@@ -140,6 +190,7 @@ impl ModelInputArgs {
             batch,
             seed: self.seed,
             calibrate: self.calibrate.clone(),
+            preprocess: self.preprocess.to_override(),
         }
     }
 }

@@ -488,3 +488,126 @@ fn fp16_converts_without_calibration_runs_on_tract_and_compares() {
     assert!(e.contains("fp16 already"), "{e}");
     assert!(!dir.path().join("twice.onnx").exists());
 }
+
+#[test]
+fn preprocessing_flags_feed_the_model_and_travel_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synth(dir.path(), 12);
+    let img = std::fs::read_dir(data.join("class_00"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let fp32 = dir.path().join("lean.onnx");
+    ok(&[
+        "models",
+        "export",
+        "lean",
+        "-o",
+        p(&fp32),
+        "--input",
+        "32x32x3",
+    ]);
+    // ImageNet normalisation given on the command line, written into the int8 model.
+    let int8 = dir.path().join("lean-int8.onnx");
+    let imagenet = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"];
+    let mut args = vec![
+        "quantize",
+        p(&fp32),
+        "--calibrate",
+        p(&data),
+        "--reduce-range",
+        "-o",
+        p(&int8),
+    ];
+    args.extend(imagenet);
+    let text = ok(&args);
+    assert!(
+        text.contains("calibration input: x/255 − [0.485,0.456,0.406] / [0.229,0.224,0.225], nchw"),
+        "{text}"
+    );
+    let model = edgebench_runtime::onnx::read_model(&int8).unwrap();
+    let meta = |k: &str| {
+        model
+            .metadata_props
+            .iter()
+            .find(|m| m.key == k)
+            .map(|m| m.value.clone())
+    };
+    assert_eq!(meta("edgebench.layout").as_deref(), Some("nchw"));
+    let pre: serde_json::Value =
+        serde_json::from_str(&meta("edgebench.preprocess").unwrap()).unwrap();
+    assert_eq!(
+        pre["std"][2].as_f64().map(|v| (v * 1000.0).round()),
+        Some(225.0)
+    );
+    // An image through the int8 model: its own metadata gives the same input as the flags.
+    let run = |extra: &[&str], out: &Path| {
+        let mut a = vec!["run", p(&int8), "--input", p(&img), "--output", p(out)];
+        a.extend(extra);
+        ok(&a)
+    };
+    let (y_meta, y_flags, y_plain) = (
+        dir.path().join("a.npy"),
+        dir.path().join("b.npy"),
+        dir.path().join("c.npy"),
+    );
+    let said = run(&[], &y_meta);
+    assert!(said.contains("image input: x/255 − [0.485"), "{said}");
+    run(&imagenet, &y_flags);
+    run(&["--mean", "0", "--std", "1"], &y_plain);
+    let read = |f: &Path| std::fs::read(f).unwrap();
+    assert_eq!(
+        read(&y_meta),
+        read(&y_flags),
+        "metadata and flags feed the same input"
+    );
+    assert_ne!(read(&y_meta), read(&y_plain), "the flags change the input");
+    // Training feeds its images so and exports a model that says so.
+    let trained = dir.path().join("trained.onnx");
+    ok(&[
+        "train",
+        "--model",
+        "lean",
+        "--data",
+        p(&data),
+        "--input-size",
+        "32x32",
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.25",
+        "--export",
+        p(&trained),
+    ]);
+    let said = ok(&["run", p(&trained), "--input", p(&img)]);
+    assert!(
+        said.contains("image input: x/255 − [0.5] / [0.25], nchw"),
+        "{said}"
+    );
+    let e = common::fails_one_line(
+        &["train", "--model", "lean", "--layout", "nhwc", "--plan"],
+        2,
+    );
+    assert!(e.contains("training engine is NCHW"), "{e}");
+    // Bad values: one line, exit 2.
+    for (flags, says) in [
+        (vec!["--std", "0"], "--std: 0 must be positive"),
+        (vec!["--mean", "1,2"], "--mean: 2 values"),
+        (vec!["--scale", "-1"], "--scale -1: must be a positive"),
+        (
+            vec!["--layout", "nhwc"],
+            "--layout nhwc: lean.onnx's input 1x3x32x32 has 32 there",
+        ),
+    ] {
+        let mut a = vec!["run", p(&fp32), "--input", p(&img)];
+        a.extend(flags);
+        let e = common::fails_one_line(&a, 2);
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -30,7 +30,8 @@ pub fn load_image(
         )));
     }
     for (what, v) in [("mean", &pre.mean), ("std", &pre.std)] {
-        if !v.is_empty() && v.len() != channels {
+        // One value applies to every channel, as in the loader.
+        if !v.is_empty() && v.len() != 1 && v.len() != channels {
             return Err(bad(format!(
                 "preprocessing {what} has {} values for {channels} channels",
                 v.len()
@@ -72,8 +73,8 @@ pub fn load_image(
     let filter = image::imageops::FilterType::Triangle;
     let norm = |c: usize, v: u8| {
         let x = f32::from(v) * pre.scale;
-        let m = pre.mean.get(c).copied().unwrap_or(0.0);
-        let s = pre.std.get(c).copied().unwrap_or(1.0);
+        let m = pre.mean.get(c).or(pre.mean.first()).copied().unwrap_or(0.0);
+        let s = pre.std.get(c).or(pre.std.first()).copied().unwrap_or(1.0);
         (x - m) / s
     };
     if channels == 3 {

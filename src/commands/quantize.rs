@@ -240,6 +240,10 @@ fn text(r: &QuantizeReport, all_ranges: bool) -> String {
         r.calibration_images,
         r.calibration_engine
     );
+    s += &format!(
+        "calibration input: {} (written into the model)\n",
+        r.preprocess
+    );
     s += &format!("quantized: {}\n", ops.join(", "));
     if !r.folded_relus.is_empty() {
         s += &format!(

@@ -65,6 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let j = serde_json::json!({
             "model": prepared.name,
             "input_shape": prepared.input_shape,
+            "preprocess": edgebench_runtime::model::describe_preprocess(&prepared.preprocess, prepared.layout),
             "engine": info,
             "init_ms": t.init_ms,
             "first_inference_ms": t.first_inference_ms,
@@ -87,6 +88,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     for f in &info.fallbacks {
         println!("  fallback: {f}");
+    }
+    if !args.input.to_ascii_lowercase().ends_with(".npy") && args.input != "random" {
+        println!(
+            "  image input: {}",
+            edgebench_runtime::model::describe_preprocess(&prepared.preprocess, prepared.layout)
+        );
     }
     println!(
         "  init {:.1} ms, first inference {:.2} ms",

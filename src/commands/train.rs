@@ -137,6 +137,8 @@ pub struct TrainArgs {
     /// Write the trained model here as ONNX (atomically), for `edgebench run/bench`.
     #[arg(long, value_name = "FILE.onnx")]
     pub export: Option<PathBuf>,
+    #[command(flatten)]
+    pub preprocess: crate::cli::PreprocessArgs,
     /// Start from the weights of this ONNX file (same architecture; fine-tuning).
     #[arg(long, value_name = "FROM.onnx", conflicts_with = "resume")]
     pub init: Option<PathBuf>,
@@ -224,7 +226,25 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             a.overwrite_checkpoint,
         )?;
     }
-    let spec = setup::load_spec(&a.model)?;
+    let mut spec = setup::load_spec(&a.model)?;
+    // --scale/--mean/--std: the images feed, and the exported model carries, these.
+    let pre = a.preprocess.to_override();
+    pre.validate()?;
+    if pre.layout == Some(edgebench_runtime::model::Layout::Nhwc) {
+        return Err(edgebench_runtime::Error::Invalid(
+            "--layout nhwc: the training engine is NCHW (exported models take NCHW)".into(),
+        )
+        .into());
+    }
+    if let Some(s) = pre.scale {
+        spec.preprocess.scale = s;
+    }
+    if let Some(m) = &pre.mean {
+        spec.preprocess.mean = m.clone();
+    }
+    if let Some(s) = &pre.std {
+        spec.preprocess.std = s.clone();
+    }
     let classes_hint = spec.classes(setup::input_shape(&spec, a.input_size, None))?;
     let data = match &a.data {
         Some(d) => Some(Data::open(d, a.labels.as_deref(), &spec, classes_hint)?),

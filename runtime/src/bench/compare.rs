@@ -254,7 +254,8 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
             r.verdicts = board::verdicts(b, r);
         }
     }
-    for (r, job) in results.iter_mut().zip(&jobs) {
+    for ((r, job), p) in results.iter_mut().zip(&jobs).zip(&prepared) {
+        r.preprocess = Some(crate::model::describe_preprocess(&p.preprocess, p.layout));
         r.file_bytes = std::fs::metadata(&job.cfg.onnx).ok().map(|m| m.len());
         r.precision = crate::onnx::read_model(&job.cfg.onnx)
             .ok()

@@ -21,6 +21,141 @@ pub enum Layout {
     Nhwc,
 }
 
+impl Layout {
+    /// `nchw` or `nhwc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nchw => "nchw",
+            Layout::Nhwc => "nhwc",
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "nchw" => Ok(Layout::Nchw),
+            "nhwc" => Ok(Layout::Nhwc),
+            other => Err(Error::Invalid(format!(
+                "unknown layout {other:?} (expected nchw or nhwc)"
+            ))),
+        }
+    }
+}
+
+/// Preprocessing given on the command line (`--scale`, `--mean`, `--std`, `--layout`),
+/// over what the model carries (a spec's, or the `edgebench.preprocess` and
+/// `edgebench.layout` metadata edgebench writes into every model it exports, quantizes
+/// or converts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreprocessOverride {
+    pub scale: Option<f32>,
+    pub mean: Option<Vec<f32>>,
+    pub std: Option<Vec<f32>>,
+    pub layout: Option<Layout>,
+}
+
+impl PreprocessOverride {
+    /// Finite values; a positive scale and std; one value or one per channel (3).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if let Some(s) = self.scale
+            && !(s.is_finite() && s > 0.0)
+        {
+            return bad(format!("--scale {s}: must be a positive finite number"));
+        }
+        for (flag, v) in [("--mean", &self.mean), ("--std", &self.std)] {
+            let Some(v) = v else { continue };
+            if !matches!(v.len(), 1 | 3) {
+                return bad(format!(
+                    "{flag}: {} values; give one (all channels) or three (R,G,B)",
+                    v.len()
+                ));
+            }
+            if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                return bad(format!("{flag}: {x} is not a finite number"));
+            }
+            if flag == "--std"
+                && let Some(x) = v.iter().find(|x| **x <= 0.0)
+            {
+                return bad(format!(
+                    "--std: {x} must be positive (values are divided by it)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, pre: &mut Preprocess, layout: &mut Layout) {
+        if let Some(s) = self.scale {
+            pre.scale = s;
+        }
+        if let Some(m) = &self.mean {
+            pre.mean = m.clone();
+        }
+        if let Some(s) = &self.std {
+            pre.std = s.clone();
+        }
+        if let Some(l) = self.layout {
+            *layout = l;
+        }
+    }
+}
+
+/// `x·0.00392 − mean / std, nchw` (per-channel lists as given): the preprocessing in
+/// words, for reports.
+pub fn describe_preprocess(pre: &Preprocess, layout: Layout) -> String {
+    let list = |v: &[f32]| {
+        let parts: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
+        parts.join(",")
+    };
+    let inverse = 1.0 / f64::from(pre.scale);
+    let mut s = if (inverse - inverse.round()).abs() < 1e-3 && inverse.round() > 1.0 {
+        format!("x/{}", inverse.round())
+    } else {
+        format!("x·{}", pre.scale)
+    };
+    if !pre.mean.is_empty() {
+        s += &format!(" − [{}]", list(&pre.mean));
+    }
+    if !pre.std.is_empty() {
+        s += &format!(" / [{}]", list(&pre.std));
+    }
+    format!("{s}, {}", layout.name())
+}
+
+/// Write `pre` and `layout` into `model`'s metadata (`edgebench.preprocess`,
+/// `edgebench.layout`), replacing what was there: the preprocessing travels with the
+/// model.
+pub fn write_preprocess_metadata(
+    model: &mut crate::onnx::pb::ModelProto,
+    pre: &Preprocess,
+    layout: Layout,
+) {
+    let json = serde_json::to_string(pre).unwrap_or_default();
+    for (k, v) in [
+        ("edgebench.preprocess", json),
+        ("edgebench.layout", layout.name().to_string()),
+    ] {
+        model.metadata_props.retain(|p| p.key != k);
+        model
+            .metadata_props
+            .push(crate::onnx::pb::StringStringEntryProto {
+                key: k.into(),
+                value: v,
+            });
+    }
+}
+
+fn metadata<'a>(model: &'a crate::onnx::pb::ModelProto, key: &str) -> Option<&'a str> {
+    model
+        .metadata_props
+        .iter()
+        .find(|p| p.key == key)
+        .map(|p| p.value.as_str())
+}
+
 /// A model ready for an engine: an ONNX file, its full input shape and preprocessing.
 #[derive(Debug)]
 pub struct Prepared {
@@ -51,6 +186,8 @@ pub struct PrepareOptions {
     pub seed: u64,
     /// Calibration images for a `MODEL@int8` variant (quantized on the fly).
     pub calibrate: Option<PathBuf>,
+    /// Preprocessing from the command line, over the model's own.
+    pub preprocess: PreprocessOverride,
 }
 
 /// Resolve a MODEL argument (zoo name, spec `.toml`, `.onnx`) into a [`Prepared`] model.
@@ -59,6 +196,34 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
     if batch == 0 {
         return Err(Error::Invalid("batch size must be ≥ 1".into()));
     }
+    opts.preprocess.validate()?;
+    let mut p = prepare_as_given(arg, batch, opts)?;
+    opts.preprocess.apply(&mut p.preprocess, &mut p.layout);
+    if opts.preprocess.layout.is_some() {
+        check_layout(&p)?;
+    }
+    Ok(p)
+}
+
+/// `--layout` must name where the model's input has its 3 colour channels.
+fn check_layout(p: &Prepared) -> Result<()> {
+    let c = match (p.layout, p.input_shape.as_slice()) {
+        (Layout::Nchw, [_, c, _, _]) | (Layout::Nhwc, [_, _, _, c]) => *c,
+        _ => return Ok(()),
+    };
+    if c == crate::data::decode::CHANNELS {
+        return Ok(());
+    }
+    let dims: Vec<String> = p.input_shape.iter().map(usize::to_string).collect();
+    Err(Error::Invalid(format!(
+        "--layout {}: {}'s input {} has {c} there, not the 3 colour channels",
+        p.layout.name(),
+        p.name,
+        dims.join("x")
+    )))
+}
+
+fn prepare_as_given(arg: &str, batch: usize, opts: &PrepareOptions) -> Result<Prepared> {
     match zoo::resolve(arg)? {
         zoo::ModelRef::Spec(spec) => {
             let input = opts.input.unwrap_or(spec.input);
@@ -88,14 +253,18 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
                 (_, Err(e)) => return Err(e),
                 (None, Ok(d)) => resolve_declared(&d, batch, &path)?,
             };
-            let meta = onnx_write::read_metadata(&model);
-            let layout = guess_layout(&input_shape);
+            let preprocess = metadata(&model, "edgebench.preprocess")
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            let layout = metadata(&model, "edgebench.layout")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| guess_layout(&input_shape));
             Ok(Prepared {
                 name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| path.display().to_string()),
-                preprocess: meta.and_then(|m| m.2).unwrap_or_default(),
+                preprocess,
                 path,
                 spec: None,
                 input_shape,

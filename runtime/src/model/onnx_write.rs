@@ -344,6 +344,7 @@ pub fn to_onnx(spec: &Spec, input: InputShape, weights: &Weights) -> Result<pb::
             meta("model", spec.name.clone()),
             meta("input", input.to_string()),
             meta("preprocess", preprocess),
+            meta("layout", "nchw".into()),
         ],
         ..Default::default()
     })

@@ -70,7 +70,12 @@ pub struct Fp16Report {
 /// Convert `prepared` to fp16 and write it to `out` (nothing written on failure).
 pub fn write(prepared: &Prepared, out: &Path) -> Result<Fp16Report> {
     let model = crate::onnx::read_model(&prepared.path)?;
-    let converted = convert(&model, &prepared.path)?;
+    let mut converted = convert(&model, &prepared.path)?;
+    crate::model::write_preprocess_metadata(
+        &mut converted.model,
+        &prepared.preprocess,
+        prepared.layout,
+    );
     let bytes = crate::onnx::encode_model(&converted.model);
     crate::fsutil::Destination::resolve(out)?.write(out, |w| w.write_all(&bytes))?;
     let fp32_bytes = std::fs::metadata(&prepared.path)

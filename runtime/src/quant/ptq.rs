@@ -54,6 +54,8 @@ pub struct QuantizeReport {
     pub reduce_range: bool,
     pub calibration_data: PathBuf,
     pub calibration_images: u64,
+    /// How the calibration images became inputs (also written into the model).
+    pub preprocess: String,
     /// The engine that ran the calibration (`ort`, `tract`) and its provider.
     pub calibration_engine: String,
     /// Quantized nodes per op type.
@@ -76,7 +78,13 @@ pub fn quantize(
     let model = crate::onnx::read_model(&prepared.path)?;
     let plan = qdq::plan(&model, &prepared.path, &cfg.options)?;
     let ranges = calibrate(prepared, &model, &plan, cfg, say)?;
-    let rewritten = qdq::rewrite(&model, &prepared.path, &plan, &ranges.ranges)?;
+    let mut rewritten = qdq::rewrite(&model, &prepared.path, &plan, &ranges.ranges)?;
+    // The preprocessing it was calibrated with travels with it.
+    crate::model::write_preprocess_metadata(
+        &mut rewritten.model,
+        &prepared.preprocess,
+        prepared.layout,
+    );
     let bytes = crate::onnx::encode_model(&rewritten.model);
     crate::fsutil::Destination::resolve(out)?.write(out, |w| w.write_all(&bytes))?;
     if let (Some(path), Some(images)) = (&cfg.save_calibration, &ranges.saved) {
@@ -94,6 +102,7 @@ pub fn quantize(
         reduce_range: cfg.options.reduce_range,
         calibration_data: cfg.calibrate.clone(),
         calibration_images: ranges.images,
+        preprocess: crate::model::describe_preprocess(&prepared.preprocess, prepared.layout),
         calibration_engine: ranges.engine,
         quantized: plan.quantized_ops(),
         kept_fp32: plan.kept.clone(),

@@ -129,6 +129,7 @@ pub fn with_figures(name: &str, p90_ms: f64, rss_mib: u64, accuracy: Option<f64>
         file_bytes: Some(5_617_654),
         precision: Some("fp32".into()),
         top1_change_points: None,
+        preprocess: Some("x/255, nchw".into()),
     }
 }
 

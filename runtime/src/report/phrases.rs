@@ -181,11 +181,14 @@ pub(crate) fn startup_line(m: &ModelResult) -> String {
         (None, "") => "arena unknown".to_string(),
         (None, note) => format!("arena: {note}"),
     };
-    let file = match (m.file_bytes, &m.precision) {
+    let mut file = match (m.file_bytes, &m.precision) {
         (Some(b), Some(p)) => format!("file {} ({p}), ", units::bytes(b)),
         (Some(b), None) => format!("file {}, ", units::bytes(b)),
         _ => String::new(),
     };
+    if let Some(pre) = &m.preprocess {
+        file += &format!("input {pre}, ");
+    }
     format!(
         "{file}session init {} ms, first inference {} ms, {arena}",
         ms(m.init_ms),

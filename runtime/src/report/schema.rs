@@ -168,6 +168,10 @@ pub struct ModelResult {
     /// minus the parent's, in percentage points (negative: accuracy lost).
     #[serde(default)]
     pub top1_change_points: Option<f64>,
+    /// How image pixels became the input: `x/255 − [mean] / [std], nchw` (absent in
+    /// older reports).
+    #[serde(default)]
+    pub preprocess: Option<String>,
 }
 
 /// What `tegrastats` reported during a set of timed runs: power per rail, the total

@@ -333,7 +333,7 @@ mod tests {
         assert!(text.contains("against heavy"), "{text}");
         assert!(
             text.contains(
-                "heavy  file 5.4 MiB (fp32), session init 40.0 ms, first inference 137 ms, arena: not exposed"
+                "heavy  file 5.4 MiB (fp32), input x/255, nchw, session init 40.0 ms, first inference 137 ms, arena: not exposed"
             ),
             "{text}"
         );
