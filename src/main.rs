@@ -12,8 +12,13 @@ use clap::Parser;
 fn main() -> ExitCode {
     restore_sigpipe();
     let args = cli::Cli::parse();
-    // A bad decoder choice is refused before any work, not silently replaced.
-    if let Err(e) = edgebench_runtime::data::decode::Jpeg::from_env() {
+    // A bad decoder or kernel-path choice is refused before any work, not silently
+    // replaced.
+    let choices = [
+        edgebench_runtime::data::decode::Jpeg::from_env().map(|_| ()),
+        edgebench_runtime::simd::Simd::from_env().map(|_| ()),
+    ];
+    if let Some(Err(e)) = choices.into_iter().find(Result::is_err) {
         eprintln!("edgebench: error: {e}");
         return ExitCode::from(2);
     }

@@ -405,3 +405,61 @@ fn trains_from_tfrecord_shards() {
         "{out}"
     );
 }
+
+#[test]
+fn the_kernel_path_is_chosen_at_run_time_and_named() {
+    use edgebench_runtime::simd::Simd;
+    let d = tempfile::tempdir().unwrap();
+    let synth = d.path().join("synth");
+    #[rustfmt::skip]
+    ok(&["data", "synth", "-o", p(&synth), "--classes", "4", "--count", "32", "--size", "32"]);
+    let mut losses = Vec::new();
+    for simd in Simd::available() {
+        let m = d.path().join(format!("{}.json", simd.name()));
+        let name = Path::new(simd.name());
+        #[rustfmt::skip]
+        let (out, _) = common::ok_env(&[
+            "train", "--model", "lean", "--data", p(&synth), "--input-size", "32x32",
+            "--epochs", "1", "--batch", "8", "--seed", "3", "--quiet", "--metrics", p(&m),
+        ], &[("EDGEBENCH_SIMD", name)]);
+        assert!(out.contains(&format!("kernels {}", simd.name())), "{out}");
+        losses.push(read_json(&m)["epochs"][0]["loss"].as_f64().unwrap());
+    }
+    // Every path trains the same model: the same losses up to rounding, and rounding
+    // there is (FMA rounds once where the portable path rounds twice): the variable
+    // switched the kernels, not just the label.
+    for l in &losses {
+        assert!(
+            (l - losses[0]).abs() <= 1e-3 * losses[0].abs(),
+            "{losses:?}"
+        );
+    }
+    if losses.len() > 1 {
+        assert_ne!(
+            losses[0], losses[1],
+            "avx2 and portable computed bit-identically"
+        );
+    }
+    // Reports name the path.
+    #[rustfmt::skip]
+    let (json, _) = common::ok_env(&[
+        "bench", "lean", "--size", "32x32x3", "--no-peak", "--warmup", "1", "--warmup-time", "0",
+        "--min-duration", "0.1", "--min-queries", "2", "--tegrastats-interval", "0", "--json", "-",
+    ], &[("EDGEBENCH_SIMD", Path::new("portable"))]);
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["machine"]["kernels"], "portable", "{}", r["machine"]);
+    // A path that cannot run here, or no path at all: one line, exit 2.
+    for (value, says) in [
+        ("neon", "no NEON kernels yet"),
+        ("sse9", "unknown kernel path 'sse9'"),
+    ] {
+        let out = common::eb_env(&["models", "list"], &[("EDGEBENCH_SIMD", Path::new(value))]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("EDGEBENCH_SIMD={value}: {says}")),
+            "{err}"
+        );
+    }
+}

@@ -71,6 +71,7 @@ pub mod onnx;
 pub mod quant;
 pub mod report;
 pub mod scratch;
+pub mod simd;
 pub mod tensor_io;
 pub mod train;
 pub mod units;

@@ -49,6 +49,15 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
     println!("cpu:       {}", m.cpu);
     println!("cores:     {}", m.cores);
     println!("simd:      {}", m.simd);
+    println!(
+        "kernels:   {} (edgebench's own training and loader kernels; EDGEBENCH_SIMD={} forces one)",
+        m.kernels,
+        edgebench_runtime::simd::Simd::available()
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join("|")
+    );
     println!("arch:      {}", m.arch);
     println!("memory:    {}", units::bytes(m.memory_bytes));
     match &detected {

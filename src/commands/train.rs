@@ -302,13 +302,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     println!(
-        "batch {} = {} × micro-batch {}; {} trainable; {}; arena {}",
+        "batch {} = {} × micro-batch {}; {} trainable; {}; arena {}; kernels {}",
         b.effective,
         b.steps,
         b.micro,
         s.trainable,
         s.optimizer,
-        units::bytes(trainer.arena_bytes() as u64)
+        units::bytes(trainer.arena_bytes() as u64),
+        edgebench_runtime::simd::active().name()
     );
     let begun = Instant::now();
     let mut shown = Shown {

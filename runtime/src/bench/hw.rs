@@ -30,6 +30,7 @@ pub fn machine() -> Machine {
         memory_bytes: memory::total_memory(),
         board: None,
         gemm_peak_gflops: None,
+        kernels: crate::simd::active().name().to_string(),
     }
 }
 

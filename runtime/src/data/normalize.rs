@@ -32,9 +32,9 @@ pub(crate) fn normalize(
     out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // Safety: the CPU supports AVX2 (checked just above), the only requirement of a
-        // `#[target_feature(enable = "avx2")]` function.
+    if crate::simd::active() == crate::simd::Simd::Avx2 {
+        // Safety: the `avx2` path is active only where the CPU supports AVX2 (and FMA),
+        // the only requirement of a `#[target_feature(enable = "avx2")]` function.
         unsafe { normalize_avx2(src, w, h, layout, flip, affine, out) };
         return;
     }

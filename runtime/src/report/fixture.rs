@@ -205,6 +205,7 @@ pub fn report() -> Report {
             memory_bytes: 8 << 30,
             board: None,
             gemm_peak_gflops: Some(95.0),
+            kernels: "avx2".into(),
         },
         settings: Settings {
             engine: "auto".into(),

@@ -76,6 +76,10 @@ pub struct Machine {
     pub board: Option<String>,
     /// This machine's measured fp32 GEMM peak (`edgebench hw`), when known.
     pub gemm_peak_gflops: Option<f64>,
+    /// The path edgebench's own kernels took: `avx2` or `portable` (`EDGEBENCH_SIMD`
+    /// forces one; absent in older reports).
+    #[serde(default)]
+    pub kernels: String,
 }
 
 /// The conditions of the run.

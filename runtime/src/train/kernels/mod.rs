@@ -124,17 +124,10 @@ impl Gemm<'_> {
     }
 }
 
-/// Whether the kernels' AVX2 + FMA builds can run here (detected once).
+/// Whether the kernels take their AVX2 + FMA bodies: the process's path
+/// ([`crate::simd::active`]) is `avx2`, which it is only where the CPU has both.
 pub(crate) fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    crate::simd::active() == crate::simd::Simd::Avx2
 }
 
 /// A packing buffer for the stand-alone kernels that take a thread count (allocated per

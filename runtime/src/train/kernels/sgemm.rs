@@ -358,12 +358,10 @@ fn kernel_portable(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32; MR * NR]) {
 mod simd {
     use super::{MR, NR};
     use std::arch::x86_64::*;
-    use std::sync::OnceLock;
 
-    /// Whether the AVX2+FMA kernel can run here (detected once).
+    /// Whether the AVX2+FMA kernel runs: the process's kernel path is `avx2`.
     pub fn available() -> bool {
-        static AVX: OnceLock<bool> = OnceLock::new();
-        *AVX.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+        crate::train::kernels::avx2_fma()
     }
 
     /// `tile = Σ_kk a[kk]ᵀ · b[kk]` with 12 ymm accumulators.
