@@ -10,6 +10,18 @@ use std::path::Path;
 
 use common::{fails, ok, p};
 
+/// A short, quiet measurement writing its JSON report to `json`: `compare` or `bench`
+/// arguments before these.
+fn quick<'a>(args: &[&'a str], json: &'a Path) -> Vec<&'a str> {
+    let mut a = args.to_vec();
+    #[rustfmt::skip]
+    a.extend([
+        "--no-peak", "--warmup", "1", "--warmup-time", "0", "--min-duration", "0.1",
+        "--min-queries", "3", "--tegrastats-interval", "0", "--quiet", "--json", p(json),
+    ]);
+    a
+}
+
 fn synth(dir: &Path, n: usize) -> std::path::PathBuf {
     let out = dir.join("synth");
     ok(&[
@@ -255,31 +267,11 @@ fn int8_variants_by_suffix_run_and_compare_beside_their_parent() {
     let dir = tempfile::tempdir().unwrap();
     let data = synth(dir.path(), 16);
     let json = dir.path().join("cmp.json");
-    ok(&[
-        "compare",
-        "lean",
-        "lean@int8",
-        "--size",
-        "32x32x3",
-        "--calibrate",
-        p(&data),
-        "--data",
-        p(&data),
-        "--no-peak",
-        "--warmup",
-        "1",
-        "--warmup-time",
-        "0",
-        "--min-duration",
-        "0.1",
-        "--min-queries",
-        "3",
-        "--tegrastats-interval",
-        "0",
-        "--quiet",
-        "--json",
-        p(&json),
-    ]);
+    #[rustfmt::skip]
+    ok(&quick(&[
+        "compare", "lean", "lean@int8", "--size", "32x32x3", "--calibrate", p(&data),
+        "--data", p(&data),
+    ], &json));
     let r = common::read_json(&json);
     let models = r["models"].as_array().unwrap();
     let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
@@ -426,31 +418,11 @@ fn fp16_converts_without_calibration_runs_on_tract_and_compares() {
 
     let data = synth(dir.path(), 12);
     let json = dir.path().join("cmp.json");
-    ok(&[
-        "compare",
-        "lean",
-        "lean@fp16",
-        "--size",
-        "32x32x3",
-        "--engine",
-        "tract",
-        "--data",
-        p(&data),
-        "--no-peak",
-        "--warmup",
-        "1",
-        "--warmup-time",
-        "0",
-        "--min-duration",
-        "0.1",
-        "--min-queries",
-        "3",
-        "--tegrastats-interval",
-        "0",
-        "--quiet",
-        "--json",
-        p(&json),
-    ]);
+    #[rustfmt::skip]
+    ok(&quick(&[
+        "compare", "lean", "lean@fp16", "--size", "32x32x3", "--engine", "tract",
+        "--data", p(&data),
+    ], &json));
     let r = common::read_json(&json);
     let fp16 = &r["models"][1];
     assert_eq!(

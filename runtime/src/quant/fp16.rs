@@ -71,23 +71,14 @@ pub struct Fp16Report {
 pub fn write(prepared: &Prepared, out: &Path) -> Result<Fp16Report> {
     let model = crate::onnx::read_model(&prepared.path)?;
     let mut converted = convert(&model, &prepared.path)?;
-    crate::model::write_preprocess_metadata(
-        &mut converted.model,
-        &prepared.preprocess,
-        prepared.layout,
-    );
-    let bytes = crate::onnx::encode_model(&converted.model);
-    crate::fsutil::Destination::resolve(out)?.write(out, |w| w.write_all(&bytes))?;
-    let fp32_bytes = std::fs::metadata(&prepared.path)
-        .map(|m| m.len())
-        .map_err(|e| Error::io(&prepared.path, e))?;
+    let (fp32_bytes, fp16_bytes) = super::write_variant(&mut converted.model, prepared, out)?;
     Ok(Fp16Report {
         model: prepared.name.clone(),
         output: out.to_path_buf(),
         input_shape: prepared.input_shape.clone(),
         converted,
         fp32_bytes,
-        fp16_bytes: bytes.len() as u64,
+        fp16_bytes,
     })
 }
 

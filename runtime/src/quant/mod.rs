@@ -185,6 +185,23 @@ pub fn quantize_per_channel_to(w: &[f32], channels: usize, qmax: i32) -> Result<
     Ok(ChannelQuant { scales, values })
 }
 
+/// Write `model`, converted from `prepared`, to `out` (atomically; nothing written on
+/// failure) with `prepared`'s preprocessing in its metadata, so that it travels with the
+/// model; the sizes of `prepared`'s file and of the written one, in bytes.
+pub(crate) fn write_variant(
+    model: &mut crate::onnx::pb::ModelProto,
+    prepared: &crate::model::Prepared,
+    out: &std::path::Path,
+) -> Result<(u64, u64)> {
+    crate::model::write_preprocess_metadata(model, &prepared.preprocess, prepared.layout);
+    let bytes = crate::onnx::encode_model(model);
+    crate::fsutil::Destination::resolve(out)?.write(out, |w| w.write_all(&bytes))?;
+    let source = std::fs::metadata(&prepared.path)
+        .map(|m| m.len())
+        .map_err(|e| Error::io(&prepared.path, e))?;
+    Ok((source, bytes.len() as u64))
+}
+
 /// The precision of a model's weights, for reports: `int8` when it has int8/uint8
 /// weight initializers or integer ops (QDQ or QOperator form), `fp16` when its float
 /// weights are float16, else `fp32`.

@@ -79,20 +79,10 @@ pub fn quantize(
     let plan = qdq::plan(&model, &prepared.path, &cfg.options)?;
     let ranges = calibrate(prepared, &model, &plan, cfg, say)?;
     let mut rewritten = qdq::rewrite(&model, &prepared.path, &plan, &ranges.ranges)?;
-    // The preprocessing it was calibrated with travels with it.
-    crate::model::write_preprocess_metadata(
-        &mut rewritten.model,
-        &prepared.preprocess,
-        prepared.layout,
-    );
-    let bytes = crate::onnx::encode_model(&rewritten.model);
-    crate::fsutil::Destination::resolve(out)?.write(out, |w| w.write_all(&bytes))?;
+    let (fp32_bytes, int8_bytes) = super::write_variant(&mut rewritten.model, prepared, out)?;
     if let (Some(path), Some(images)) = (&cfg.save_calibration, &ranges.saved) {
         crate::data::npy::write_npy(path, images)?;
     }
-    let fp32_bytes = std::fs::metadata(&prepared.path)
-        .map(|m| m.len())
-        .map_err(|e| Error::io(&prepared.path, e))?;
     Ok(QuantizeReport {
         model: prepared.name.clone(),
         output: out.to_path_buf(),
@@ -109,7 +99,7 @@ pub fn quantize(
         folded_relus: plan.folded_relus.clone(),
         ranges: rewritten.ranges,
         fp32_bytes,
-        int8_bytes: bytes.len() as u64,
+        int8_bytes,
     })
 }
 
