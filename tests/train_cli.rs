@@ -64,6 +64,20 @@ fn learns_on_a_synthetic_image_set() {
     assert!(last["loss"].as_f64().unwrap() < epochs[0]["loss"].as_f64().unwrap());
     assert!(last["images_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(last["lr"].as_f64(), Some(0.02));
+    // Achieved GFLOP/s: images/s × 3 × 2 × the tiny spec's 130,048 forward MACs (the
+    // MACs `models show` prints), on every epoch's line and row.
+    assert!(out.contains(" GFLOP/s), "), "{out}");
+    for e in epochs {
+        let (g, ips) = (
+            e["gflops"].as_f64().unwrap(),
+            e["images_per_s"].as_f64().unwrap(),
+        );
+        let want = ips * 6.0 * 130_048.0 / 1e9;
+        assert!(
+            g > 0.0 && (g - want).abs() <= 1e-9 * want.max(1.0),
+            "{g} vs {want}"
+        );
+    }
 }
 
 #[test]

@@ -26,6 +26,9 @@ pub struct EpochRow {
     pub val_acc: Option<f64>,
     /// Training images per second (forward + backward + update, data feeding included).
     pub images_per_s: f64,
+    /// Achieved GFLOP/s, estimated as images/s × 3 × the forward pass's FLOPs (2 per
+    /// MAC; the backward pass costs about twice the forward), as papers count.
+    pub gflops: f64,
     /// Learning rate of the epoch's last optimizer step.
     pub lr: Option<f64>,
     /// Wall time of the epoch's training part.
@@ -45,8 +48,8 @@ impl EpochRow {
             s.push_str(&format!(", val loss {l:.4}, val acc {:.1}%", 100.0 * a));
         }
         s.push_str(&format!(
-            ", {:.1} images/s, {:.1} s",
-            self.images_per_s, self.seconds
+            ", {:.1} images/s (≈ {:.1} GFLOP/s), {:.1} s",
+            self.images_per_s, self.gflops, self.seconds
         ));
         if let Some(lr) = self.lr {
             if (1e-4..1e4).contains(&lr) {

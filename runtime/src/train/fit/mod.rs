@@ -230,6 +230,8 @@ pub fn fit(
     let mut monitor = Monitor::start(cfg.tegrastats_interval_ms);
     let mut last_good: Option<(PathBuf, u64)> = None;
     let img = input.height * input.width * input.channels;
+    // Training FLOPs per image: forward and a backward of about twice its cost.
+    let flops_per_image = 3.0 * 2.0 * spec.macs(input)? as f64;
     if let Some(m) = cfg.max_steps.filter(|&m| trainer.updates() >= m) {
         return Err(Error::Train(format!(
             "--max-steps {m}: the run is already at step {}",
@@ -322,6 +324,7 @@ pub fn fit(
             val_loss,
             val_acc,
             images_per_s: seen as f64 / train_secs.max(1e-9),
+            gflops: seen as f64 * flops_per_image / train_secs.max(1e-9) / 1e9,
             // The f32 rate as written (0.01, not 0.009999999776…).
             lr: lr.map(|v| v.to_string().parse().unwrap_or(f64::from(v))),
             seconds: train_secs,
