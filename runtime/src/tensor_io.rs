@@ -73,8 +73,7 @@ pub fn load_image(
     let filter = image::imageops::FilterType::Triangle;
     let norm = |c: usize, v: u8| {
         let x = f32::from(v) * pre.scale;
-        let m = pre.mean.get(c).or(pre.mean.first()).copied().unwrap_or(0.0);
-        let s = pre.std.get(c).or(pre.std.first()).copied().unwrap_or(1.0);
+        let (m, s) = pre.mean_std(c);
         (x - m) / s
     };
     if channels == 3 {

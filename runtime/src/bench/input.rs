@@ -13,7 +13,6 @@ use crate::data::decode::StageTimes;
 use crate::data::loader::{FirstErrors, Loader, LoaderConfig, OnError, Stop};
 use crate::data::{Source, naive};
 use crate::error::{Error, Result};
-use crate::model::Layout;
 use crate::units::bytes;
 
 /// Which pipeline is measured.
@@ -111,10 +110,7 @@ pub fn measure(src: Arc<dyn Source>, mode: Mode, cfg: LoaderConfig) -> Result<In
         workers: ran.workers,
         batch,
         size,
-        layout: match layout {
-            Layout::Nchw => "nchw",
-            Layout::Nhwc => "nhwc",
-        },
+        layout: layout.name(),
         jpeg_decoder: crate::data::decode::jpeg_decoder(),
         images: t.images,
         seconds: secs,

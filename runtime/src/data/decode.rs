@@ -78,11 +78,7 @@ impl Target {
 
     /// Mean and std of channel `c` (missing values broadcast from the first, or 0 / 1).
     pub fn mean_std(&self, c: usize) -> (f32, f32) {
-        let pick = |v: &[f32], default: f32| v.get(c).or(v.first()).copied().unwrap_or(default);
-        (
-            pick(&self.preprocess.mean, 0.0),
-            pick(&self.preprocess.std, 1.0),
-        )
+        self.preprocess.mean_std(c)
     }
 }
 

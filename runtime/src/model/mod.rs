@@ -134,26 +134,8 @@ pub fn write_preprocess_metadata(
     layout: Layout,
 ) {
     let json = serde_json::to_string(pre).unwrap_or_default();
-    for (k, v) in [
-        ("edgebench.preprocess", json),
-        ("edgebench.layout", layout.name().to_string()),
-    ] {
-        model.metadata_props.retain(|p| p.key != k);
-        model
-            .metadata_props
-            .push(crate::onnx::pb::StringStringEntryProto {
-                key: k.into(),
-                value: v,
-            });
-    }
-}
-
-fn metadata<'a>(model: &'a crate::onnx::pb::ModelProto, key: &str) -> Option<&'a str> {
-    model
-        .metadata_props
-        .iter()
-        .find(|p| p.key == key)
-        .map(|p| p.value.as_str())
+    crate::onnx::set_metadata(model, "edgebench.preprocess", json);
+    crate::onnx::set_metadata(model, "edgebench.layout", layout.name().to_string());
 }
 
 /// A model ready for an engine: an ONNX file, its full input shape and preprocessing.
@@ -253,10 +235,10 @@ fn prepare_as_given(arg: &str, batch: usize, opts: &PrepareOptions) -> Result<Pr
                 (_, Err(e)) => return Err(e),
                 (None, Ok(d)) => resolve_declared(&d, batch, &path)?,
             };
-            let preprocess = metadata(&model, "edgebench.preprocess")
+            let preprocess = crate::onnx::metadata(&model, "edgebench.preprocess")
                 .and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or_default();
-            let layout = metadata(&model, "edgebench.layout")
+            let layout = crate::onnx::metadata(&model, "edgebench.layout")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| guess_layout(&input_shape));
             Ok(Prepared {

@@ -385,23 +385,6 @@ pub fn export_weights(
     })
 }
 
-/// The spec metadata an edgebench-written model carries: (model name, input, preprocessing).
-pub fn read_metadata(
-    model: &pb::ModelProto,
-) -> Option<(String, Option<InputShape>, Option<super::spec::Preprocess>)> {
-    let get = |k: &str| {
-        model
-            .metadata_props
-            .iter()
-            .find(|p| p.key == format!("edgebench.{k}"))
-            .map(|p| p.value.clone())
-    };
-    let name = get("model")?;
-    let input = get("input").and_then(|s| s.parse().ok());
-    let pre = get("preprocess").and_then(|s| serde_json::from_str(&s).ok());
-    Some((name, input, pre))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,8 +420,14 @@ mod tests {
         let dw = g.node.iter().find(|n| n.name == "l2_depthwise").unwrap();
         let group = dw.attribute.iter().find(|a| a.name == "group").unwrap();
         assert_eq!(group.i, 32);
-        let (name, inp, pre) = read_metadata(&m).unwrap();
-        assert_eq!((name.as_str(), inp), ("mobile", Some(input)));
+        let meta = |k: &str| crate::onnx::metadata(&m, k);
+        let inp: Option<InputShape> = meta("edgebench.input").and_then(|s| s.parse().ok());
+        assert_eq!(
+            (meta("edgebench.model"), inp),
+            (Some("mobile"), Some(input))
+        );
+        let pre: Option<crate::model::spec::Preprocess> =
+            meta("edgebench.preprocess").and_then(|s| serde_json::from_str(s).ok());
         assert_eq!(pre.unwrap(), spec.preprocess);
     }
 

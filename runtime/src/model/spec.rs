@@ -224,6 +224,14 @@ fn default_scale() -> f32 {
     1.0 / 255.0
 }
 
+impl Preprocess {
+    /// Mean and std of channel `c` (missing values broadcast from the first, or 0 / 1).
+    pub fn mean_std(&self, c: usize) -> (f32, f32) {
+        let pick = |v: &[f32], default: f32| v.get(c).or(v.first()).copied().unwrap_or(default);
+        (pick(&self.mean, 0.0), pick(&self.std, 1.0))
+    }
+}
+
 impl Default for Preprocess {
     fn default() -> Self {
         Self {

@@ -39,6 +39,24 @@ pub fn decode_model(bytes: &[u8], path: &Path) -> Result<pb::ModelProto> {
     Ok(model)
 }
 
+/// The value of metadata entry `key` (`metadata_props`), if the model has one.
+pub fn metadata<'a>(model: &'a pb::ModelProto, key: &str) -> Option<&'a str> {
+    model
+        .metadata_props
+        .iter()
+        .find(|p| p.key == key)
+        .map(|p| p.value.as_str())
+}
+
+/// Set metadata entry `key` to `value`, replacing any entry of that key.
+pub fn set_metadata(model: &mut pb::ModelProto, key: &str, value: String) {
+    model.metadata_props.retain(|p| p.key != key);
+    model.metadata_props.push(pb::StringStringEntryProto {
+        key: key.into(),
+        value,
+    });
+}
+
 /// Encode a model to bytes.
 pub fn encode_model(model: &pb::ModelProto) -> Vec<u8> {
     model.encode_to_vec()

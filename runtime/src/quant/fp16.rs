@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use half::f16;
 use serde::Serialize;
 
+use super::qdq::{attr_f, attr_i, tensor_f32, transpose};
 use crate::error::{Error, Result};
 use crate::model::Prepared;
 use crate::onnx::pb::{self, attribute_type, data_type};
@@ -216,13 +217,6 @@ pub fn convert(model: &pb::ModelProto, path: &Path) -> Result<Converted> {
             set_elem(vi, data_type::FLOAT, data_type::FLOAT16);
         }
     }
-    for n in &mut g.node {
-        for i in &mut n.input {
-            if let Some(r) = renamed.get(i) {
-                *i = r.clone();
-            }
-        }
-    }
     // Graph outputs: the producer writes a float16 tensor, a Cast writes the output.
     let mut casts_out = Vec::new();
     let mut out_renamed: HashMap<String, String> = HashMap::new();
@@ -245,15 +239,17 @@ pub fn convert(model: &pb::ModelProto, path: &Path) -> Result<Converted> {
         out_renamed.insert(vi.name.clone(), inner);
         out.cast_outputs.push(vi.name.clone());
     }
+    // Consumers read the cast inputs and the producers' float16 outputs; producers
+    // write those.
     for n in &mut g.node {
+        for i in &mut n.input {
+            if let Some(r) = renamed.get(i).or_else(|| out_renamed.get(i)) {
+                *i = r.clone();
+            }
+        }
         for o in &mut n.output {
             if let Some(r) = out_renamed.get(o) {
                 *o = r.clone();
-            }
-        }
-        for i in &mut n.input {
-            if let Some(r) = out_renamed.get(i) {
-                *i = r.clone();
             }
         }
     }
@@ -271,40 +267,26 @@ fn gemm_as_matmul(g: &mut pb::GraphProto, path: &Path) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let mut nodes = Vec::with_capacity(g.node.len());
     for n in std::mem::take(&mut g.node) {
-        let attr_f = |k: &str, d: f32| n.attribute.iter().find(|a| a.name == k).map_or(d, |a| a.f);
-        let attr_i = |k: &str, d: i64| n.attribute.iter().find(|a| a.name == k).map_or(d, |a| a.i);
         let b_index = n.input.get(1).and_then(|b| {
             g.initializer
                 .iter()
                 .position(|t| &t.name == b && t.data_type == data_type::FLOAT && t.dims.len() == 2)
         });
         let plain = n.op_type == "Gemm"
-            && attr_f("alpha", 1.0) == 1.0
-            && attr_f("beta", 1.0) == 1.0
-            && attr_i("transA", 0) == 0;
+            && attr_f(&n, "alpha", 1.0) == 1.0
+            && attr_f(&n, "beta", 1.0) == 1.0
+            && attr_i(&n, "transA", 0) == 0;
         let (true, Some(bi)) = (plain, b_index) else {
             nodes.push(n);
             continue;
         };
         let mut b_name = n.input[1].clone();
-        if attr_i("transB", 0) != 0 {
+        if attr_i(&n, "transB", 0) != 0 {
             let t = &g.initializer[bi];
             let (r, c) = (t.dims[0] as usize, t.dims[1] as usize);
             let v = crate::model::onnx_read::floats(t, path)?;
-            let mut tv = vec![0f32; v.len()];
-            for i in 0..r {
-                for j in 0..c {
-                    tv[j * r + i] = v[i * c + j];
-                }
-            }
             b_name = format!("{}_transposed", t.name);
-            let transposed = pb::TensorProto {
-                name: b_name.clone(),
-                dims: vec![c as i64, r as i64],
-                data_type: data_type::FLOAT,
-                raw_data: tv.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                ..Default::default()
-            };
+            let transposed = tensor_f32(&b_name, &[c as i64, r as i64], &transpose(&v, r, c));
             g.initializer.push(transposed);
         }
         let label = if n.name.is_empty() {

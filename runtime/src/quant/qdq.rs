@@ -165,11 +165,11 @@ fn attr<'a>(n: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> 
     n.attribute.iter().find(|a| a.name == name)
 }
 
-fn attr_i(n: &pb::NodeProto, name: &str, default: i64) -> i64 {
+pub(super) fn attr_i(n: &pb::NodeProto, name: &str, default: i64) -> i64 {
     attr(n, name).map_or(default, |a| a.i)
 }
 
-fn attr_f(n: &pb::NodeProto, name: &str, default: f32) -> f32 {
+pub(super) fn attr_f(n: &pb::NodeProto, name: &str, default: f32) -> f32 {
     attr(n, name).map_or(default, |a| a.f)
 }
 
@@ -718,11 +718,7 @@ pub fn rewrite(
             },
         ),
     ] {
-        m.metadata_props.retain(|p| p.key != k);
-        m.metadata_props.push(pb::StringStringEntryProto {
-            key: k.into(),
-            value: v,
-        });
+        crate::onnx::set_metadata(&mut m, k, v);
     }
     Ok(Rewritten {
         model: m,
@@ -762,7 +758,7 @@ fn tensor_raw(name: &str, dims: &[i64], dt: i32, raw: Vec<u8>) -> pb::TensorProt
     }
 }
 
-fn tensor_f32(name: &str, dims: &[i64], v: &[f32]) -> pb::TensorProto {
+pub(super) fn tensor_f32(name: &str, dims: &[i64], v: &[f32]) -> pb::TensorProto {
     tensor_raw(
         name,
         dims,
@@ -790,7 +786,7 @@ fn tensor_i32(name: &str, dims: &[i64], v: &[i32]) -> pb::TensorProto {
 }
 
 /// `[r, c]` row-major → `[c, r]` row-major.
-fn transpose<T: Copy + Default>(data: &[T], r: usize, c: usize) -> Vec<T> {
+pub(super) fn transpose<T: Copy + Default>(data: &[T], r: usize, c: usize) -> Vec<T> {
     let mut out = vec![T::default(); data.len()];
     for i in 0..r {
         for j in 0..c {
