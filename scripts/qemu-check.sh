@@ -11,6 +11,9 @@
 #                  instruction newer than ARMv8.0 + NEON may run), cortex-a72, cortex-a76
 #                  or neoverse-n1
 #   --work DIR     keep the files of the run here (default: a temporary folder)
+#   --kernel-tests also build edgebench-runtime's kernel unit tests for aarch64 (the
+#                  bundle's profile, in target/cross; about 1,000 CPU-seconds cold) and
+#                  run them under qemu on the neon and the portable path
 #   --no-install   install nothing; fail when qemu or the aarch64 libraries are missing
 #   -h, --help     this text
 #
@@ -21,7 +24,13 @@
 #      be byte-identical;
 #   3. `run` of that model on one seeded input through tract and ONNX Runtime on both
 #      builds: the four outputs must agree to 1e-4 (max |diff| printed);
-#   4. a short `bench lean` on tract and on ort (JSON checked: engine, latencies).
+#   4. a short `bench lean` on tract and on ort (JSON checked: engine, latencies);
+#   5. edgebench's own kernels (SGEMM, direct and Winograd convolutions, the loader's
+#      normalisation): one epoch of `train` on the same images with EDGEBENCH_SIMD=neon and
+#      =portable under qemu and on x86-64 (decoding with zune-jpeg, as the bundle does):
+#      every loss within 1e-4 (relative) of the x86-64
+#      portable one, and neon's not bit-identical to portable's (the path switched);
+#   6. with --kernel-tests, the runtime's kernel unit tests under qemu, on both paths.
 # bench runs every model in a child process: the kernel must start aarch64 children
 # through qemu, so this registers qemu's binfmt_misc handler (as root) when it is not.
 # Exit status: 0 all agree, 1 a failure, 2 bad arguments.
@@ -33,9 +42,9 @@ source "$root/scripts/cross-common.sh"
 PROG=qemu-check
 TOL=1e-4
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-bundle="" host_bin="" cpu="cortex-a57" work="" install=1
+bundle="" host_bin="" cpu="cortex-a57" work="" install=1 kernel_tests=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --host-bin | --cpu | --work)
@@ -48,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         shift 2
         ;;
     --no-install) install=0 && shift ;;
+    --kernel-tests) kernel_tests=1 && shift ;;
     -h | --help) usage && exit 0 ;;
     -*) usage_error "unknown option '$1' (try --help)" ;;
     *)
@@ -81,6 +91,7 @@ if [[ -z "$host_bin" ]]; then
     host_bin="$root/target/debug/edgebench"
 fi
 [[ -x "$host_bin" ]] || die "host edgebench not found: $host_bin"
+host_bin="$(cd "$(dirname "$host_bin")" && pwd)/$(basename "$host_bin")"
 bash "$root/scripts/fetch-onnxruntime.sh" >/dev/null # the host's ONNX Runtime
 
 if [[ -z "$work" ]]; then
@@ -170,6 +181,49 @@ print(f"{sys.argv[1]}: arch aarch64, engine {m['engine']['engine']} {m['engine']
       f"{ss['latency_ms']['count']} queries, median {ss['latency_ms']['median']:.1f} ms, offline {off['throughput_ips']:.1f} img/s (emulated)")
 EOF
 done
+
+step "edgebench's kernels: one epoch on each path, aarch64 (emulated) and x86-64"
+hrun data synth -o synth --classes 4 --count 32 --size 32 --seed 1 >/dev/null
+train_on() { # train_on RUNNER PATH OUT
+    EDGEBENCH_SIMD="$2" "$1" train --model lean --data synth --input-size 32x32 --epochs 1 \
+        --batch 8 --seed 3 --quiet --metrics "$3" | tee "$3.txt"
+    grep -q "kernels $2" "$3.txt" || die "train did not report kernels $2"
+}
+for p in neon portable; do train_on qrun "$p" "arm-$p.json"; done
+host_paths="$("$host_bin" hw --json 2>/dev/null | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["machine"]["kernels"])')"
+[[ "$host_paths" == portable ]] || host_paths+=" portable"
+# The bundle decodes JPEG with zune-jpeg (no libjpeg-turbo in the cross build): the same here.
+for p in $host_paths; do EDGEBENCH_JPEG=zune-jpeg train_on hrun "$p" "x86-$p.json"; done
+"$PY" - arm-neon.json arm-portable.json x86-*.json <<'EOF'
+import json, sys
+loss = {f: json.load(open(f))["epochs"][0]["loss"] for f in sys.argv[1:]}
+ref = loss["x86-portable.json"]
+for f, l in loss.items():
+    print(f"{f}: loss {l!r}")
+    assert abs(l - ref) <= 1e-4 * abs(ref), f"{f}: loss {l} against x86-64 portable {ref}"
+assert loss["arm-neon.json"] != loss["arm-portable.json"], "neon and portable computed bit-identically: the path did not switch"
+print("every path's loss within 1e-4 of x86-64 portable's; neon differs from portable only by rounding (FMA)")
+EOF
+
+if [[ "$kernel_tests" == 1 ]]; then
+    step "edgebench-runtime's kernel unit tests under qemu, neon and portable"
+    profile="$(sed -n 's/^cargo_profile=//p' "$bundle/BUILD-INFO")"
+    tests_bin="$(cd "$root" && env PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
+        cargo-zigbuild test --no-run --locked --message-format=json --profile "${profile:-release}" \
+        -p edgebench-runtime --no-default-features --features ort,tract --lib \
+        --target aarch64-unknown-linux-gnu.2.27 |
+        "$PY" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "edgebench_runtime":
+        print(m["executable"])')" || die "the aarch64 kernel tests did not build"
+    [[ -x "$tests_bin" ]] || die "no aarch64 test binary found"
+    for p in neon portable; do
+        echo "\$ EDGEBENCH_SIMD=$p qemu-aarch64-static ... $(basename "$tests_bin") train::kernels data::normalize simd::"
+        EDGEBENCH_SIMD="$p" "${Q[@]}" "$tests_bin" --test-threads 2 train::kernels data::normalize simd:: ||
+            die "kernel tests failed under qemu on the $p path"
+    done
+fi
 
 echo
 echo "qemu-check: ok in $(($(date +%s) - started)) s: the aarch64 build runs and agrees with x86-64 to $TOL"

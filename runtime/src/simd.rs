@@ -1,12 +1,17 @@
 //! The instruction-set path of edgebench's own kernels (the trainer's SGEMM, Winograd and
 //! direct convolutions, the loader's normalisation), chosen once per process: the best
-//! this CPU runs, or the one `EDGEBENCH_SIMD` names (`portable`, `avx2`), for measurement
-//! and tests. Every kernel asks [`active`] instead of detecting CPU features itself, so a
-//! new path is one more variant here and one more kernel body, not edits at every call
-//! site. `edgebench hw`, `train`'s header and every JSON report name the path that ran.
+//! this CPU runs, or the one `EDGEBENCH_SIMD` names (`portable`, `avx2`, `neon`), for
+//! measurement and tests. Every kernel asks [`active`] instead of detecting CPU features
+//! itself, so a new path is one more variant here and one more kernel body, not edits at
+//! every call site. `edgebench hw`, `train`'s header and every JSON report name the path
+//! that ran.
 //!
-//! AArch64 runs the portable path until its NEON kernels land: NEON is named only where
-//! kernels use it.
+//! The hand-written bodies (the SGEMM micro-kernel, the direct and Winograd weight-gradient
+//! dot products, the loader's normalisation) exist for x86-64 AVX2 + FMA and for AArch64
+//! NEON (ARMv8.0 Advanced SIMD only, so they run on the Jetson Nano's Cortex-A57; NEON is
+//! part of every AArch64 CPU, so nothing is detected). The rest of the kernels are plain
+//! Rust that the compiler vectorises: for the build's baseline (NEON on AArch64) and, on
+//! x86-64, once more with AVX2 + FMA enabled.
 
 use std::sync::OnceLock;
 
@@ -17,17 +22,20 @@ pub enum Simd {
     Portable,
     /// x86-64 AVX2 + FMA, detected at run time.
     Avx2,
+    /// AArch64 Advanced SIMD (ARMv8.0 NEON, fused multiply-add): on every AArch64 CPU.
+    Neon,
 }
 
 /// The environment variable that forces a path.
 pub const SIMD_ENV: &str = "EDGEBENCH_SIMD";
 
 impl Simd {
-    /// `portable` or `avx2`: what `EDGEBENCH_SIMD` takes and reports show.
+    /// `portable`, `avx2` or `neon`: what `EDGEBENCH_SIMD` takes and reports show.
     pub fn name(self) -> &'static str {
         match self {
             Simd::Portable => "portable",
             Simd::Avx2 => "avx2",
+            Simd::Neon => "neon",
         }
     }
 
@@ -39,6 +47,8 @@ impl Simd {
         let avx2 = false;
         if avx2 {
             vec![Simd::Avx2, Simd::Portable]
+        } else if cfg!(target_arch = "aarch64") {
+            vec![Simd::Neon, Simd::Portable]
         } else {
             vec![Simd::Portable]
         }
@@ -55,11 +65,7 @@ impl Simd {
         let simd = match name.trim().to_ascii_lowercase().as_str() {
             "portable" | "scalar" => Simd::Portable,
             "avx2" => Simd::Avx2,
-            "neon" => {
-                return Err(format!(
-                    "no NEON kernels yet (AArch64 runs the portable path); this CPU runs: {names}"
-                ));
-            }
+            "neon" => Simd::Neon,
             other => {
                 return Err(format!(
                     "unknown kernel path '{other}' (this CPU runs: {names})"
@@ -105,12 +111,19 @@ mod tests {
         assert!(Simd::available().ends_with(&[Simd::Portable]));
         let e = Simd::parse("sse9").unwrap_err();
         assert!(e.contains("unknown kernel path 'sse9'"), "{e}");
-        let e = Simd::parse("neon").unwrap_err();
-        assert!(e.contains("no NEON kernels yet"), "{e}");
-        match Simd::parse("avx2") {
-            Ok(s) => assert!(Simd::available().contains(&s)),
-            Err(e) => assert!(e.contains("cannot run on this CPU"), "{e}"),
+        for name in ["avx2", "neon"] {
+            match Simd::parse(name) {
+                Ok(s) => assert!(Simd::available().contains(&s) && s.name() == name),
+                Err(e) => assert!(
+                    e.contains(&format!("{name} kernels cannot run on this CPU")),
+                    "{e}"
+                ),
+            }
         }
+        assert_eq!(
+            Simd::available()[0] == Simd::Neon,
+            cfg!(target_arch = "aarch64")
+        );
         if std::env::var_os(SIMD_ENV).is_none() {
             assert_eq!(active(), Simd::available()[0]);
         }

@@ -6,10 +6,12 @@
 //! de-interleaved into three small byte planes on the stack (a stride-3 byte gather that
 //! LLVM turns into shuffles), then each plane is converted with one multiply and one add
 //! per value in straight loops. The same code is compiled twice: for the baseline target
-//! and, on x86-64, with AVX2 enabled, picked at run time ([`normalize`]); on aarch64 NEON
-//! is the baseline. Both compute exactly `f32::from(x) * mul + add` per value (no fused
-//! multiply-add, which Rust never forms implicitly), so the results are bit-identical to
-//! the scalar reference in the tests, on every CPU. Its speed is measured by the loader
+//! and, on x86-64, with AVX2 enabled, picked at run time ([`normalize`]). On AArch64 the
+//! `neon` path is written with intrinsics instead: `ld3` de-interleaves 16 pixels in one
+//! instruction, the bytes widen to floats in registers and `st3` interleaves NHWC. Every
+//! path computes exactly `f32::from(x) * mul + add` per value (a multiply, then an add;
+//! no fused multiply-add), so the results are bit-identical to the scalar reference in
+//! the tests, on every CPU. Its speed is measured by the loader
 //! bench (`cargo bench --bench loader`), not stated here.
 
 use crate::model::Layout;
@@ -38,7 +40,104 @@ pub(crate) fn normalize(
         unsafe { normalize_avx2(src, w, h, layout, flip, affine, out) };
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    if crate::simd::active() == crate::simd::Simd::Neon {
+        neon::normalize(src, w, h, layout, flip, affine, out);
+        return;
+    }
     normalize_generic(src, w, h, layout, flip, affine, out);
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::CHANNELS;
+    use crate::model::Layout;
+    use std::arch::aarch64::*;
+
+    /// Pixels per step: one `ld3` of three 16-byte registers.
+    const STEP: usize = 16;
+
+    /// [`super::normalize`] with NEON intrinsics: 16 pixels a step, the row's last
+    /// `w % 16` pixels one at a time.
+    pub(super) fn normalize(
+        src: &[u8],
+        w: usize,
+        h: usize,
+        layout: Layout,
+        flip: bool,
+        affine: &[(f32, f32); CHANNELS],
+        out: &mut [f32],
+    ) {
+        let row_bytes = w * CHANNELS;
+        let plane = w * h;
+        assert!(src.len() >= row_bytes * h && out.len() >= CHANNELS * plane);
+        // Where channel c of output pixel (x, y) goes.
+        let at = |c: usize, x: usize, y: usize| match layout {
+            Layout::Nchw => c * plane + y * w + x,
+            Layout::Nhwc => (y * w + x) * CHANNELS + c,
+        };
+        let (sp, op) = (src.as_ptr(), out.as_mut_ptr());
+        // Safety (the whole body): NEON is on every AArch64 CPU; a step reads source
+        // pixels `first..first + 16` of row `y` (`first + 16 ≤ w`) and writes output pixels
+        // `x..x + 16` of row `y` (`x + 16 ≤ w`), inside the lengths asserted above.
+        unsafe {
+            let mul = affine.map(|a| vdupq_n_f32(a.0));
+            let add = affine.map(|a| vdupq_n_f32(a.1));
+            for y in 0..h {
+                let row = &src[y * row_bytes..(y + 1) * row_bytes];
+                let mut x = 0;
+                while x + STEP <= w {
+                    let first = if flip { w - x - STEP } else { x };
+                    let px = vld3q_u8(sp.add(y * row_bytes + first * CHANNELS));
+                    let mut bytes = [px.0, px.1, px.2];
+                    if flip {
+                        for b in &mut bytes {
+                            let r = vrev64q_u8(*b);
+                            *b = vextq_u8::<8>(r, r);
+                        }
+                    }
+                    // Channel c, pixels 4q..4q + 4 as floats.
+                    let mut f = [[vdupq_n_f32(0.0); 4]; CHANNELS];
+                    for c in 0..CHANNELS {
+                        let lo = vmovl_u8(vget_low_u8(bytes[c]));
+                        let hi = vmovl_u8(vget_high_u8(bytes[c]));
+                        let quads = [
+                            vmovl_u16(vget_low_u16(lo)),
+                            vmovl_u16(vget_high_u16(lo)),
+                            vmovl_u16(vget_low_u16(hi)),
+                            vmovl_u16(vget_high_u16(hi)),
+                        ];
+                        for (q, &v) in quads.iter().enumerate() {
+                            let v = vmulq_f32(vcvtq_f32_u32(v), mul[c]);
+                            f[c][q] = vaddq_f32(v, add[c]);
+                        }
+                    }
+                    match layout {
+                        Layout::Nchw => {
+                            for (c, fc) in f.iter().enumerate() {
+                                for (q, &v) in fc.iter().enumerate() {
+                                    vst1q_f32(op.add(at(c, x + 4 * q, y)), v);
+                                }
+                            }
+                        }
+                        Layout::Nhwc => {
+                            for q in 0..4 {
+                                let v = float32x4x3_t(f[0][q], f[1][q], f[2][q]);
+                                vst3q_f32(op.add(at(0, x + 4 * q, y)), v);
+                            }
+                        }
+                    }
+                    x += STEP;
+                }
+                for x in x..w {
+                    let sx = if flip { w - 1 - x } else { x };
+                    for (c, &(m, a)) in affine.iter().enumerate() {
+                        *op.add(at(c, x, y)) = f32::from(row[sx * CHANNELS + c]) * m + a;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// [`normalize_generic`] compiled with AVX2 enabled.

@@ -130,6 +130,17 @@ pub(crate) fn avx2_fma() -> bool {
     crate::simd::active() == crate::simd::Simd::Avx2
 }
 
+/// Whether the kernels take their hand-written bodies (each kernel file's `simd` module,
+/// one per architecture with the same functions): NEON on AArch64. (On x86-64 the callers
+/// take the AVX2-compiled twin of the whole loop instead, which calls them.)
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn intrinsics() -> bool {
+    matches!(
+        crate::simd::active(),
+        crate::simd::Simd::Avx2 | crate::simd::Simd::Neon
+    )
+}
+
 /// A packing buffer for the stand-alone kernels that take a thread count (allocated per
 /// call; the trainer passes its own [`Gemm`] instead).
 pub(crate) fn pack_for(threads: usize) -> Vec<f32> {

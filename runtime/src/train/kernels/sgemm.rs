@@ -1,5 +1,6 @@
 //! The trainer's own single-precision GEMM: packed, cache-blocked (BLIS loop order),
-//! with an AVX2+FMA 6×16 micro-kernel chosen at run time (a portable kernel beside it),
+//! with a 6×16 micro-kernel in AVX2 + FMA (x86-64) or NEON (AArch64), as the process's
+//! kernel path says ([`crate::simd`]), and a portable one beside them,
 //! split over threads by column blocks, and **no allocation**: the packing buffers come
 //! from the caller (the trainer's arena), [`pack_len`] floats per thread.
 //!
@@ -200,7 +201,7 @@ unsafe fn block(
     pack: &mut [f32],
 ) {
     let (pa, pb) = pack.split_at_mut(MC * KC);
-    let avx = simd::available();
+    let fast = simd::available();
     for jc in (j0..j1).step_by(NC) {
         let nc = NC.min(j1 - jc);
         let kstep = k.div_ceil(k.div_ceil(KC));
@@ -221,9 +222,9 @@ unsafe fn block(
                         // the caller's rows 0..m and columns j0..j1.
                         let cp = unsafe { c.add((ic + ir) * ldc + jc + jr) };
                         let mut tile = [0.0f32; MR * NR];
-                        if avx {
-                            // Safety: AVX2 and FMA were detected; the panels hold
-                            // kc × MR and kc × NR floats.
+                        if fast {
+                            // Safety: the path's instructions run on this CPU; the
+                            // panels hold kc × MR and kc × NR floats.
                             unsafe { simd::kernel(kc, ap, bp, &mut tile) };
                         } else {
                             kernel_portable(kc, ap, bp, &mut tile);
@@ -256,7 +257,8 @@ pub(crate) fn micro_tile(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32; MR * 
         "micro_tile: short panels"
     );
     if simd::available() {
-        // Safety: AVX2 and FMA were detected; the panel lengths were checked above.
+        // Safety: the path's instructions run on this CPU; the panel lengths were
+        // checked above.
         unsafe { simd::kernel(kc, a, b, tile) }
     } else {
         kernel_portable(kc, a, b, tile)
@@ -396,7 +398,58 @@ mod simd {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+mod simd {
+    use super::{MR, NR};
+    use std::arch::aarch64::*;
+
+    /// Whether the NEON kernel runs: the process's kernel path is `neon`.
+    pub fn available() -> bool {
+        crate::simd::active() == crate::simd::Simd::Neon
+    }
+
+    /// `tile = Σ_kk a[kk]ᵀ · b[kk]` in 24 quad-register accumulators (6 rows × 4 × 4
+    /// columns): per depth step four loads of `b`, one and a half of `a`, and 24
+    /// multiply-adds by lane (ARMv8.0 `fmla v.4s, v.4s, v.s[i]`).
+    ///
+    /// # Safety
+    /// `a` holds `kc·MR` and `b` `kc·NR` floats (NEON is on every AArch64 CPU).
+    pub unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32; MR * NR]) {
+        debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        // Safety (the whole body): kk < kc, so every load stays inside the panels; the
+        // stores write row r < MR, columns < NR of the tile.
+        unsafe {
+            let z = vdupq_n_f32(0.0);
+            let mut c = [[z; 4]; MR];
+            for kk in 0..kc {
+                let bv = [
+                    vld1q_f32(bp.add(kk * NR)),
+                    vld1q_f32(bp.add(kk * NR + 4)),
+                    vld1q_f32(bp.add(kk * NR + 8)),
+                    vld1q_f32(bp.add(kk * NR + 12)),
+                ];
+                let a03 = vld1q_f32(ap.add(kk * MR));
+                let a45 = vld1_f32(ap.add(kk * MR + 4));
+                for j in 0..4 {
+                    c[0][j] = vfmaq_laneq_f32::<0>(c[0][j], bv[j], a03);
+                    c[1][j] = vfmaq_laneq_f32::<1>(c[1][j], bv[j], a03);
+                    c[2][j] = vfmaq_laneq_f32::<2>(c[2][j], bv[j], a03);
+                    c[3][j] = vfmaq_laneq_f32::<3>(c[3][j], bv[j], a03);
+                    c[4][j] = vfmaq_lane_f32::<0>(c[4][j], bv[j], a45);
+                    c[5][j] = vfmaq_lane_f32::<1>(c[5][j], bv[j], a45);
+                }
+            }
+            for (r, acc) in c.iter().enumerate() {
+                for (j, v) in acc.iter().enumerate() {
+                    vst1q_f32(tile.as_mut_ptr().add(r * NR + 4 * j), *v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod simd {
     use super::{MR, NR};
 
@@ -408,7 +461,7 @@ mod simd {
     /// Never called (see [`available`]).
     ///
     /// # Safety
-    /// None needed; kept for the same signature as the x86-64 kernel.
+    /// None needed; kept for the same signature as the other kernels.
     pub unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32; MR * NR]) {
         super::kernel_portable(kc, a, b, tile)
     }

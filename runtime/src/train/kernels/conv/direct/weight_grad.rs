@@ -20,9 +20,9 @@ fn weight_grad_rows(
     src: Dy<'_>,
     acc: &mut [f32],
     bufs: &mut [f32],
-    avx: bool,
+    fast: bool,
 ) -> Option<usize> {
-    let _ = avx;
+    let _ = fast;
     let (w, plane, k) = (s.w, s.h * s.w, s.c_in * 9);
     let stride = w + 2;
     let wv = w / L * L;
@@ -75,17 +75,17 @@ fn weight_grad_rows(
                 for ky in 0..3 {
                     let xr = &bufs[(ci * 3 + ky) * stride..(ci * 3 + ky + 1) * stride];
                     let mut a = [[[0.0f32; L]; 3]; CB];
-                    #[cfg(target_arch = "x86_64")]
-                    let vec_done = if avx && cb == CB {
+                    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                    let vec_done = if fast && cb == CB {
                         let d = [dyr(0), dyr(1), dyr(2), dyr(3)];
-                        // Safety: AVX2 and FMA were detected by the caller; rows hold
+                        // Safety: the caller's kernel path runs on this CPU; rows hold
                         // `w` (dy) and `w + 2` (x) floats, and `wv ≤ w`.
                         unsafe { simd::dot4x3(xr, d, wv, &mut a) };
                         true
                     } else {
                         false
                     };
-                    #[cfg(not(target_arch = "x86_64"))]
+                    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
                     let vec_done = false;
                     for px in (0..if vec_done { 0 } else { wv }).step_by(L) {
                         let mut xv = [[0.0f32; L]; 3];
@@ -186,7 +186,10 @@ pub(crate) fn weight_grad(
                 weight_grad_rows(s, range, x, dy, acc, bufs, false)
             };
             #[cfg(not(target_arch = "x86_64"))]
-            let outside = weight_grad_rows(s, range, x, dy, acc, bufs, avx);
+            let outside = {
+                let (_, fast) = (avx, crate::train::kernels::intrinsics());
+                weight_grad_rows(s, range, x, dy, acc, bufs, fast)
+            };
             if let Some(at) = outside {
                 let mut slot = bad.lock().unwrap_or_else(|p| p.into_inner());
                 slot.get_or_insert(at);
@@ -261,6 +264,58 @@ mod simd {
             for (k, v) in ac.iter().enumerate() {
                 // Safety: a[c][k] holds 8 floats.
                 unsafe { _mm256_storeu_ps(a[c][k].as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod simd {
+    use super::{CB, L};
+    use std::arch::aarch64::*;
+
+    /// `a[c][kx] += Σ_px dy[c][px] · x[px + kx]` over `px < wv` (a multiple of 8), as the
+    /// AVX2 kernel: each 8-lane accumulator as two quad registers (24 in all), three pairs
+    /// of `x` loads and four of `dy` per 24 fused multiply-adds.
+    ///
+    /// # Safety
+    /// `x` holds `wv + 2` floats or more, each `dy[c]` `wv` or more (NEON is on every
+    /// AArch64 CPU).
+    pub(super) unsafe fn dot4x3(
+        x: &[f32],
+        dy: [&[f32]; CB],
+        wv: usize,
+        a: &mut [[[f32; L]; 3]; CB],
+    ) {
+        assert!(x.len() >= wv + 2 && dy.iter().all(|d| d.len() >= wv));
+        let xp = x.as_ptr();
+        let dp = dy.map(<[f32]>::as_ptr);
+        // Safety (the whole body): px + 2 + 8 ≤ wv + 2 ≤ x.len() and px + 8 ≤ wv ≤
+        // dy[c].len(); each a[c][k] holds 8 floats.
+        unsafe {
+            let z = vdupq_n_f32(0.0);
+            let mut acc = [[[z; 2]; 3]; CB];
+            let mut px = 0;
+            while px + L <= wv {
+                let mut xv = [[z; 2]; 3];
+                for (k, v) in xv.iter_mut().enumerate() {
+                    v[0] = vld1q_f32(xp.add(px + k));
+                    v[1] = vld1q_f32(xp.add(px + k + 4));
+                }
+                for (c, ac) in acc.iter_mut().enumerate() {
+                    let d = [vld1q_f32(dp[c].add(px)), vld1q_f32(dp[c].add(px + 4))];
+                    for (k, v) in ac.iter_mut().enumerate() {
+                        v[0] = vfmaq_f32(v[0], d[0], xv[k][0]);
+                        v[1] = vfmaq_f32(v[1], d[1], xv[k][1]);
+                    }
+                }
+                px += L;
+            }
+            for (c, ac) in acc.iter().enumerate() {
+                for (k, v) in ac.iter().enumerate() {
+                    vst1q_f32(a[c][k].as_mut_ptr(), v[0]);
+                    vst1q_f32(a[c][k].as_mut_ptr().add(4), v[1]);
+                }
             }
         }
     }
