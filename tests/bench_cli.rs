@@ -274,6 +274,15 @@ fn hw_and_targets_list() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(j["gemm_peak"]["gflops"].as_f64().unwrap() > 0.0, "{j}");
     assert!(j["machine"]["cores"].as_u64().unwrap() >= 1);
+    // edgebench's own SGEMM beside it, on the process's kernel path.
+    let own = &j["own_sgemm"];
+    assert!(own["gflops"].as_f64().unwrap() > 0.0, "{j}");
+    assert_eq!(own["kernels"], j["machine"]["kernels"], "{j}");
+    let out = ok(&["hw"]);
+    assert!(
+        out.contains("own sgemm: ") && out.contains("% of the peak"),
+        "{out}"
+    );
     let out = ok(&["targets"]);
     for t in [
         "jetson-nano",

@@ -34,10 +34,13 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
     let was_cached = outcome.from_cache;
     let peak = outcome.peak;
     m.gemm_peak_gflops = Some(peak.gflops);
+    let (own, with_peak) = hw::own_gemm(&peak)?;
+    let own_cached = with_peak && was_cached;
     if args.json {
         let j = serde_json::json!({
             "machine": m,
             "gemm_peak": peak,
+            "own_sgemm": { "gflops": own, "kernels": m.kernels, "share_of_peak": own / peak.gflops, "cached": own_cached },
             "cached": was_cached,
             "cache_warning": outcome.warning,
             "cache_file": hw::cache_path(),
@@ -86,6 +89,17 @@ pub fn run(args: HwArgs) -> anyhow::Result<()> {
             (false, _) => ", just measured".to_string(),
         },
         n = peak.n
+    );
+    println!(
+        "own sgemm: {own:.1} GFLOP/s fp32 ({:.0}% of the peak; edgebench's training GEMM, \
+         kernels {}, same product{})",
+        100.0 * own / peak.gflops,
+        m.kernels,
+        if own_cached {
+            ", cached"
+        } else {
+            ", just measured"
+        }
     );
     if let Some(p) = hw::cache_path() {
         println!("cache:     {}", p.display());

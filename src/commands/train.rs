@@ -311,6 +311,20 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         units::bytes(trainer.arena_bytes() as u64),
         edgebench_runtime::simd::active().name()
     );
+    // What the epochs' GFLOP/s compare with, when `edgebench hw` has measured it here
+    // (never measured during training: it would take the cores).
+    if let Some(p) = edgebench_runtime::bench::hw::cached_peak() {
+        let own = match (p.own_gflops, p.own_kernels.as_deref()) {
+            (Some(g), Some(k)) if k == edgebench_runtime::simd::active().name() => {
+                format!(", edgebench's sgemm {g:.1} on {k}")
+            }
+            _ => String::new(),
+        };
+        println!(
+            "GEMM peak here: {:.1} GFLOP/s fp32{own} (edgebench hw)",
+            p.gflops
+        );
+    }
     let begun = Instant::now();
     let mut shown = Shown {
         quiet: a.quiet,

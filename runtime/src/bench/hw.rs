@@ -4,7 +4,9 @@
 //! matrix product (the `gemm` crate's AVX-512/AVX2/NEON kernels, all cores) is the
 //! practical compute ceiling of a CPU for convolution-heavy models. It is the best of
 //! several short timed products with pauses between them, so that a burst of other
-//! work spoils only some. It is cached as JSON under the user's cache directory
+//! work spoils only some. Beside it the same product through edgebench's own SGEMM (the
+//! trainer's, on the process's kernel path: [`crate::simd`]), so a first run on a board
+//! says what its training kernels reach against the board's ceiling. It is cached as JSON under the user's cache directory
 //! (`$XDG_CACHE_HOME/edgebench/` or `~/.cache/edgebench/`), keyed by CPU model and core
 //! count, with when and under what load it was measured; a measurement taken while the
 //! machine was busy (1-minute load average above [`BUSY_LOAD_PER_CORE`] per core) is
@@ -105,6 +107,13 @@ pub struct GemmPeak {
     /// How many timed runs the best was taken from (0 in older caches).
     #[serde(default)]
     pub runs: usize,
+    /// The same product through edgebench's own SGEMM (the trainer's), best of as many
+    /// runs (absent in older caches, which are then measured again).
+    #[serde(default)]
+    pub own_gflops: Option<f64>,
+    /// The kernel path that SGEMM ran on (`avx2`, `neon`, `portable`).
+    #[serde(default)]
+    pub own_kernels: Option<String>,
 }
 
 /// A machine is busy, for measuring its peak, when its 1-minute load average exceeds
@@ -165,6 +174,46 @@ pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
     }
     std::hint::black_box(&c);
     flops / best / 1e9
+}
+
+/// [`measure_gemm`] through edgebench's own SGEMM on the process's kernel path (packing
+/// buffers and worker threads set up once, outside the timing).
+pub fn measure_own_gemm(n: usize, threads: usize, runs: usize) -> Result<f64> {
+    use crate::train::kernels::sgemm::{Operand, pack_len, sgemm};
+    use crate::train::kernels::workers::Workers;
+    let threads = threads.max(1);
+    let a: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+    let mut c = vec![0f32; n * n];
+    let mut pack = vec![0f32; threads * pack_len()];
+    let workers = Workers::new(threads - 1)?;
+    let (oa, ob) = (Operand::new(&a, n, n, false), Operand::new(&b, n, n, false));
+    let flops = 2.0 * (n as f64).powi(3);
+    let mut best = f64::INFINITY;
+    for run in 0..=runs.max(1) {
+        if run > 1 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = Instant::now();
+        sgemm(
+            n,
+            n,
+            n,
+            oa,
+            ob,
+            &mut c,
+            n,
+            false,
+            &mut pack,
+            threads,
+            Some(&workers),
+        )?;
+        if run > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    std::hint::black_box(&c);
+    Ok(flops / best / 1e9)
 }
 
 /// Matrix size for the peak: large enough to keep every core busy, small enough that
@@ -237,6 +286,8 @@ pub fn measure_and_cache_peak() -> PeakOutcome {
         measured_unix_s: unix_now(),
         load_avg_1m: load,
         runs: PEAK_RUNS,
+        own_gflops: measure_own_gemm(n, cores, PEAK_RUNS).ok(),
+        own_kernels: Some(crate::simd::active().name().to_string()),
     };
     let warning = match (load, cache_path()) {
         (Some(l), _) if is_busy(l, cores) => Some(format!(
@@ -274,6 +325,17 @@ pub fn gemm_peak(remeasure: bool) -> PeakOutcome {
             warning: None,
         },
         _ => measure_and_cache_peak(),
+    }
+}
+
+/// edgebench's own SGEMM on the process's kernel path: `(GFLOP/s, taken from peak)`,
+/// from `peak` when it was measured with it on this path, else measured now (under a
+/// second) at the peak's size.
+pub fn own_gemm(peak: &GemmPeak) -> Result<(f64, bool)> {
+    let path = crate::simd::active().name();
+    match (peak.own_gflops, peak.own_kernels.as_deref()) {
+        (Some(g), Some(k)) if k == path && g.is_finite() && g > 0.0 => Ok((g, true)),
+        _ => Ok((measure_own_gemm(peak.n, cores(), PEAK_RUNS)?, false)),
     }
 }
 
