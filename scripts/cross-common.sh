@@ -4,7 +4,7 @@
 # Exit codes: 1 a failure, 2 bad arguments (unknown target, missing value).
 
 CROSS_VENV="$root/.cache/crossenv"
-CROSS_TARGET_DIR="$root/target/cross"
+CROSS_TARGET_DIR="${CROSS_TARGET_DIR:-$root/target/cross}"
 CROSS_RUSTC="${CROSS_RUSTC:-/usr/bin/rustc}"
 CROSS_SYSROOT="/usr/aarch64-linux-gnu"
 # The emulated runs' cache (their GEMM peak, measured once under qemu).

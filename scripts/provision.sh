@@ -6,8 +6,10 @@
 # environment. Downloads and installs, little CPU: .ci/run starts it in the background
 # while the first builds compile, and waits for it before the first step that needs it.
 #
-# Usage: scripts/provision.sh      (the scripts it calls stay the place each part is
-# defined; running one of them later finds its part done)
+# Usage: scripts/provision.sh [--downloads]   (the scripts it calls stay the place each
+# part is defined; running one of them later finds its part done)
+#   --downloads   only what comes from PyPI (ONNX Runtime, TensorFlow), no apt: .ci/run
+#                 installs the apt parts itself, ahead of its background cross build
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -39,10 +41,22 @@ onnxruntime() {
     bash scripts/fetch-onnxruntime.sh && bash scripts/fetch-onnxruntime.sh --arch aarch64
 }
 
+apt=1
+case "${1:-}" in
+--downloads) apt=0 ;;
+"") ;;
+*)
+    echo "provision: unknown option '$1' (usage: scripts/provision.sh [--downloads])" >&2
+    exit 2
+    ;;
+esac
+
 started=$SECONDS
 pids=()
-apt_parts &
-pids+=($!)
+if [[ "$apt" == 1 ]]; then
+    apt_parts &
+    pids+=($!)
+fi
 part onnxruntime onnxruntime &
 pids+=($!)
 part tensorflow bash scripts/tf-env.sh &
