@@ -53,6 +53,10 @@ pub enum Command {
     Train(crate::commands::train::TrainArgs),
     /// Quantize a model to int8 (QDQ ONNX, calibrated on images) or convert it to fp16.
     Quantize(crate::commands::quantize::QuantizeArgs),
+    /// Find the most accurate width × input size × precision of a model that fits a
+    /// board's budgets: measure every candidate, train the ones that fit with
+    /// successive halving, export the winner.
+    Shrink(crate::commands::shrink::ShrinkArgs),
     /// Internal: a measuring worker process (started by bench/compare).
     #[command(name = "__worker", hide = true)]
     Worker { config: String },

@@ -50,6 +50,8 @@
 //! - [`onnx`]: the ONNX protobuf messages;
 //! - [`quant`]: int8 post-training quantization: parameters, per-channel weights and the
 //!   calibration of activation ranges;
+//! - [`shrink`]: the search for the most accurate model of a family that fits a
+//!   board's budgets (measure, then train with successive halving);
 //! - [`units`]: human-readable numbers for tables;
 //! - [`crc32c`]: the CRC-32C checksum of TFRecord framing and training checkpoints;
 //! - [`mod@alloc`]: checked sizes and fallible allocation of buffers sized by user input;
@@ -71,6 +73,7 @@ pub mod onnx;
 pub mod quant;
 pub mod report;
 pub mod scratch;
+pub mod shrink;
 pub mod simd;
 pub mod tensor_io;
 pub mod train;

@@ -41,6 +41,60 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// Seconds as `45s`, `15m`, `15m 30s`, `1h 5m` (whole seconds, rounded up).
+pub fn duration(secs: f64) -> String {
+    let t = if secs.is_finite() && secs > 0.0 {
+        secs.ceil() as u64
+    } else {
+        0
+    };
+    let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+/// Parse a duration: `90s`, `15m`, `1.5h`, `1h30m`, `20` (minutes). At most a week.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let bad = || format!("invalid duration {s:?}: expected e.g. 90s, 15m, 1h30m");
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let (mut total, mut num) = (0.0f64, String::new());
+    for c in t.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mult = match c.to_ascii_lowercase() {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => return Err(bad()),
+        };
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        total += v * mult;
+        num.clear();
+    }
+    if !num.is_empty() {
+        if total > 0.0 {
+            return Err(bad());
+        }
+        total = num.parse::<f64>().map_err(|_| bad())? * 60.0;
+    }
+    if !(total.is_finite() && total > 0.0 && total <= 7.0 * 86400.0) {
+        return Err(format!(
+            "invalid duration {s:?}: more than 0 and at most a week"
+        ));
+    }
+    Ok(total)
+}
+
 /// Parse a byte size: `512MiB`, `2 GiB`, `1.5GB`, `800M`, `4096` (bytes). Binary units
 /// (KiB/MiB/GiB, and the bare K/M/G) are powers of 1024; KB/MB/GB are powers of 1000.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -140,6 +194,22 @@ pub fn columns<R: AsRef<[String]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(90.0));
+        assert_eq!(parse_duration("15m"), Ok(900.0));
+        assert_eq!(parse_duration("1h30m"), Ok(5400.0));
+        assert_eq!(parse_duration("1.5h"), Ok(5400.0));
+        assert_eq!(parse_duration("20"), Ok(1200.0));
+        for bad in ["", "0s", "10x", "m", "5m3", "-5m", "9999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(duration(45.2), "46s");
+        assert_eq!(duration(900.0), "15m");
+        assert_eq!(duration(930.0), "15m 30s");
+        assert_eq!(duration(3900.0), "1h 5m");
+    }
 
     #[test]
     fn parses_sizes() {

@@ -12,6 +12,7 @@ mod models;
 pub mod profile;
 pub mod quantize;
 mod run;
+pub mod shrink;
 pub mod targets;
 pub mod train;
 
@@ -48,6 +49,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Targets(args) => targets::run(args),
         Command::Train(args) => train::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Shrink(args) => shrink::run(args),
     }
 }
 

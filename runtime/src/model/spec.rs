@@ -358,11 +358,7 @@ impl Spec {
             if !(w.is_finite() && w > 0.0) {
                 return Err(err(format!("width must be a positive number, got {w}")));
             }
-            for l in &mut layers {
-                if let Layer::Conv { filters, .. } = l {
-                    *filters = ((*filters as f64 * w).round() as usize).max(1);
-                }
-            }
+            scale_filters(&mut layers, w);
         }
         let spec = Spec {
             name: file.name.clone(),
@@ -380,6 +376,119 @@ impl Spec {
         }
         spec.plan(spec.input)?;
         Ok(spec)
+    }
+
+    /// This spec with every conv's filters scaled by `width` (rounded, at least 1) and
+    /// the new `name`: the width family `base` + `width` spec files describe. The
+    /// result is validated at the spec's input.
+    pub fn with_width(&self, width: f64, name: &str) -> Result<Spec> {
+        if !(width.is_finite() && width > 0.0) {
+            return Err(Error::Spec {
+                source_name: name.to_string(),
+                reason: format!("width must be a positive number, got {width}"),
+            });
+        }
+        let mut s = self.clone();
+        s.name = name.to_string();
+        scale_filters(&mut s.layers, width);
+        s.plan(s.input)?;
+        Ok(s)
+    }
+
+    /// The spec as a spec file (TOML, every layer written out, no `base`) that
+    /// [`SpecFile::parse`] + [`Spec::resolve`] read back into this spec.
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write;
+        let q = |s: &str| {
+            let mut o = String::from("\"");
+            for ch in s.chars() {
+                match ch {
+                    '"' => o.push_str("\\\""),
+                    '\\' => o.push_str("\\\\"),
+                    c if c.is_control() => {
+                        let _ = write!(o, "\\u{:04X}", c as u32);
+                    }
+                    c => o.push(c),
+                }
+            }
+            o.push('"');
+            o
+        };
+        let list = |v: &[f32]| {
+            let items: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+            format!("[{}]", items.join(", "))
+        };
+        let pad = |p: Padding| match p {
+            Padding::Same => "\"same\"".to_string(),
+            Padding::Valid => "\"valid\"".to_string(),
+            Padding::Explicit(n) => n.to_string(),
+        };
+        let act = |a: Activation| match a {
+            Activation::None => None,
+            Activation::Relu => Some("relu"),
+            Activation::Softmax => Some("softmax"),
+        };
+        let mut t = String::new();
+        let _ = writeln!(t, "name = {}", q(&self.name));
+        let _ = writeln!(t, "description = {}", q(&self.description));
+        let _ = writeln!(t, "input = \"{}\"", self.input);
+        let p = &self.preprocess;
+        let _ = writeln!(t, "\n[preprocess]\nscale = {:?}", p.scale);
+        if !p.mean.is_empty() {
+            let _ = writeln!(t, "mean = {}", list(&p.mean));
+        }
+        if !p.std.is_empty() {
+            let _ = writeln!(t, "std = {}", list(&p.std));
+        }
+        for l in &self.layers {
+            let _ = writeln!(t, "\n[[layers]]\ntype = \"{}\"", l.kind());
+            let mut field = |k: &str, v: String| {
+                let _ = writeln!(t, "{k} = {v}");
+            };
+            match *l {
+                Layer::Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    field("filters", filters.to_string());
+                    field("kernel", kernel.to_string());
+                    field("stride", stride.to_string());
+                    field("padding", pad(padding));
+                }
+                Layer::Depthwise {
+                    kernel,
+                    stride,
+                    padding,
+                    multiplier,
+                    ..
+                } => {
+                    field("kernel", kernel.to_string());
+                    field("stride", stride.to_string());
+                    field("padding", pad(padding));
+                    field("multiplier", multiplier.to_string());
+                }
+                Layer::Maxpool {
+                    size,
+                    stride,
+                    padding,
+                } => {
+                    field("size", size.to_string());
+                    if let Some(s) = stride {
+                        field("stride", s.to_string());
+                    }
+                    field("padding", pad(padding));
+                }
+                Layer::Dense { units, .. } => field("units", units.to_string()),
+                Layer::Relu | Layer::Softmax | Layer::GlobalAvgPool | Layer::Flatten => {}
+            }
+            if let Some(a) = act(l.activation()) {
+                field("activation", format!("\"{a}\""));
+            }
+        }
+        t
     }
 
     /// Shapes, pads, params and MACs of every layer for the given input.
@@ -516,6 +625,15 @@ impl Spec {
             .plan(input)?
             .iter()
             .fold(0u64, |a, l| a.saturating_add(l.macs)))
+    }
+}
+
+/// Every conv's filters × `width`, rounded, at least 1.
+fn scale_filters(layers: &mut [Layer], width: f64) {
+    for l in layers {
+        if let Layer::Conv { filters, .. } = l {
+            *filters = ((*filters as f64 * width).round() as usize).max(1);
+        }
     }
 }
 

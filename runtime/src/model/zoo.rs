@@ -155,6 +155,45 @@ mod tests {
     }
 
     #[test]
+    fn specs_write_back_as_spec_files() {
+        let mut specs = all().unwrap();
+        let mut odd = builtin("mobile")
+            .unwrap()
+            .with_width(0.75, "m \"q\"")
+            .unwrap();
+        odd.preprocess.mean = vec![0.485, 0.456, 0.406];
+        odd.preprocess.std = vec![0.229, 0.224, 0.225];
+        odd.description = "tab\there".into();
+        odd.layers.insert(
+            1,
+            super::super::spec::Layer::Maxpool {
+                size: 3,
+                stride: Some(1),
+                padding: super::super::spec::Padding::Explicit(1),
+            },
+        );
+        specs.push(odd);
+        for spec in specs {
+            let text = spec.to_toml();
+            let back = Spec::resolve(SpecFile::parse(&text, "x.toml").unwrap(), &builtin)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", spec.name));
+            assert_eq!(back, spec, "{text}");
+        }
+    }
+
+    #[test]
+    fn with_width_is_the_width_family() {
+        let lean = builtin("lean").unwrap();
+        assert_eq!(lean.with_width(0.5, "lean-w0.5").unwrap(), {
+            let mut h = builtin("lean-w0.5").unwrap();
+            h.description = lean.description.clone();
+            h
+        });
+        assert!(lean.with_width(0.0, "x").is_err());
+        assert!(lean.with_width(f64::NAN, "x").is_err());
+    }
+
+    #[test]
     fn every_builtin_resolves_and_ends_in_ten_classes() {
         for spec in all().unwrap() {
             assert_eq!(spec.classes(spec.input).unwrap(), 10, "{}", spec.name);

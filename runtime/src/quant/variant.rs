@@ -56,8 +56,16 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
     let fp32 = model::prepare(base, opts)?;
     let dir = crate::scratch::tempdir()?;
     let out = dir.path().join(format!("{}-int8.onnx", stem(base)));
+    quantize_default(&fp32, &data, &out).map_err(|e| e.context(format!("quantizing {arg}")))?;
+    let name = format!("{}@int8", fp32.name);
+    Ok(fp32.replaced_by(out, name, dir))
+}
+
+/// Quantizes `fp32` into `out` as `@int8` does: calibrated on up to 256 images of
+/// `data`, minmax, asymmetric activations, 7-bit weights where this CPU needs them.
+pub fn quantize_default(fp32: &Prepared, data: &Path, out: &Path) -> Result<ptq::QuantizeReport> {
     let cfg = QuantizeConfig {
-        calibrate: data,
+        calibrate: data.to_path_buf(),
         images: ptq::DEFAULT_IMAGES,
         method: Method::MinMax,
         // Measured here: on an x86-64 CPU without VNNI, ONNX Runtime's int8 kernels
@@ -71,10 +79,7 @@ pub fn prepare(arg: &str, opts: &PrepareOptions) -> Result<Prepared> {
         workers: 0,
         save_calibration: None,
     };
-    ptq::quantize(&fp32, &cfg, &out, &mut |_| {})
-        .map_err(|e| e.context(format!("quantizing {arg}")))?;
-    let name = format!("{}@int8", fp32.name);
-    Ok(fp32.replaced_by(out, name, dir))
+    ptq::quantize(fp32, &cfg, out, &mut |_| {})
 }
 
 /// `MODEL@fp16`: the fp32 model converted to fp16 in the run's temporary folder.

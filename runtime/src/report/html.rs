@@ -20,7 +20,7 @@ use crate::error::Result;
 /// Nodes shown per model in the per-node chart.
 const TOP_NODES: usize = 15;
 
-const CSS: &str = "
+pub(crate) const CSS: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1180px;padding:0 16px;color:#222;line-height:1.45}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 ul.meta{list-style:none;padding:0;margin:.4em 0;color:#444}ul.meta li{margin:.15em 0}ul.meta b{display:inline-block;min-width:6em;color:#222}

@@ -8,10 +8,10 @@
 
 pub mod cross_model;
 mod csv;
-mod html;
+pub(crate) mod html;
 mod markdown;
-mod phrases;
-mod plots;
+pub(crate) mod phrases;
+pub(crate) mod plots;
 mod power;
 pub mod schema;
 mod table;

@@ -24,14 +24,14 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-const FONT: &str = "sans-serif";
-const TEXT: RGBColor = RGBColor(34, 34, 34);
+pub(crate) const FONT: &str = "sans-serif";
+pub(crate) const TEXT: RGBColor = RGBColor(34, 34, 34);
 const MIB: f64 = 1024.0 * 1024.0;
 
 type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// Draw into a `w`×`h` SVG and return its text.
-fn svg(
+pub(crate) fn svg(
     what: &str,
     w: u32,
     h: u32,

@@ -11,7 +11,7 @@ use crate::model::spec::{InputShape, Spec};
 use crate::train::trainer::{Trainer, first_non_finite};
 
 /// Writes `trainer`'s weights to `path`; `checkpoint` is where a fallback goes.
-pub(super) fn export(
+pub(crate) fn export(
     trainer: &Trainer,
     spec: &Spec,
     input: InputShape,

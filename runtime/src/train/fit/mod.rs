@@ -34,7 +34,7 @@
 //! # }
 //! ```
 
-mod export;
+pub(crate) mod export;
 pub mod feed;
 pub mod metrics;
 pub mod power;
@@ -459,6 +459,22 @@ fn save(t: &Trainer, path: &Path, epoch: u64, position: u64, seed: u64) -> Resul
     };
     t.save_checkpoint(path, &progress)
         .map_err(|e| e.context(format!("writing checkpoint {}", path.display())))
+}
+
+/// Mean loss and accuracy (0–1) of `trainer` over the whole of `data`, in order and
+/// unaugmented, a micro-batch at a time (`workers` loader threads for image sets).
+pub fn validate(trainer: &mut Trainer, data: &Data, workers: usize) -> Result<(f64, f64)> {
+    let o = FeedOptions {
+        chunk: trainer.config().micro_batch,
+        shuffle: false,
+        flip: false,
+        crop_min_scale: 1.0,
+        seed: 0,
+        workers,
+        input: trainer.input(),
+        preprocess: trainer.spec().preprocess.clone(),
+    };
+    evaluate(trainer, data, &o)
 }
 
 /// Mean loss and accuracy over a whole data part, a micro-batch at a time.
