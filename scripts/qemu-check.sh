@@ -29,7 +29,11 @@
 #      normalisation): one epoch of `train` on the same images with EDGEBENCH_SIMD=neon and
 #      =portable under qemu and on x86-64 (decoding with zune-jpeg, as the bundle does):
 #      every loss within 1e-4 (relative) of the x86-64
-#      portable one, and neon's not bit-identical to portable's (the path switched);
+#      portable one, and neon's not bit-identical to portable's (the path switched); and
+#      20 optimizer steps of lean at 64×64 on one fixed .npy batch on every path: each
+#      step's loss within 1e-4 and every exported parameter tensor within 1e-3 (‖Δ‖/‖w‖)
+#      of x86-64 portable's (Adam, lr 1e-4: SGD at lr 0.01 on one batch is chaotic, its
+#      losses part by 5% after 20 steps from rounding alone);
 #   6. with --kernel-tests, the runtime's kernel unit tests under qemu, on both paths.
 # bench runs every model in a child process: the kernel must start aarch64 children
 # through qemu, so this registers qemu's binfmt_misc handler (as root) when it is not.
@@ -203,6 +207,80 @@ for f, l in loss.items():
     assert abs(l - ref) <= 1e-4 * abs(ref), f"{f}: loss {l} against x86-64 portable {ref}"
 assert loss["arm-neon.json"] != loss["arm-portable.json"], "neon and portable computed bit-identically: the path did not switch"
 print("every path's loss within 1e-4 of x86-64 portable's; neon differs from portable only by rounding (FMA)")
+EOF
+
+step "20 training steps of lean at 64×64 on one fixed .npy batch: losses and parameters"
+"$PY" - <<'EOF'
+import numpy as np
+rng = np.random.default_rng(5)
+np.save("fixed_x.npy", rng.random((8, 3, 64, 64), dtype=np.float32))
+np.save("fixed_y.npy", np.arange(8, dtype=np.int64) % 4)
+EOF
+steps_on() { # steps_on RUNNER PATH NAME
+    EDGEBENCH_SIMD="$2" "$1" train --model lean --data fixed_x.npy --labels fixed_y.npy \
+        --batch 8 --epochs 20 --no-shuffle --seed 3 --optimizer adam --lr 0.0001 --quiet \
+        --metrics "$3.json" --export "$3.onnx" >/dev/null
+}
+for p in neon portable; do steps_on qrun "$p" "steps-arm-$p"; done
+for p in $host_paths; do steps_on hrun "$p" "steps-x86-$p"; done
+"$PY" - steps-arm-neon steps-arm-portable $(printf 'steps-x86-%s ' $host_paths) <<'EOF'
+import json, sys
+import numpy as np
+
+def varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+def fields(b):
+    """(field number, value) of one protobuf message's top level."""
+    i = 0
+    while i < len(b):
+        key, i = varint(b, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(b, i)
+        elif wt == 2:
+            n, i = varint(b, i)
+            v, i = b[i:i + n], i + n
+        elif wt in (1, 5):
+            n = 8 if wt == 1 else 4
+            v, i = b[i:i + n], i + n
+        else:
+            raise ValueError(f"protobuf wire type {wt}")
+        yield num, v
+
+def initializers(path):
+    """name → values of an ONNX file's float initializers (raw_data, as edgebench writes)."""
+    graph = next(v for n, v in fields(open(path, "rb").read()) if n == 7)
+    out = {}
+    for n, t in fields(graph):
+        if n == 5:
+            f = dict(fields(t))
+            if f.get(2) == 1 and 9 in f:  # FLOAT with raw_data
+                out[bytes(f[8]).decode()] = np.frombuffer(bytes(f[9]), dtype="<f4")
+    return out
+
+runs = {r: ([e["loss"] for e in json.load(open(r + ".json"))["epochs"]], initializers(r + ".onnx"))
+        for r in sys.argv[1:]}
+ref_loss, ref_w = runs["steps-x86-portable"]
+assert len(ref_loss) == 20 and ref_w, "20 steps and the exported weights"
+for r, (loss, w) in runs.items():
+    dl = max(abs(a - b) / abs(b) for a, b in zip(loss, ref_loss))
+    # Per tensor ‖Δ‖/‖w‖: Adam's sign-like steps where a gradient is ~0 move single
+    # parameters apart by a few lr, so an elementwise bound would measure Adam, not the kernels.
+    dw = max(float(np.linalg.norm(w[k] - ref_w[k]) / max(np.linalg.norm(ref_w[k]), 1e-12)) for k in ref_w)
+    print(f"{r}: 20 losses (first {loss[0]:.6f}, last {loss[-1]:.6f}) within {dl:.2e} of x86-64 "
+          f"portable's; {len(w)} parameter tensors within {dw:.2e} (‖Δ‖/‖w‖ per tensor)")
+    assert len(loss) == 20 and dl <= 1e-4, f"{r}: a loss off by {dl:.2e} (> 1e-4)"
+    assert set(w) == set(ref_w) and dw <= 1e-3, f"{r}: parameters off by {dw:.2e} (> 1e-3)"
+assert ref_loss[-1] < ref_loss[0], "the loss did not fall over 20 steps on one batch"
+print("every path: losses within 1e-4, parameters within 1e-3 of x86-64 portable's")
 EOF
 
 if [[ "$kernel_tests" == 1 ]]; then
