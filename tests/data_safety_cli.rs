@@ -3,28 +3,10 @@
 //! image over the size limit, and the messages for missing or odd paths. Each must be
 //! named and counted correctly, never silently mislabelled or miscounted.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{eb, fails, fails_one_line, fails_stderr, ok, p};
-
-/// `data synth` into `dir/name`: `count` JPEGs of `size`² in `classes` classes.
-fn synth(dir: &Path, name: &str, classes: usize, count: usize, size: u32) -> PathBuf {
-    let out = dir.join(name);
-    ok(&[
-        "data",
-        "synth",
-        "-o",
-        p(&out),
-        "--classes",
-        &classes.to_string(),
-        "--count",
-        &count.to_string(),
-        "--size",
-        &size.to_string(),
-    ]);
-    out
-}
+use common::{eb, fails, fails_one_line, fails_stderr, ok, p, synth};
 
 fn loader_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["loader"];

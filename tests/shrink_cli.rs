@@ -4,37 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{TINY_ONE_CONV, fails, fails_stderr, ok, p, read_json, write_spec};
-
-fn synth(dir: &Path, name: &str, count: &str, seed: &str) -> String {
-    let out = dir.join(name);
-    ok(&[
-        "data",
-        "synth",
-        "-o",
-        p(&out),
-        "--classes",
-        "3",
-        "--count",
-        count,
-        "--size",
-        "16",
-        "--seed",
-        seed,
-        "--format",
-        "png",
-    ]);
-    p(&out).to_string()
-}
+use common::{TINY_ONE_CONV, fails, fails_stderr, ok, p, read_json, synth_seeded, write_spec};
 
 #[test]
 fn finds_a_model_on_a_tiny_space_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), TINY_ONE_CONV);
-    let train = synth(dir.path(), "train", "48", "1");
-    let val = synth(dir.path(), "val", "24", "2");
+    let train = p(&synth_seeded(dir.path(), "train", 3, 48, 16, 1)).to_string();
+    let val = p(&synth_seeded(dir.path(), "val", 3, 24, 16, 2)).to_string();
     let out = dir.path().join("search");
     let args = [
         "shrink",
@@ -115,8 +92,8 @@ fn finds_a_model_on_a_tiny_space_and_reports_it() {
 fn bad_input_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), TINY_ONE_CONV);
-    let train = synth(dir.path(), "train", "12", "1");
-    let val = synth(dir.path(), "val", "6", "2");
+    let train = p(&synth_seeded(dir.path(), "train", 3, 12, 16, 1)).to_string();
+    let val = p(&synth_seeded(dir.path(), "val", 3, 6, 16, 2)).to_string();
     let out = dir.path().join("o");
     let base = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [

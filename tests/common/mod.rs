@@ -251,3 +251,35 @@ pub fn orin_nano_root(dir: &Path) -> PathBuf {
     .unwrap();
     root
 }
+
+/// `data synth` into `dir/name`: `count` JPEGs of `size`² in `classes` classes (seed 0).
+pub fn synth(dir: &Path, name: &str, classes: usize, count: usize, size: u32) -> PathBuf {
+    synth_seeded(dir, name, classes, count, size, 0)
+}
+
+/// [`synth`] with another seed (a held-out set apart from a training set).
+pub fn synth_seeded(
+    dir: &Path,
+    name: &str,
+    classes: usize,
+    count: usize,
+    size: u32,
+    seed: u64,
+) -> PathBuf {
+    let out = dir.join(name);
+    ok(&[
+        "data",
+        "synth",
+        "-o",
+        p(&out),
+        "--classes",
+        &classes.to_string(),
+        "--count",
+        &count.to_string(),
+        "--size",
+        &size.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    out
+}
