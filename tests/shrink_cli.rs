@@ -137,6 +137,8 @@ fn bad_input_is_one_line() {
     // Bad space values and durations are refused by the flag parser.
     let e = refused(&["--target", "jetson-nano", "--widths", "0,1"]);
     assert!(e.contains("invalid width"), "{e}");
+    let e = refused(&["--target", "jetson-nano", "--depths", "-9"]);
+    assert!(e.contains("invalid depth"), "{e}");
     let e = refused(&["--target", "jetson-nano", "--precisions", "bf16"]);
     assert!(e.contains("no engine here runs it"), "{e}");
     let e = refused(&["--target", "jetson-nano", "--time", "0s"]);

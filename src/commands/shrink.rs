@@ -52,6 +52,10 @@ pub struct ShrinkArgs {
     /// Width multipliers to search (default 0.25,0.5,0.75,1,1.5,2).
     #[arg(long, value_name = "W,W,...", value_delimiter = ',', value_parser = space::parse_width)]
     pub widths: Option<Vec<f64>>,
+    /// Depths to search: blocks dropped (−k) or repeated (+k) where the spec marks convs
+    /// `optional = true` (default -1,0,1 for such a spec, else 0).
+    #[arg(long, value_name = "D,D,...", value_delimiter = ',', allow_hyphen_values = true, value_parser = space::parse_depth)]
+    pub depths: Option<Vec<i32>>,
     /// Input sizes (pixels per side) to search (default: ½, ¾ and all of the model's).
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = space::parse_size)]
     pub sizes: Option<Vec<usize>>,
@@ -111,6 +115,10 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
             .widths
             .clone()
             .unwrap_or_else(|| Space::default_for(&base).widths),
+        depths: a
+            .depths
+            .clone()
+            .unwrap_or_else(|| Space::default_for(&base).depths),
         sizes: a
             .sizes
             .clone()

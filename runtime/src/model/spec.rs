@@ -172,6 +172,10 @@ pub enum Layer {
         padding: Padding,
         #[serde(default)]
         activation: Activation,
+        /// The conv's block (it and the pooling right after it) may be dropped or the
+        /// conv repeated by `edgebench shrink`'s depth axis ([`Spec::with_depth`]).
+        #[serde(default)]
+        optional: bool,
     },
     /// Depthwise 2-D convolution (one filter per input channel, `multiplier` outputs each).
     Depthwise {
@@ -395,6 +399,63 @@ impl Spec {
         Ok(s)
     }
 
+    /// Numbers of the layers marked `optional` (convs), in order.
+    pub fn optional_convs(&self) -> Vec<usize> {
+        (0..self.layers.len())
+            .filter(|&i| matches!(self.layers[i], Layer::Conv { optional: true, .. }))
+            .collect()
+    }
+
+    /// This spec `depth` blocks shallower or deeper, named `name`: −k drops the last k
+    /// optional convs, each with the ReLU and pooling layers right after it; +k repeats
+    /// each of the last k optional convs once (a copy of it right after it, stride 1,
+    /// `same` padding, its filters in and out, so shapes stay). Refused when the spec
+    /// marks fewer than k convs optional.
+    pub fn with_depth(&self, depth: i32, name: &str) -> Result<Spec> {
+        let optional = self.optional_convs();
+        let k = depth.unsigned_abs() as usize;
+        if k > optional.len() {
+            return Err(Error::Spec {
+                source_name: name.to_string(),
+                reason: format!(
+                    "depth {depth:+}: the spec marks {} conv layer(s) optional",
+                    optional.len()
+                ),
+            });
+        }
+        let mut s = self.clone();
+        s.name = name.to_string();
+        for &i in optional.iter().rev().take(k) {
+            if depth < 0 {
+                let mut end = i + 1;
+                while matches!(s.layers.get(end), Some(Layer::Relu | Layer::Maxpool { .. })) {
+                    end += 1;
+                }
+                s.layers.drain(i..end);
+            } else if let Layer::Conv {
+                filters,
+                kernel,
+                activation,
+                ..
+            } = s.layers[i]
+            {
+                s.layers.insert(
+                    i + 1,
+                    Layer::Conv {
+                        filters,
+                        kernel,
+                        stride: 1,
+                        padding: Padding::Same,
+                        activation,
+                        optional: false,
+                    },
+                );
+            }
+        }
+        s.plan(s.input)?;
+        Ok(s)
+    }
+
     /// The spec as a spec file (TOML, every layer written out, no `base`) that
     /// [`SpecFile::parse`] + [`Spec::resolve`] read back into this spec.
     pub fn to_toml(&self) -> String {
@@ -451,12 +512,16 @@ impl Spec {
                     kernel,
                     stride,
                     padding,
+                    optional,
                     ..
                 } => {
                     field("filters", filters.to_string());
                     field("kernel", kernel.to_string());
                     field("stride", stride.to_string());
                     field("padding", pad(padding));
+                    if optional {
+                        field("optional", "true".into());
+                    }
                 }
                 Layer::Depthwise {
                     kernel,

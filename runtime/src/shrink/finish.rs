@@ -118,7 +118,7 @@ pub(super) fn base_model(s: &mut Search<'_>, winner: &str) -> Step<Option<String
     let pick = s
         .arches
         .iter()
-        .filter(|a| a.width == 1.0)
+        .filter(|a| a.width == 1.0 && a.depth == 0)
         .max_by_key(|a| (a.size == side, a.size))
         .cloned();
     let Some(a) = pick else {

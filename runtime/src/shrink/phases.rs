@@ -32,6 +32,7 @@ pub(super) fn run(
             s.st.arches.push(ArchState {
                 name: a.name.clone(),
                 width: a.width,
+                depth: a.depth,
                 size: a.size,
                 spec_file: rel,
                 measured: None,

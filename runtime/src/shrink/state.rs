@@ -40,6 +40,9 @@ pub struct State {
 pub struct ArchState {
     pub name: String,
     pub width: f64,
+    /// Blocks dropped (< 0) or repeated (> 0).
+    #[serde(default)]
+    pub depth: i32,
     pub size: usize,
     /// Its spec file in the output folder (relative).
     pub spec_file: String,

@@ -137,6 +137,7 @@ fn config(f: &Fixture, out: &str) -> ShrinkConfig {
         base,
         space: Space {
             widths: vec![0.5, 1.0],
+            depths: vec![0],
             sizes: vec![8, 16],
             precisions: vec![Precision::Fp32, Precision::Int8],
         },
