@@ -11,9 +11,11 @@
 #                  instruction newer than ARMv8.0 + NEON may run), cortex-a72, cortex-a76
 #                  or neoverse-n1
 #   --work DIR     keep the files of the run here (default: a temporary folder)
-#   --kernel-tests also build edgebench-runtime's kernel unit tests for aarch64 (the
+#   --kernel-tests also build edgebench-runtime's kernel unit tests and its trainer test
+#                  files (train_trainer, train_golden, train_checkpoint) for aarch64 (the
 #                  bundle's profile, in target/cross; about 1,000 CPU-seconds cold) and
 #                  run them under qemu on the neon and the portable path
+#   --build-kernel-tests  only build those (CI does, beside its host builds) and exit
 #   --no-install   install nothing; fail when qemu or the aarch64 libraries are missing
 #   -h, --help     this text
 #
@@ -32,9 +34,12 @@
 #      portable one, and neon's not bit-identical to portable's (the path switched); and
 #      20 optimizer steps of lean at 64×64 on one fixed .npy batch on every path: each
 #      step's loss within 1e-4 and every exported parameter tensor within 1e-3 (‖Δ‖/‖w‖)
-#      of x86-64 portable's (Adam, lr 1e-4: SGD at lr 0.01 on one batch is chaotic, its
-#      losses part by 5% after 20 steps from rounding alone);
-#   6. with --kernel-tests, the runtime's kernel unit tests under qemu, on both paths.
+#      of x86-64 portable's (plain SGD at lr 3e-4: with momentum, a larger rate or Adam,
+#      one batch over and over is chaotic enough that rounding alone parts two paths by
+#      more than 1e-4 within 20 steps — a ReLU or max-pool tie decided by the last bit,
+#      Adam's sign-like steps where a gradient is ~0);
+#   6. with --kernel-tests, the runtime's kernel unit tests and trainer test files under
+#      qemu, on both paths.
 # bench runs every model in a child process: the kernel must start aarch64 children
 # through qemu, so this registers qemu's binfmt_misc handler (as root) when it is not.
 # Exit status: 0 all agree, 1 a failure, 2 bad arguments.
@@ -46,7 +51,7 @@ source "$root/scripts/cross-common.sh"
 PROG=qemu-check
 TOL=1e-4
 
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 bundle="" host_bin="" cpu="cortex-a57" work="" install=1 kernel_tests=0
 while [[ $# -gt 0 ]]; do
@@ -62,6 +67,7 @@ while [[ $# -gt 0 ]]; do
         ;;
     --no-install) install=0 && shift ;;
     --kernel-tests) kernel_tests=1 && shift ;;
+    --build-kernel-tests) kernel_tests=build && shift ;;
     -h | --help) usage && exit 0 ;;
     -*) usage_error "unknown option '$1' (try --help)" ;;
     *)
@@ -89,6 +95,38 @@ fi
 bundle="$(cd "$bundle" && pwd)"
 arm="$bundle/edgebench"
 check_aarch64_elf "$arm"
+
+# The runtime's kernel and trainer tests built for aarch64 with the bundle's profile (in
+# the cross target folder, so the bundle's dependencies are reused); prints each test
+# executable: the library's unit tests, train_trainer (fast paths against naive loops,
+# finite-difference gradients), train_golden (PyTorch's steps), train_checkpoint
+# (bit-identical resume).
+build_kernel_tests() {
+    local profile
+    profile="$(sed -n 's/^cargo_profile=//p' "$bundle/BUILD-INFO")"
+    (cd "$root" && env PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
+        cargo-zigbuild test --no-run --locked --message-format=json --profile "${profile:-release}" \
+        -p edgebench-runtime --no-default-features --features ort,tract \
+        --lib --test train_trainer --test train_golden --test train_checkpoint \
+        --target aarch64-unknown-linux-gnu.2.27 |
+        "$PY" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])') || die "the aarch64 kernel tests did not build"
+}
+# Built here, before the environment below changes (qemu's variables, the cache folder):
+# the same environment as a --build-kernel-tests run, so cargo finds its build fresh.
+tests=()
+if [[ "$kernel_tests" != 0 ]]; then
+    while IFS= read -r t; do tests+=("$t"); done < <(build_kernel_tests)
+    [[ "${#tests[@]}" == 4 ]] || die "expected 4 aarch64 test executables, got ${#tests[@]}"
+    for t in "${tests[@]}"; do [[ -x "$t" ]] || die "no aarch64 test executable at $t"; done
+    if [[ "$kernel_tests" == build ]]; then
+        echo "qemu-check: built the 4 aarch64 test executables of --kernel-tests"
+        exit 0
+    fi
+fi
 
 if [[ -z "$host_bin" ]]; then
     (cd "$root" && cargo build --quiet --workspace --bins) || die "cargo build of the host edgebench failed"
@@ -218,7 +256,7 @@ np.save("fixed_y.npy", np.arange(8, dtype=np.int64) % 4)
 EOF
 steps_on() { # steps_on RUNNER PATH NAME
     EDGEBENCH_SIMD="$2" "$1" train --model lean --data fixed_x.npy --labels fixed_y.npy \
-        --batch 8 --epochs 20 --no-shuffle --seed 3 --optimizer adam --lr 0.0001 --quiet \
+        --batch 8 --epochs 20 --no-shuffle --seed 3 --lr 0.0003 --momentum 0 --quiet \
         --metrics "$3.json" --export "$3.onnx" >/dev/null
 }
 for p in neon portable; do steps_on qrun "$p" "steps-arm-$p"; done
@@ -272,8 +310,8 @@ ref_loss, ref_w = runs["steps-x86-portable"]
 assert len(ref_loss) == 20 and ref_w, "20 steps and the exported weights"
 for r, (loss, w) in runs.items():
     dl = max(abs(a - b) / abs(b) for a, b in zip(loss, ref_loss))
-    # Per tensor ‖Δ‖/‖w‖: Adam's sign-like steps where a gradient is ~0 move single
-    # parameters apart by a few lr, so an elementwise bound would measure Adam, not the kernels.
+    # Per tensor ‖Δ‖/‖w‖ (an elementwise bound would be set by the few parameters whose
+    # gradients are ~0, not by the kernels).
     dw = max(float(np.linalg.norm(w[k] - ref_w[k]) / max(np.linalg.norm(ref_w[k]), 1e-12)) for k in ref_w)
     print(f"{r}: 20 losses (first {loss[0]:.6f}, last {loss[-1]:.6f}) within {dl:.2e} of x86-64 "
           f"portable's; {len(w)} parameter tensors within {dw:.2e} (‖Δ‖/‖w‖ per tensor)")
@@ -284,22 +322,16 @@ print("every path: losses within 1e-4, parameters within 1e-3 of x86-64 portable
 EOF
 
 if [[ "$kernel_tests" == 1 ]]; then
-    step "edgebench-runtime's kernel unit tests under qemu, neon and portable"
-    profile="$(sed -n 's/^cargo_profile=//p' "$bundle/BUILD-INFO")"
-    tests_bin="$(cd "$root" && env PATH="$CROSS_VENV/bin:$PATH" RUSTC="$CROSS_RUSTC" CARGO_TARGET_DIR="$CROSS_TARGET_DIR" \
-        cargo-zigbuild test --no-run --locked --message-format=json --profile "${profile:-release}" \
-        -p edgebench-runtime --no-default-features --features ort,tract --lib \
-        --target aarch64-unknown-linux-gnu.2.27 |
-        "$PY" -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "edgebench_runtime":
-        print(m["executable"])')" || die "the aarch64 kernel tests did not build"
-    [[ -x "$tests_bin" ]] || die "no aarch64 test binary found"
+    step "edgebench-runtime's kernel and trainer tests under qemu, neon and portable"
     for p in neon portable; do
-        echo "\$ EDGEBENCH_SIMD=$p qemu-aarch64-static ... $(basename "$tests_bin") train::kernels data::normalize simd::"
-        EDGEBENCH_SIMD="$p" "${Q[@]}" "$tests_bin" --test-threads 2 train::kernels data::normalize simd:: ||
-            die "kernel tests failed under qemu on the $p path"
+        for t in "${tests[@]}"; do
+            # The library's kernel tests; the trainer's test files whole.
+            filter=()
+            [[ "$(basename "$t")" == edgebench_runtime-* ]] && filter=(train::kernels data::normalize simd::)
+            echo "\$ EDGEBENCH_SIMD=$p qemu-aarch64-static ... $(basename "$t") ${filter[*]}"
+            EDGEBENCH_SIMD="$p" "${Q[@]}" "$t" --test-threads 2 "${filter[@]}" ||
+                die "$(basename "$t") failed under qemu on the $p path"
+        done
     done
 fi
 
