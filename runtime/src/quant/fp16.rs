@@ -87,10 +87,12 @@ pub fn write(prepared: &Prepared, out: &Path) -> Result<Fp16Report> {
 pub fn convert(model: &pb::ModelProto, path: &Path) -> Result<Converted> {
     let precision = super::precision_of(model);
     if precision != "fp32" {
-        return Err(Error::Invalid(format!(
-            "{}: the model is {precision} already; fp16 conversion starts from an fp32 model",
-            path.display()
-        )));
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the model is {precision} already; fp16 conversion starts from an fp32 model"
+            ),
+        });
     }
     let mut model = model.clone();
     let g = model.graph.as_mut().ok_or_else(|| Error::InvalidOnnx {

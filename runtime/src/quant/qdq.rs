@@ -184,6 +184,11 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         path: path.to_path_buf(),
         reason,
     };
+    // A valid model that is not fp32: a bad input for this, as for `--to fp16` (exit 1).
+    let already = |reason: String| Error::Input {
+        path: path.to_path_buf(),
+        reason,
+    };
     let graph = model
         .graph
         .as_ref()
@@ -203,7 +208,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         .iter()
         .find(|n| QUANTIZED.contains(&n.op_type.as_str()))
     {
-        return Err(invalid(format!(
+        return Err(already(format!(
             "the model is already quantized (node {:?} is {}); quantize its fp32 original",
             node_label(n),
             n.op_type
@@ -214,7 +219,7 @@ pub fn plan(model: &pb::ModelProto, path: &Path, opts: &Options) -> Result<Plan>
         .iter()
         .find(|t| matches!(t.data_type, data_type::INT8 | data_type::UINT8))
     {
-        return Err(invalid(format!(
+        return Err(already(format!(
             "the model is already quantized (initializer {:?} is {}); quantize its fp32 original",
             t.name,
             data_type::name(t.data_type)
