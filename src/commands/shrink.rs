@@ -110,23 +110,12 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
     check_out(&a)?;
     let base = setup::load_spec(&a.model)?;
+    let default = Space::default_for(&base);
     let space = Space {
-        widths: a
-            .widths
-            .clone()
-            .unwrap_or_else(|| Space::default_for(&base).widths),
-        depths: a
-            .depths
-            .clone()
-            .unwrap_or_else(|| Space::default_for(&base).depths),
-        sizes: a
-            .sizes
-            .clone()
-            .unwrap_or_else(|| Space::default_for(&base).sizes),
-        precisions: a
-            .precisions
-            .clone()
-            .unwrap_or_else(|| Space::default_for(&base).precisions),
+        widths: a.widths.clone().unwrap_or(default.widths),
+        depths: a.depths.clone().unwrap_or(default.depths),
+        sizes: a.sizes.clone().unwrap_or(default.sizes),
+        precisions: a.precisions.clone().unwrap_or(default.precisions),
     }
     .normalized()?;
     let (target, budget) = match &a.target {

@@ -23,12 +23,7 @@ pub(super) fn finish(
 ) -> Step<Finished> {
     let cfg = s.cfg;
     let i = s.idx(winner);
-    let a = s
-        .arches
-        .iter()
-        .find(|a| a.name == winner)
-        .cloned()
-        .expect("arch");
+    let a = s.arch(winner);
     let fp32_rel = format!("{winner}.onnx");
     export_trained(cfg, &a, &s.st.arches[i], &cfg.out.join(&fp32_rel))?;
     s.obs.say(&format!(

@@ -97,7 +97,7 @@ impl Measure for CompareMeasure {
                     .map(|v| {
                         format!(
                             "{} {} {} {} {}",
-                            v.budget.replace('_', " "),
+                            crate::report::budget_label(v),
                             v.measured.map_or("?".into(), |x| format!("{x:.1}")),
                             if v.budget == "throughput" { "<" } else { ">" },
                             v.limit.map_or("?".into(), |x| format!("{x:.1}")),

@@ -204,6 +204,15 @@ impl Search<'_> {
         }
     }
 
+    /// The arch named `name` (every state's arch is one of the space's).
+    pub(super) fn arch(&self, name: &str) -> Arch {
+        self.arches
+            .iter()
+            .find(|a| a.name == name)
+            .cloned()
+            .expect("every arch state is an arch of the space")
+    }
+
     pub(super) fn idx(&self, name: &str) -> usize {
         self.st
             .arches

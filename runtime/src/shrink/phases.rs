@@ -239,12 +239,7 @@ pub(super) fn run(
             if s.st.arches[i].rungs.len() > r || s.st.arches[i].dropped.is_some() {
                 continue;
             }
-            let a = s
-                .arches
-                .iter()
-                .find(|a| a.name == name)
-                .cloned()
-                .expect("arch");
+            let a = s.arch(&name);
             match train_rung(s, &a, r, sched.steps[r], train, val) {
                 Ok(res) => {
                     s.obs.say(&format!(

@@ -74,6 +74,32 @@ pub struct CandidateRow {
     pub status: String,
 }
 
+impl CandidateRow {
+    /// The row's cells, as the table and the HTML page show them: name, p90 ms,
+    /// images/s, peak, budget, training step, images, held-out accuracy, status.
+    fn cells(&self) -> [String; 9] {
+        [
+            self.name.clone(),
+            self.p90_ms.map_or("-".into(), |v| format!("{v:.2}")),
+            self.throughput_ips
+                .map_or("-".into(), |v| format!("{v:.0}")),
+            self.peak_rss_bytes.map_or("-".into(), units::bytes),
+            if self.fits { "fits" } else { "over" }.into(),
+            self.train_plan
+                .as_ref()
+                .map_or("-".into(), |p| units::bytes(p.bytes)),
+            if self.images_trained > 0 {
+                units::thousands(self.images_trained)
+            } else {
+                "-".into()
+            },
+            self.accuracy
+                .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+            self.status.clone(),
+        ]
+    }
+}
+
 /// The chosen model.
 #[derive(Debug, Clone, Serialize)]
 pub struct Chosen {
@@ -188,28 +214,11 @@ impl ShrinkReport {
         let right = [false, true, true, true, false, true, true, true, false];
         let mut rows: Vec<Vec<String>> = Vec::new();
         for (i, c) in self.candidates.iter().enumerate() {
-            rows.push(vec![
-                format!(
-                    "{}{}",
-                    c.name,
-                    if self.front.contains(&i) { " *" } else { "" }
-                ),
-                c.p90_ms.map_or("-".into(), |v| format!("{v:.2}")),
-                c.throughput_ips.map_or("-".into(), |v| format!("{v:.0}")),
-                c.peak_rss_bytes.map_or("-".into(), units::bytes),
-                if c.fits { "fits" } else { "over" }.into(),
-                c.train_plan
-                    .as_ref()
-                    .map_or("-".into(), |p| units::bytes(p.bytes)),
-                if c.images_trained > 0 {
-                    units::thousands(c.images_trained)
-                } else {
-                    "-".into()
-                },
-                c.accuracy
-                    .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
-                c.status.clone(),
-            ]);
+            let mut cells = c.cells();
+            if self.front.contains(&i) {
+                cells[0].push_str(" *");
+            }
+            rows.push(cells.to_vec());
         }
         let mut t = String::new();
         let _ = writeln!(t, "target {}", super::budget_line(&self.target));
@@ -303,31 +312,16 @@ impl ShrinkReport {
         }
         h.push_str("<h2>Candidates</h2><div class=\"scroll\"><table><tr><th class=\"l\">candidate</th><th>p90 ms</th><th>images/s</th><th>peak</th><th>budget</th><th>train step</th><th>images</th><th>held-out</th><th class=\"l\">status</th></tr>\n");
         for (i, c) in self.candidates.iter().enumerate() {
+            let [name, p90, ips, peak, fits, step, images, acc, status] =
+                c.cells().map(|t| esc(&t));
             let _ = writeln!(
                 h,
-                "<tr{}><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                "<tr{}><td class=\"l\">{name}</td><td>{p90}</td><td>{ips}</td><td>{peak}</td><td class=\"{fits}\">{fits}</td><td>{step}</td><td>{images}</td><td>{acc}</td><td class=\"l\">{status}</td></tr>",
                 if self.front.contains(&i) {
                     " class=\"front\""
                 } else {
                     ""
                 },
-                esc(&c.name),
-                c.p90_ms.map_or("-".into(), |v| format!("{v:.2}")),
-                c.throughput_ips.map_or("-".into(), |v| format!("{v:.0}")),
-                c.peak_rss_bytes.map_or("-".into(), units::bytes),
-                if c.fits { "fits" } else { "over" },
-                if c.fits { "fits" } else { "over" },
-                c.train_plan
-                    .as_ref()
-                    .map_or("-".into(), |p| units::bytes(p.bytes)),
-                if c.images_trained > 0 {
-                    units::thousands(c.images_trained)
-                } else {
-                    "-".into()
-                },
-                c.accuracy
-                    .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
-                esc(&c.status)
             );
         }
         h.push_str("</table></div>\n");

@@ -3,7 +3,7 @@
 //! interrupted search stopped without repeating finished work. A state written with
 //! other settings is refused, naming the first setting that differs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -189,9 +189,4 @@ impl State {
     pub fn arch(&self, name: &str) -> Option<&ArchState> {
         self.arches.iter().find(|a| a.name == name)
     }
-}
-
-/// `rel` inside `dir`.
-pub fn at(dir: &Path, rel: &str) -> PathBuf {
-    dir.join(rel)
 }

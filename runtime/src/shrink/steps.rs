@@ -79,16 +79,11 @@ pub(super) fn probe(cfg: &ShrinkConfig, a: &Arch, val_len: usize) -> Result<(Tra
     };
     let mut t = su.trainer(cfg.threads, cfg.seed, None)?;
     let micro = su.split.micro;
-    let img = su.input.height * su.input.width * su.input.channels;
     // A fixed pseudo-random batch in [0, 1).
-    let mut x = vec![0f32; micro * img];
-    let mut v: u32 = 0x9E37_79B9;
-    for e in &mut x {
-        v ^= v << 13;
-        v ^= v >> 17;
-        v ^= v << 5;
-        *e = (v >> 8) as f32 / (1u32 << 24) as f32;
-    }
+    let x = crate::tensor_io::seeded_input(&su.input.nchw(micro), cfg.seed)
+        .map_err(|e| Error::Train(format!("{}: {e}", a.name)))?
+        .into_raw_vec_and_offset()
+        .0;
     let y: Vec<usize> = (0..micro).map(|i| i % su.classes).collect();
     t.step(&x, &y)?;
     let t0 = Instant::now();
