@@ -4,6 +4,7 @@
 # speed of each, in one summary table.
 #
 # Usage: scripts/gpu-check.sh [--dry-run] [--bin PATH] [--work DIR] [--wheels DIR]
+#                             [--ort-lib DIR] [--cuda-libs DIR] [--python PATH] [--no-tensorrt]
 #   --dry-run     everything that needs no GPU: the pinned packages resolve on PyPI for this
 #                 machine (metadata only, nothing installed), the data, model and variants
 #                 are made and the CPU rows run and are checked; the GPU rows say "not run".
@@ -12,6 +13,15 @@
 #   --work DIR    keep the files of the run here (default: a temporary folder)
 #   --wheels DIR  install the pinned packages from wheel files in DIR (made with
 #                 `pip download` on a connected machine) instead of PyPI
+#   --ort-lib DIR use the GPU build of ONNX Runtime in DIR (libonnxruntime.so.* beside its
+#                 libonnxruntime_providers_*.so) instead of the pinned wheel's
+#   --cuda-libs DIR  use the CUDA 13 and cuDNN 9 libraries found under DIR (every folder
+#                 in it holding lib*.so*, e.g. a Python environment's site-packages/nvidia)
+#                 instead of installing the pinned ones; for a machine with no network
+#   --python PATH the Python (with numpy) that checks the outputs and prints the table,
+#                 instead of scripts/python-env.sh's environment (which installs from PyPI)
+#   --no-tensorrt leave out the TensorRT rows (they say so), where TensorRT 10's libraries
+#                 are not at hand; the CUDA and CPU rows still run
 #
 # What it does, failing with one line at the first missing piece:
 #   1. the machine: Linux x86-64 or aarch64 with an NVIDIA driver (`nvidia-smi -L` lists a GPU);
@@ -33,7 +43,9 @@
 #   6. speed: `edgebench bench` of each model on each provider (batch 1, p90 latency, and
 #      batch 32 throughput), TensorRT with --trt-fp16 --trt-int8 and an engine cache in
 #      .cache/gpu/trt-cache;
-#   7. one summary table; exit 1 when any check failed.
+#   7. one summary table, with the precision each provider ran the convolutions and
+#      matrix products in (from `edgebench profile`: the element type ONNX Runtime fed
+#      each node); exit 1 when any check failed.
 # Takes about 3 minutes on a warm machine (packages installed, edgebench built).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +70,7 @@ die() {
 }
 log() { echo "gpu-check: $*" >&2; }
 
-dry=0 bin="" work="" wheels=""
+dry=0 bin="" work="" wheels="" ort_lib="" cuda_libs="" python="" no_trt=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --dry-run) dry=1 && shift ;;
@@ -74,11 +86,27 @@ while [[ $# -gt 0 ]]; do
         [[ $# -ge 2 ]] || die "--wheels needs a folder"
         wheels="$2" && shift 2
         ;;
-    -h | --help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    --ort-lib)
+        [[ $# -ge 2 ]] || die "--ort-lib needs a folder"
+        ort_lib="$2" && shift 2
+        ;;
+    --cuda-libs)
+        [[ $# -ge 2 ]] || die "--cuda-libs needs a folder"
+        cuda_libs="$2" && shift 2
+        ;;
+    --python)
+        [[ $# -ge 2 ]] || die "--python needs a path"
+        python="$2" && shift 2
+        ;;
+    --no-tensorrt) no_trt=1 && shift ;;
+    -h | --help) sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' && exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
     esac
 done
 [[ -z "$wheels" || -d "$wheels" ]] || die "--wheels $wheels: not a folder"
+[[ -z "$ort_lib" || -d "$ort_lib" ]] || die "--ort-lib $ort_lib: not a folder"
+[[ -z "$cuda_libs" || -d "$cuda_libs" ]] || die "--cuda-libs $cuda_libs: not a folder"
+[[ -z "$python" || -x "$python" || -n "$(command -v "$python")" ]] || die "--python $python: not an executable"
 started=$SECONDS
 
 # 1. The machine.
@@ -102,7 +130,12 @@ fi
 
 # 2. The libraries, into .cache/gpu/.
 cache="$root/.cache/gpu"
-py="$(bash "$root/scripts/python-env.sh")" || die "the Python environment (scripts/python-env.sh) could not be made"
+if [[ -n "$python" ]]; then
+    py="$python"
+    "$py" -c "import numpy" 2>/dev/null || die "--python $python: cannot import numpy"
+else
+    py="$(bash "$root/scripts/python-env.sh")" || die "the Python environment (scripts/python-env.sh) could not be made"
+fi
 pip_src=()
 [[ -n "$wheels" ]] && pip_src=(--no-index --find-links "$wheels")
 if [[ "$arch" == x86_64 ]]; then
@@ -124,7 +157,11 @@ EOF
         fi
     else
         lib="$cache/onnxruntime/libonnxruntime.so.$ORT_VERSION"
-        if [[ ! -f "$lib" ]]; then
+        if [[ -n "$ort_lib" ]]; then
+            lib="$(find "$ort_lib" -maxdepth 1 -name 'libonnxruntime.so.*[0-9]' | sort -V | tail -n1)"
+            [[ -n "$lib" ]] || die "--ort-lib $ort_lib: no libonnxruntime.so.* in it"
+            lib="$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")"
+        elif [[ ! -f "$lib" ]]; then
             mkdir -p "$cache/wheels" "$cache/onnxruntime"
             if [[ ! -f "$cache/wheels/$ORT_WHEEL_X86" ]]; then
                 log "downloading onnxruntime-gpu $ORT_VERSION (≈ 255 MB)"
@@ -144,19 +181,28 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 EOF
         fi
         export ORT_DYLIB_PATH="$lib"
-        if [[ ! -f "$cache/site/.pins" || "$(cat "$cache/site/.pins")" != "${NVIDIA_PINS[*]} $TRT_PIN" ]]; then
+        site="$cache/site"
+        if [[ -n "$cuda_libs" ]]; then
+            site="$(cd "$cuda_libs" && pwd)"
+            for need in libcudart.so.13 libcublas.so.13 libcudnn.so.9; do
+                [[ -n "$(find "$site" -name "$need*" -print -quit)" ]] ||
+                    die "--cuda-libs $cuda_libs: no $need in it"
+            done
+            log "CUDA and cuDNN libraries from $site"
+        elif [[ ! -f "$cache/site/.pins" || "$(cat "$cache/site/.pins")" != "${NVIDIA_PINS[*]} $TRT_PIN" ]]; then
             log "installing CUDA 13, cuDNN 9 and TensorRT 10 libraries (pinned, several GB) into $cache/site"
             rm -rf "$cache/site"
             "$py" -m pip install --quiet --no-deps --only-binary=:all: --target "$cache/site" \
                 "${pip_src[@]}" "${NVIDIA_PINS[@]}" || die "cannot install the CUDA/cuDNN libraries (no network? use --wheels DIR)"
             trt_src=(--extra-index-url "$NVIDIA_INDEX")
             [[ -n "$wheels" ]] && trt_src=("${pip_src[@]}")
-            "$py" -m pip install --quiet --no-deps --target "$cache/site" "${trt_src[@]}" "$TRT_PIN" ||
-                die "cannot install $TRT_PIN (its wheel comes from $NVIDIA_INDEX; or use --wheels DIR)"
+            [[ "$no_trt" == 1 ]] ||
+                "$py" -m pip install --quiet --no-deps --target "$cache/site" "${trt_src[@]}" "$TRT_PIN" ||
+                die "cannot install $TRT_PIN (its wheel comes from $NVIDIA_INDEX; or use --wheels DIR, or --no-tensorrt)"
             echo "${NVIDIA_PINS[*]} $TRT_PIN" >"$cache/site/.pins"
         fi
-        libdirs="$(find "$cache/site" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')"
-        export LD_LIBRARY_PATH="$cache/onnxruntime:${libdirs}${LD_LIBRARY_PATH:-}"
+        libdirs="$(find "$site" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')"
+        export LD_LIBRARY_PATH="$(dirname "$lib"):${libdirs}${LD_LIBRARY_PATH:-}"
     fi
 elif [[ -z "${ORT_DYLIB_PATH:-}" ]]; then
     [[ "$dry" == 1 ]] || die "aarch64: PyPI has no onnxruntime-gpu wheel; set ORT_DYLIB_PATH to a GPU build of ONNX Runtime (JetPack's libonnxruntime.so) and rerun"
@@ -176,11 +222,12 @@ eb() { "$bin" "$@"; }
 gpu_rows=0
 if [[ "$dry" == 0 ]]; then
     eb engines --json >"${TMPDIR:-/tmp}/gpu-check-engines.json" || die "edgebench engines failed (see above)"
-    "$py" - "${TMPDIR:-/tmp}/gpu-check-engines.json" <<'EOF' || exit 1
+    "$py" - "${TMPDIR:-/tmp}/gpu-check-engines.json" "$no_trt" <<'EOF' || exit 1
 import json, sys
 e = json.load(open(sys.argv[1]))
 text = json.dumps(e)
-missing = [p for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") if p not in text]
+wanted = ("CUDAExecutionProvider",) + (() if sys.argv[2] == "1" else ("TensorrtExecutionProvider",))
+missing = [p for p in wanted if p not in text]
 if missing:
     print(f"gpu-check: error: the ONNX Runtime library has no {', '.join(missing)} (is ORT_DYLIB_PATH a GPU build?)", file=sys.stderr)
     sys.exit(1)
@@ -223,7 +270,8 @@ eb quantize lean.onnx --calibrate val --calibrate-images 256 --save-calibration 
 secs=2
 [[ "$dry" == 1 ]] && secs=0.3
 providers=(cpu)
-[[ "$gpu_rows" == 1 ]] && providers=(cpu cuda tensorrt)
+[[ "$gpu_rows" == 1 ]] && providers=(cpu cuda)
+[[ "$gpu_rows" == 1 && "$no_trt" == 0 ]] && providers+=(tensorrt)
 for p in "${providers[@]}"; do
     flags=(--engine ort --ep "$p")
     case "$p" in
@@ -235,6 +283,7 @@ for p in "${providers[@]}"; do
         [[ "$p" == cpu && "$m" == lean-int8 ]] && src="$cpu_int8.onnx"
         eb run "$src" --input val.npy --output "out-$m-$p.npy" "${flags[@]}" --json >"run-$m-$p.json" 2>"run-$m-$p.err" ||
             echo "$(tail -n1 "run-$m-$p.err")" >"fail-$m-$p.txt"
+        eb profile "$src" --warmup 1 --runs 3 --json "${flags[@]}" >"prof-$m-$p.json" 2>/dev/null || true
         eb bench "$src" --batch 1 --no-peak --warmup-time 0.2 --min-duration "$secs" \
             --tegrastats-interval 0 --json "bench1-$m-$p.json" "${flags[@]}" >/dev/null 2>&1 || true
         eb bench "$src" --batch 32 --no-peak --warmup-time 0.2 --min-duration "$secs" \
@@ -244,11 +293,11 @@ done
 
 # 7. The table.
 rc=0
-"$py" - "$gpu_rows" "$dry" <<'EOF' || rc=$?
+"$py" - "$gpu_rows" "$dry" "$no_trt" <<'EOF' || rc=$?
 import glob, json, os, sys
 import numpy as np
 
-gpu_rows, dry = sys.argv[1] == "1", sys.argv[2] == "1"
+gpu_rows, dry, no_trt = sys.argv[1] == "1", sys.argv[2] == "1", sys.argv[3] == "1"
 ref = np.load("out-lean-cpu.npy")
 scale = float(np.abs(ref).max())
 ref_top1 = ref.reshape(ref.shape[0], -1).argmax(1)
@@ -260,6 +309,20 @@ def load(path):
         return json.load(open(path))
     except (OSError, ValueError):
         return None
+
+SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda",
+         "TensorrtExecutionProvider": "trt"}
+
+def ran_as(r):
+    # "CUDAExecutionProvider fp16: 3 nodes, 92.0 % of node time" -> "cuda fp16 ×3"
+    if not r or not r.get("compute_ran_as"):
+        return "-"
+    out = []
+    for g in r["compute_ran_as"]:
+        head, rest = g.split(": ", 1)
+        prov, prec = head.rsplit(" ", 1)
+        out.append(f"{SHORT.get(prov, prov)} {prec} ×{rest.split(' ', 1)[0]}")
+    return ", ".join(out)
 
 def stat(r, key):
     if not r:
@@ -277,11 +340,14 @@ rows, failed = [], 0
 for p in ("cpu", "cuda", "tensorrt"):
     for m, prec in (("lean", "fp32"), ("lean-fp16", "fp16"), ("lean-int8", "int8")):
         if p != "cpu" and not gpu_rows:
-            rows.append([p, prec, "-", "-", "-", "-", "not run (dry run: no GPU)"])
+            rows.append([p, prec, "-", "-", "-", "-", "-", "not run (dry run: no GPU)"])
+            continue
+        if p == "tensorrt" and no_trt:
+            rows.append([p, prec, "-", "-", "-", "-", "-", "not run (--no-tensorrt)"])
             continue
         fail = f"fail-{m}-{p}.txt"
         if os.path.exists(fail):
-            rows.append([p, prec, "-", "-", "-", "-", "FAIL: " + open(fail).read().strip()[:70]])
+            rows.append([p, prec, "-", "-", "-", "-", "-", "FAIL: " + open(fail).read().strip()[:70]])
             failed += 1
             continue
         out = np.load(f"out-{m}-{p}.npy")
@@ -298,11 +364,12 @@ for p in ("cpu", "cuda", "tensorrt"):
         info = load(f"run-{m}-{p}.json") or {}
         ran = (info.get("engine") or {}).get("provider", "?")
         b1, b32 = load(f"bench1-{m}-{p}.json"), load(f"bench32-{m}-{p}.json")
-        rows.append([p, prec, ran, stat(b1, "p90"), stat(b32, "tput"), f"{agree:.1%}",
+        rows.append([p, prec, ran, ran_as(load(f"prof-{m}-{p}.json")), stat(b1, "p90"),
+                     stat(b32, "tput"), f"{agree:.1%}",
                      ("ok: " if ok else "FAIL: ") + why])
         failed += not ok
 
-head = ["provider", "model", "ran on", "p90 batch 1", "batch 32", "top-1 = fp32 cpu", "check"]
+head = ["provider", "model", "ran on", "conv/matmul ran as", "p90 batch 1", "batch 32", "top-1 = fp32 cpu", "check"]
 widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
 line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
 print(line(head))

@@ -84,6 +84,28 @@ fn check(choice: EngineChoice, engine: &str) {
             assert_eq!(row.macs, 0, "{engine}: MACs of {}", row.name);
         }
     }
+    // Where each node ran and in what precision: ONNX Runtime's profile says (the CPU
+    // provider, float32 inputs); tract's does not, and nothing is made up for it.
+    let ran = profile::compute_ran_as(&p.nodes);
+    if engine == "ort" {
+        for row in p.nodes.iter().filter(|n| n.op.contains("Conv")) {
+            assert_eq!(
+                row.provider.as_deref(),
+                Some("CPUExecutionProvider"),
+                "{row:?}"
+            );
+            assert_eq!(row.precision.as_deref(), Some("fp32"), "{row:?}");
+        }
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert!(ran[0].starts_with("CPUExecutionProvider fp32: "), "{ran:?}");
+    } else {
+        assert!(
+            p.nodes
+                .iter()
+                .all(|n| n.provider.is_none() && n.precision.is_none())
+        );
+        assert!(ran.is_empty(), "{ran:?}");
+    }
     let share: f64 = p.nodes.iter().map(|n| n.share).sum();
     assert!((share - 1.0).abs() < 1e-9, "shares sum to {share}");
     assert!(p.nodes.windows(2).all(|w| w[0].mean_ms >= w[1].mean_ms));

@@ -259,6 +259,15 @@ pub struct NodeEvent {
     pub start_us: f64,
     /// Duration, µs.
     pub dur_us: f64,
+    /// The execution provider that ran the node (ONNX Runtime's profile; `None` for
+    /// tract, which has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The element type of the node's first input as the engine ran it (`fp32`, `fp16`,
+    /// `bf16`, `int8`, `uint8`, …): the precision the node computed in. `None` where the
+    /// engine does not say (tract).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 /// What an engine's profiler recorded over the timed runs; see

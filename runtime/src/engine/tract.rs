@@ -159,6 +159,8 @@ mod imp {
                     op: op.into_owned(),
                     start_us: start.duration_since(origin).as_secs_f64() * 1e6,
                     dur_us: dur.as_secs_f64() * 1e6,
+                    provider: None,
+                    precision: None,
                 });
             }
         }

@@ -72,6 +72,8 @@ fn profile(total_ms: f64, macs: u64) -> Vec<NodeTime> {
                 share: w / sum,
                 macs: node_macs,
                 gflops: node_macs as f64 * 2.0 / (mean_ms * 1e6),
+                provider: None,
+                precision: None,
             }
         })
         .collect()

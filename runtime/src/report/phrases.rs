@@ -3,7 +3,9 @@
 //! HTML say the same thing.
 
 use crate::board;
-use crate::report::schema::{BatchSweep, Machine, ModelResult, Report, Settings, Verdict};
+use crate::report::schema::{
+    BatchSweep, Machine, ModelResult, NodeTime, Report, Settings, Verdict,
+};
 use crate::units;
 
 /// Milliseconds with precision that suits their size: `0.412`, `9.73`, `68.4`, `1204`.
@@ -288,4 +290,51 @@ pub(crate) fn latencies(m: &ModelResult) -> Option<(f64, f64, f64)> {
     m.single_stream
         .as_ref()
         .map(|s| (s.latency_ms.median, s.latency_ms.p90, s.latency_ms.p99))
+}
+
+/// Whether an engine operator is a convolution or matrix product (the nodes whose
+/// precision decides a CNN's speed), or a whole subgraph TensorRT compiled.
+fn is_compute(op: &str) -> bool {
+    [
+        "Conv",
+        "Gemm",
+        "MatMul",
+        "TRTKernel",
+        "TensorrtExecutionProvider",
+    ]
+    .iter()
+    .any(|k| op.contains(k))
+}
+
+/// Where the compute nodes ran and in what precision, from the engine's own record
+/// (ONNX Runtime's profile): one entry per provider and precision, e.g.
+/// `CUDAExecutionProvider fp16: 3 nodes, 92.0 % of node time`. Empty when the engine
+/// does not say (tract). A TensorRT subgraph's precision is that of its inputs: inside,
+/// TensorRT picks per layer among the precisions it was allowed (`--trt-fp16`, int8
+/// from a QDQ model).
+pub fn compute_ran_as(nodes: &[NodeTime]) -> Vec<String> {
+    let total: f64 = nodes.iter().map(|n| n.mean_ms).sum();
+    let mut groups: Vec<(String, usize, f64)> = Vec::new();
+    for n in nodes.iter().filter(|n| is_compute(&n.op)) {
+        let Some(provider) = &n.provider else {
+            continue;
+        };
+        let key = format!("{provider} {}", n.precision.as_deref().unwrap_or("?"));
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => {
+                g.1 += 1;
+                g.2 += n.mean_ms;
+            }
+            None => groups.push((key, 1, n.mean_ms)),
+        }
+    }
+    groups.sort_by(|a, b| b.2.total_cmp(&a.2));
+    groups
+        .into_iter()
+        .map(|(key, count, ms)| {
+            let share = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
+            let s = if count == 1 { "" } else { "s" };
+            format!("{key}: {count} node{s}, {share:.1} % of node time")
+        })
+        .collect()
 }

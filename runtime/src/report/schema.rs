@@ -472,4 +472,13 @@ pub struct NodeTime {
     pub macs: u64,
     /// MACs × 2 / time.
     pub gflops: f64,
+    /// The execution provider(s) that ran the node, `+`-joined when its engine pieces
+    /// ran on several (ONNX Runtime; absent for tract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The precision the node computed in: its first input's element type as the
+    /// engine ran it (`fp32`, `fp16`, `int8`, `uint8`, …; absent where the engine does
+    /// not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }

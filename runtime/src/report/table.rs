@@ -180,6 +180,20 @@ pub fn render(r: &Report) -> String {
     for m in &r.models {
         let _ = writeln!(out, "  {:width$}  {}", m.name, startup_line(m));
     }
+    let ran: Vec<_> = r
+        .models
+        .iter()
+        .filter_map(|m| {
+            let groups = crate::report::compute_ran_as(m.profile.as_deref()?);
+            (!groups.is_empty()).then(|| (m, groups.join("; ")))
+        })
+        .collect();
+    if !ran.is_empty() {
+        out.push_str("\nconvolutions and matrix products ran as (per-node profile):\n");
+        for (m, groups) in ran {
+            let _ = writeln!(out, "  {:width$}  {groups}", m.name);
+        }
+    }
     if r.models.iter().any(|m| m.power.is_some()) {
         out.push_str("\npower (tegrastats, during the timed runs):\n");
         for m in &r.models {
@@ -346,6 +360,39 @@ mod tests {
         assert!(
             !text.contains("accuracy"),
             "no accuracy column without accuracy"
+        );
+    }
+
+    #[test]
+    fn profiled_models_say_what_their_convolutions_ran_as() {
+        let mut r = fixture::report();
+        let text = render(&r);
+        assert!(
+            !text.contains("ran as"),
+            "the fixture's nodes name no provider: {text}"
+        );
+        let profile = r.models[1].profile.get_or_insert_with(Vec::new);
+        profile.clear();
+        for (op, ms, precision) in [
+            ("Conv", 3.0, "fp32"),
+            ("Conv", 1.0, "fp32"),
+            ("Relu", 1.0, "fp32"),
+        ] {
+            profile.push(crate::report::schema::NodeTime {
+                name: op.into(),
+                op: op.into(),
+                mean_ms: ms,
+                provider: Some("CUDAExecutionProvider".into()),
+                precision: Some(precision.into()),
+                ..Default::default()
+            });
+        }
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "convolutions and matrix products ran as (per-node profile):\n  lean   CUDAExecutionProvider fp32: 2 nodes, 80.0 % of node time\n"
+            ),
+            "{text}"
         );
     }
 

@@ -26,6 +26,7 @@ mod trace;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::report::compute_ran_as;
 pub use nodes::{KernelTime, SourceNode, gflops, map_kernel, source_of, summarise};
 pub use trace::{chrome_trace, write_chrome_trace};
 
@@ -209,6 +210,10 @@ impl Profile {
         for n in &p.notes {
             out += &format!("  note: {n}\n");
         }
+        let ran = compute_ran_as(&p.nodes);
+        if !ran.is_empty() {
+            out += &format!("  compute ran as: {}\n", ran.join("; "));
+        }
         let shown = if top == 0 {
             p.nodes.len()
         } else {
@@ -275,6 +280,34 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compute_ran_as_groups_compute_nodes_by_provider_and_precision() {
+        let node = |op: &str, ms: f64, provider: Option<&str>, precision: Option<&str>| NodeTime {
+            name: op.into(),
+            op: op.into(),
+            mean_ms: ms,
+            provider: provider.map(Into::into),
+            precision: precision.map(Into::into),
+            ..NodeTime::default()
+        };
+        let cuda = Some("CUDAExecutionProvider");
+        let nodes = [
+            node("Conv", 4.0, cuda, Some("fp16")),
+            node("FusedConv", 3.0, cuda, Some("fp16")),
+            node("Relu", 1.0, cuda, Some("fp16")),
+            node("Gemm", 2.0, Some("CPUExecutionProvider"), Some("fp32")),
+            node("Conv", 9.0, None, None),
+        ];
+        assert_eq!(
+            compute_ran_as(&nodes),
+            [
+                "CUDAExecutionProvider fp16: 2 nodes, 36.8 % of node time",
+                "CPUExecutionProvider fp32: 1 node, 10.5 % of node time"
+            ]
+        );
+        assert!(compute_ran_as(&nodes[4..]).is_empty(), "tract says nothing");
+    }
 
     fn src(name: &str, op: &str, macs: u64) -> SourceNode {
         SourceNode {

@@ -41,6 +41,12 @@ pub struct KernelTime {
     pub source: Option<String>,
     /// Mean time per inference, ms.
     pub mean_ms: f64,
+    /// The execution provider that ran it (ONNX Runtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The precision it computed in (its first input's element type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 /// The ONNX node an engine node `name` running operator `op` came from: [`source_of`],
@@ -86,6 +92,8 @@ pub fn summarise(
         name: String,
         source: Option<&'a SourceNode>,
         ops: Vec<String>,
+        providers: Vec<String>,
+        precisions: Vec<String>,
         us: f64,
     }
     let mut groups: Vec<Group> = Vec::new();
@@ -101,6 +109,8 @@ pub fn summarise(
                 op: ev.op.clone(),
                 source: source.map(|s| s.name.clone()),
                 mean_ms: 0.0,
+                provider: ev.provider.clone(),
+                precision: ev.precision.clone(),
             });
             (kernels.len() - 1, source)
         });
@@ -111,15 +121,17 @@ pub fn summarise(
                 name: source.map_or_else(|| ev.name.clone(), |s| s.name.clone()),
                 source,
                 ops: Vec::new(),
+                providers: Vec::new(),
+                precisions: Vec::new(),
                 us: 0.0,
             });
             groups.len() - 1
         });
         let g = &mut groups[g];
         g.us += ev.dur_us;
-        if !g.ops.contains(&ev.op) {
-            g.ops.push(ev.op.clone());
-        }
+        push_new(&mut g.ops, Some(&ev.op));
+        push_new(&mut g.providers, ev.provider.as_ref());
+        push_new(&mut g.precisions, ev.precision.as_ref());
     }
     let per_run_ms = |us: f64| us / 1e3 / runs as f64;
     let sum_ms: f64 = groups.iter().map(|g| per_run_ms(g.us)).sum();
@@ -140,6 +152,8 @@ pub fn summarise(
                 share: if sum_ms > 0.0 { mean_ms / sum_ms } else { 0.0 },
                 macs,
                 gflops: gflops(macs, mean_ms),
+                provider: joined(&g.providers),
+                precision: joined(&g.precisions),
             }
         })
         .collect();
@@ -149,6 +163,20 @@ pub fn summarise(
     }
     kernels.sort_by(|a, b| b.mean_ms.total_cmp(&a.mean_ms));
     (nodes, kernels)
+}
+
+/// Append `v` to `list` unless it is `None` or already there.
+fn push_new(list: &mut Vec<String>, v: Option<&String>) {
+    if let Some(v) = v
+        && !list.contains(v)
+    {
+        list.push(v.clone());
+    }
+}
+
+/// `list` joined with `+`; `None` when empty.
+fn joined(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| list.join("+"))
 }
 
 /// MACs × 2 / time, in GFLOP/s; 0 when either is 0.
@@ -179,6 +207,8 @@ mod tests {
             op: op.into(),
             start_us: 0.0,
             dur_us,
+            provider: None,
+            precision: None,
         }
     }
 

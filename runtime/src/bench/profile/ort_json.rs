@@ -59,6 +59,30 @@ impl OrtProfile {
     }
 }
 
+/// The element type of the first input in ONNX Runtime's `input_type_shape`
+/// (`[{"float": [1, 3, 8, 8]}, …]`).
+fn first_input_type(v: &Value) -> Option<&str> {
+    v.as_array()?
+        .first()?
+        .as_object()?
+        .keys()
+        .next()
+        .map(String::as_str)
+}
+
+/// ONNX Runtime's element type name as a precision: `float` → `fp32`, `float16` →
+/// `fp16`, `bfloat16` → `bf16`; integer types keep their names.
+fn precision_name(t: &str) -> String {
+    match t {
+        "float" => "fp32",
+        "float16" | "MLFloat16" => "fp16",
+        "bfloat16" | "BFloat16" => "bf16",
+        "double" => "fp64",
+        other => other,
+    }
+    .to_string()
+}
+
 /// Parse the profile JSON `text`; `source` names the file in errors.
 pub fn parse(text: &str, source: &Path) -> Result<OrtProfile> {
     let bad = |reason: String| Error::Input {
@@ -129,6 +153,11 @@ pub fn parse(text: &str, source: &Path) -> Result<OrtProfile> {
             op: op.to_string(),
             start_us: ts,
             dur_us: dur,
+            provider: arg("provider").map(str::to_string),
+            precision: args
+                .and_then(|a| a.get("input_type_shape"))
+                .and_then(first_input_type)
+                .map(precision_name),
         });
     }
     runs.sort_by(|a, b| a.ts_us.total_cmp(&b.ts_us));
@@ -197,6 +226,36 @@ mod tests {
         );
         assert_eq!(timed.nodes.len(), 2);
         assert_eq!((timed.nodes[0].run, timed.nodes[0].start_us), (0, 11.0));
+    }
+
+    #[test]
+    fn node_provider_and_precision_come_from_its_args() {
+        // As ONNX Runtime 1.31 writes them: a QLinearConv fused from a QDQ model on
+        // the CPU, an fp16 Conv on CUDA, and a node without input types.
+        let text = r#"[
+{"cat":"Session","dur":100,"ts":0,"name":"model_run","args":{}},
+{"cat":"Node","dur":5,"ts":1,"name":"q_kernel_time","args":{"op_name":"QLinearConv","provider":"CPUExecutionProvider","input_type_shape":[{"uint8":[1,8,8,3]},{"float":[]}]}},
+{"cat":"Node","dur":5,"ts":10,"name":"c_kernel_time","args":{"op_name":"Conv","provider":"CUDAExecutionProvider","input_type_shape":[{"float16":[1,3,8,8]},{"float16":[4,3,3,3]}]}},
+{"cat":"Node","dur":5,"ts":20,"name":"r_kernel_time","args":{"op_name":"Relu","provider":"CUDAExecutionProvider"}}
+]"#;
+        let p = parse(text, Path::new("p.json")).unwrap();
+        let got: Vec<_> = p
+            .nodes
+            .iter()
+            .map(|n| (n.provider.as_deref(), n.precision.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("CPUExecutionProvider"), Some("uint8")),
+                (Some("CUDAExecutionProvider"), Some("fp16")),
+                (Some("CUDAExecutionProvider"), None)
+            ]
+        );
+        assert_eq!(
+            p.providers,
+            ["CPUExecutionProvider", "CUDAExecutionProvider"]
+        );
     }
 
     #[test]
