@@ -83,6 +83,16 @@ ensure_debs() {
     fi
     command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get (Debian/Ubuntu needed): $cmd"
     [[ "$(id -u)" == 0 ]] || die "missing packages ${missing[*]}; as root run: $cmd"
+    # One apt user at a time among these scripts (CI runs some side by side); whatever
+    # another installed meanwhile is not installed again.
+    local lock
+    exec {lock}>"${TMPDIR:-/tmp}/edgebench-apt.lock"
+    flock "$lock"
+    mapfile -t missing < <(missing_debs "$@")
+    if [[ ${#missing[@]} == 0 ]]; then
+        flock -u "$lock"
+        return 0
+    fi
     log "installing from Debian: ${missing[*]}"
     if [[ " ${missing[*]}" == *":arm64"* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
         dpkg --add-architecture arm64
@@ -90,6 +100,7 @@ ensure_debs() {
     apt-get update -qq >&2 || die "apt-get update failed"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
         die "apt-get install ${missing[*]} failed (is bookworm-security in the apt sources? rustc-web 1.96 comes from there)"
+    flock -u "$lock"
 }
 
 # The pinned PyPI tools in .cache/crossenv.

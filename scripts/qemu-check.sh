@@ -16,6 +16,8 @@
 #                  bundle's profile, in target/cross; about 1,000 CPU-seconds cold) and
 #                  run them under qemu on the neon and the portable path
 #   --build-kernel-tests  only build those (CI does, beside its host builds) and exit
+#   --only-kernel-tests   build those (nothing to do when built) and run them under qemu,
+#                  skipping steps 1–5 (CI runs those first, while the tests still build)
 #   --no-install   install nothing; fail when qemu or the aarch64 libraries are missing
 #   -h, --help     this text
 #
@@ -68,6 +70,7 @@ while [[ $# -gt 0 ]]; do
     --no-install) install=0 && shift ;;
     --kernel-tests) kernel_tests=1 && shift ;;
     --build-kernel-tests) kernel_tests=build && shift ;;
+    --only-kernel-tests) kernel_tests=only && shift ;;
     -h | --help) usage && exit 0 ;;
     -*) usage_error "unknown option '$1' (try --help)" ;;
     *)
@@ -128,13 +131,15 @@ if [[ "$kernel_tests" != 0 ]]; then
     fi
 fi
 
-if [[ -z "$host_bin" ]]; then
-    (cd "$root" && cargo build --quiet --workspace --bins) || die "cargo build of the host edgebench failed"
-    host_bin="$root/target/debug/edgebench"
+if [[ "$kernel_tests" != only ]]; then
+    if [[ -z "$host_bin" ]]; then
+        (cd "$root" && cargo build --quiet --workspace --bins) || die "cargo build of the host edgebench failed"
+        host_bin="$root/target/debug/edgebench"
+    fi
+    [[ -x "$host_bin" ]] || die "host edgebench not found: $host_bin"
+    host_bin="$(cd "$(dirname "$host_bin")" && pwd)/$(basename "$host_bin")"
+    bash "$root/scripts/fetch-onnxruntime.sh" >/dev/null # the host's ONNX Runtime
 fi
-[[ -x "$host_bin" ]] || die "host edgebench not found: $host_bin"
-host_bin="$(cd "$(dirname "$host_bin")" && pwd)/$(basename "$host_bin")"
-bash "$root/scripts/fetch-onnxruntime.sh" >/dev/null # the host's ONNX Runtime
 
 if [[ -z "$work" ]]; then
     work="$(mktemp -d "${TMPDIR:-/tmp}/qemu-check.XXXXXX")"
@@ -169,7 +174,28 @@ hrun() {
     "$host_bin" "$@"
 }
 
+# 6. The runtime's kernel and trainer tests under qemu, on both paths.
+kernel_tests_under_qemu() {
+    step "edgebench-runtime's kernel and trainer tests under qemu, neon and portable"
+    for p in neon portable; do
+        for t in "${tests[@]}"; do
+            # The library's kernel tests; the trainer's test files whole.
+            filter=()
+            [[ "$(basename "$t")" == edgebench_runtime-* ]] && filter=(train::kernels data::normalize simd::)
+            echo "\$ EDGEBENCH_SIMD=$p qemu-aarch64-static ... $(basename "$t") ${filter[*]}"
+            EDGEBENCH_SIMD="$p" "${Q[@]}" "$t" --test-threads 2 "${filter[@]}" ||
+                die "$(basename "$t") failed under qemu on the $p path"
+        done
+    done
+}
+
 started=$(date +%s)
+if [[ "$kernel_tests" == only ]]; then
+    kernel_tests_under_qemu
+    echo
+    echo "qemu-check: ok in $(($(date +%s) - started)) s: the kernel and trainer tests pass under qemu on both paths"
+    exit 0
+fi
 echo "qemu-check: bundle $bundle ($(grep -E '^(target|glibc_pin|newest_glibc_symbol)=' "$bundle/BUILD-INFO" | tr '\n' ' '))"
 echo "qemu-check: $(qemu-aarch64-static --version | head -n1), CPU model $cpu"
 cd "$work"
@@ -321,19 +347,7 @@ assert ref_loss[-1] < ref_loss[0], "the loss did not fall over 20 steps on one b
 print("every path: losses within 1e-4, parameters within 1e-3 of x86-64 portable's")
 EOF
 
-if [[ "$kernel_tests" == 1 ]]; then
-    step "edgebench-runtime's kernel and trainer tests under qemu, neon and portable"
-    for p in neon portable; do
-        for t in "${tests[@]}"; do
-            # The library's kernel tests; the trainer's test files whole.
-            filter=()
-            [[ "$(basename "$t")" == edgebench_runtime-* ]] && filter=(train::kernels data::normalize simd::)
-            echo "\$ EDGEBENCH_SIMD=$p qemu-aarch64-static ... $(basename "$t") ${filter[*]}"
-            EDGEBENCH_SIMD="$p" "${Q[@]}" "$t" --test-threads 2 "${filter[@]}" ||
-                die "$(basename "$t") failed under qemu on the $p path"
-        done
-    done
-fi
+[[ "$kernel_tests" != 1 ]] || kernel_tests_under_qemu
 
 echo
 echo "qemu-check: ok in $(($(date +%s) - started)) s: the aarch64 build runs and agrees with x86-64 to $TOL"
