@@ -4,7 +4,7 @@
 //! the flags, shows its progress and writes the report (`shrink.json`, `shrink.html`,
 //! and the final comparison's `final-compare.html`) into the output folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -108,7 +108,6 @@ pub struct ShrinkArgs {
 
 pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
-    check_out(&a)?;
     let base = setup::load_spec(&a.model)?;
     let default = Space::default_for(&base);
     let space = Space {
@@ -219,44 +218,6 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         let p = a.out.join("final-compare.html");
         report::write(&c, Format::Html, &p)?;
         println!("wrote {}", p.display());
-    }
-    Ok(())
-}
-
-/// `--out` is a folder (or nothing yet) apart from the data: the search writes spec
-/// files, checkpoints and models into it.
-fn check_out(a: &ShrinkArgs) -> anyhow::Result<()> {
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(Error::Invalid(format!(
-            "--out {}: not a folder (the search writes its state, checkpoints and models into a folder)",
-            a.out.display()
-        ))
-        .into());
-    }
-    let abs = |p: &Path| -> PathBuf {
-        std::fs::canonicalize(p).unwrap_or_else(|_| {
-            std::env::current_dir()
-                .map(|d| d.join(p))
-                .unwrap_or_else(|_| p.to_path_buf())
-        })
-    };
-    let out = abs(&a.out);
-    for (flag, p) in [
-        ("--data", Some(&a.data)),
-        ("--val", Some(&a.val)),
-        ("--labels", a.labels.as_ref()),
-        ("--val-labels", a.val_labels.as_ref()),
-    ] {
-        let Some(p) = p else { continue };
-        let d = abs(p);
-        if d.starts_with(&out) || out.starts_with(&d) {
-            return Err(Error::Invalid(format!(
-                "--out {} and {flag} {} overlap: the search's files would mix with the data; give an --out folder outside it",
-                a.out.display(),
-                p.display()
-            ))
-            .into());
-        }
     }
     Ok(())
 }

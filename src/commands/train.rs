@@ -228,23 +228,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     }
     let mut spec = setup::load_spec(&a.model)?;
     // --scale/--mean/--std: the images feed, and the exported model carries, these.
-    let pre = a.preprocess.to_override();
-    pre.validate()?;
-    if pre.layout == Some(edgebench_runtime::model::Layout::Nhwc) {
-        return Err(edgebench_runtime::Error::Invalid(
-            "--layout nhwc: the training engine is NCHW (exported models take NCHW)".into(),
-        )
-        .into());
-    }
-    if let Some(s) = pre.scale {
-        spec.preprocess.scale = s;
-    }
-    if let Some(m) = &pre.mean {
-        spec.preprocess.mean = m.clone();
-    }
-    if let Some(s) = &pre.std {
-        spec.preprocess.std = s.clone();
-    }
+    a.preprocess.to_override().apply_for_training(&mut spec)?;
     let classes_hint = spec.classes(setup::input_shape(&spec, a.input_size, None))?;
     let data = match &a.data {
         Some(d) => Some(Data::open(d, a.labels.as_deref(), &spec, classes_hint)?),

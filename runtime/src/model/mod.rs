@@ -87,6 +87,21 @@ impl PreprocessOverride {
         Ok(())
     }
 
+    /// Put this preprocessing into `spec` before training it (the images feed, and the
+    /// exported model carries, it): validated, and NCHW only (the training engine's
+    /// layout; exported models take NCHW).
+    pub fn apply_for_training(&self, spec: &mut crate::model::spec::Spec) -> Result<()> {
+        self.validate()?;
+        if self.layout == Some(Layout::Nhwc) {
+            return Err(Error::Invalid(
+                "--layout nhwc: the training engine is NCHW (exported models take NCHW)".into(),
+            ));
+        }
+        let mut layout = Layout::Nchw;
+        self.apply(&mut spec.preprocess, &mut layout);
+        Ok(())
+    }
+
     fn apply(&self, pre: &mut Preprocess, layout: &mut Layout) {
         if let Some(s) = self.scale {
             pre.scale = s;

@@ -12,6 +12,7 @@ pub mod calib;
 pub mod fp16;
 pub mod ptq;
 pub mod qdq;
+mod text;
 pub mod variant;
 
 use crate::error::{Error, Result};

@@ -320,5 +320,41 @@ fn check(cfg: &ShrinkConfig) -> Result<()> {
         )));
     }
     cfg.optimizer.validate()?;
+    check_out(cfg)
+}
+
+/// `out` is a folder (or nothing yet) apart from the data: the search writes spec files,
+/// checkpoints and models into it.
+fn check_out(cfg: &ShrinkConfig) -> Result<()> {
+    if cfg.out.exists() && !cfg.out.is_dir() {
+        return Err(Error::Invalid(format!(
+            "--out {}: not a folder (the search writes its state, checkpoints and models into a folder)",
+            cfg.out.display()
+        )));
+    }
+    let abs = |p: &Path| -> PathBuf {
+        std::fs::canonicalize(p).unwrap_or_else(|_| {
+            std::env::current_dir()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        })
+    };
+    let out = abs(&cfg.out);
+    for (flag, p) in [
+        ("--data", Some(&cfg.train)),
+        ("--val", Some(&cfg.val)),
+        ("--labels", cfg.labels.as_ref()),
+        ("--val-labels", cfg.val_labels.as_ref()),
+    ] {
+        let Some(p) = p else { continue };
+        let d = abs(p);
+        if d.starts_with(&out) || out.starts_with(&d) {
+            return Err(Error::Invalid(format!(
+                "--out {} and {flag} {} overlap: the search's files would mix with the data; give an --out folder outside it",
+                cfg.out.display(),
+                p.display()
+            )));
+        }
+    }
     Ok(())
 }
