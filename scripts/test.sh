@@ -7,10 +7,10 @@
 # Every test, in three cargo runs: the integration tests, binaries and examples (the
 # runtime at opt-level 2, Cargo.toml says why); the runtime's doc tests; the runtime's
 # unit tests with the runtime unoptimised. Those unit tests are one more compilation of
-# the whole runtime crate (with its test modules): at opt-level 2 that is ~450 s of
-# CI's 2-core build for tests that then run in 8 s; unoptimised it compiles in ~25 s and
-# they run in ~20 s. (A Cargo profile cannot tell the unit tests from the library the
-# integration tests link, so the opt-level is given to that run alone.)
+# the whole runtime crate (with its test modules): optimised, it was the longest unit of
+# CI's test build, for tests that run in seconds either way. (A Cargo profile cannot
+# tell the unit tests from the library the integration tests link, so the opt-level is
+# given to that run alone.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
