@@ -181,6 +181,16 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 EOF
         fi
         export ORT_DYLIB_PATH="$lib"
+        # What .cache/gpu/site must hold: the pinned CUDA libraries, and TensorRT's unless
+        # --no-tensorrt (then a site that has TensorRT too will do).
+        all_pins="${NVIDIA_PINS[*]} $TRT_PIN"
+        want_pins="$all_pins"
+        [[ "$no_trt" == 1 ]] && want_pins="${NVIDIA_PINS[*]}"
+        pins_installed() {
+            local have
+            have="$(cat "$cache/site/.pins" 2>/dev/null)" || return 1
+            [[ "$have" == "$want_pins" || "$have" == "$all_pins" ]]
+        }
         site="$cache/site"
         if [[ -n "$cuda_libs" ]]; then
             site="$(cd "$cuda_libs" && pwd)"
@@ -189,8 +199,8 @@ EOF
                     die "--cuda-libs $cuda_libs: no $need in it"
             done
             log "CUDA and cuDNN libraries from $site"
-        elif [[ ! -f "$cache/site/.pins" || "$(cat "$cache/site/.pins")" != "${NVIDIA_PINS[*]} $TRT_PIN" ]]; then
-            log "installing CUDA 13, cuDNN 9 and TensorRT 10 libraries (pinned, several GB) into $cache/site"
+        elif ! pins_installed; then
+            log "installing CUDA 13, cuDNN 9$([[ "$no_trt" == 1 ]] || echo " and TensorRT 10") libraries (pinned, several GB) into $cache/site"
             rm -rf "$cache/site"
             "$py" -m pip install --quiet --no-deps --only-binary=:all: --target "$cache/site" \
                 "${pip_src[@]}" "${NVIDIA_PINS[@]}" || die "cannot install the CUDA/cuDNN libraries (no network? use --wheels DIR)"
@@ -199,7 +209,7 @@ EOF
             [[ "$no_trt" == 1 ]] ||
                 "$py" -m pip install --quiet --no-deps --target "$cache/site" "${trt_src[@]}" "$TRT_PIN" ||
                 die "cannot install $TRT_PIN (its wheel comes from $NVIDIA_INDEX; or use --wheels DIR, or --no-tensorrt)"
-            echo "${NVIDIA_PINS[*]} $TRT_PIN" >"$cache/site/.pins"
+            echo "$want_pins" >"$cache/site/.pins"
         fi
         libdirs="$(find "$site" -name 'lib*.so*' -printf '%h\n' | sort -u | tr '\n' ':')"
         export LD_LIBRARY_PATH="$(dirname "$lib"):${libdirs}${LD_LIBRARY_PATH:-}"
@@ -314,15 +324,11 @@ SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda",
          "TensorrtExecutionProvider": "trt"}
 
 def ran_as(r):
-    # "CUDAExecutionProvider fp16: 3 nodes, 92.0 % of node time" -> "cuda fp16 ×3"
+    # profile's groups of compute nodes per provider and precision -> "cuda fp16 ×3"
     if not r or not r.get("compute_ran_as"):
         return "-"
-    out = []
-    for g in r["compute_ran_as"]:
-        head, rest = g.split(": ", 1)
-        prov, prec = head.rsplit(" ", 1)
-        out.append(f"{SHORT.get(prov, prov)} {prec} ×{rest.split(' ', 1)[0]}")
-    return ", ".join(out)
+    return ", ".join(f"{SHORT.get(g['provider'], g['provider'])} {g['precision']} ×{g['nodes']}"
+                     for g in r["compute_ran_as"])
 
 def stat(r, key):
     if not r:

@@ -56,6 +56,20 @@ fn onnx_runtime_json_lists_every_node() {
     assert!(conv["macs"].as_u64().unwrap() > 0);
     let share: f64 = nodes.iter().map(|n| n["share"].as_f64().unwrap()).sum();
     assert!((share - 1.0).abs() < 1e-6, "{share}");
+    // Where the convolutions and the dense layer ran, and in what: one group, for
+    // scripts (gpu-check reads it) as fields, not words.
+    assert_eq!(conv["provider"], "CPUExecutionProvider");
+    assert_eq!(conv["precision"], "fp32");
+    let groups = v["compute_ran_as"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{v}");
+    assert_eq!(groups[0]["provider"], "CPUExecutionProvider");
+    assert_eq!(groups[0]["precision"], "fp32");
+    assert_eq!(
+        groups[0]["nodes"], 4,
+        "lean's three convolutions and its dense layer"
+    );
+    let g = groups[0]["share"].as_f64().unwrap();
+    assert!(g > 0.0 && g <= 1.0, "{g}");
 }
 
 #[test]

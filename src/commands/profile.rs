@@ -93,7 +93,7 @@ fn to_json(
         "node_sum_ms": p.node_sum_ms,
         "total_macs": p.total_macs,
         "nodes": p.nodes,
-        "compute_ran_as": profile::compute_ran_as(&p.nodes),
+        "compute_ran_as": profile::compute_groups(&p.nodes),
         "kernels": p.kernels,
         "run_ms": p.run_ms,
         "notes": p.notes,

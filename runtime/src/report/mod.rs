@@ -34,7 +34,7 @@ pub(crate) use phrases::{
 };
 
 pub use cross_model::{pareto_front, ratios};
-pub use phrases::compute_ran_as;
+pub use phrases::{ComputeGroup, compute_groups, compute_ran_as};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -306,35 +306,81 @@ fn is_compute(op: &str) -> bool {
     .any(|k| op.contains(k))
 }
 
+/// Where one provider ran compute nodes in one precision (see [`compute_groups`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ComputeGroup {
+    /// The execution provider, e.g. `CUDAExecutionProvider`.
+    pub provider: String,
+    /// The precision (`fp32`, `fp16`, `uint8`, …; `?` when the profile gave no type).
+    pub precision: String,
+    /// How many compute nodes.
+    pub nodes: usize,
+    /// Their share of the summed node time, in [0, 1].
+    pub share: f64,
+}
+
+impl std::fmt::Display for ComputeGroup {
+    /// `CUDAExecutionProvider fp16: 3 nodes, 92.0 % of node time`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.nodes == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} {}: {} node{s}, {:.1} % of node time",
+            self.provider,
+            self.precision,
+            self.nodes,
+            self.share * 100.0
+        )
+    }
+}
+
 /// Where the compute nodes ran and in what precision, from the engine's own record
-/// (ONNX Runtime's profile): one entry per provider and precision, e.g.
-/// `CUDAExecutionProvider fp16: 3 nodes, 92.0 % of node time`. Empty when the engine
-/// does not say (tract). A TensorRT subgraph's precision is that of its inputs: inside,
-/// TensorRT picks per layer among the precisions it was allowed (`--trt-fp16`, int8
-/// from a QDQ model).
-pub fn compute_ran_as(nodes: &[NodeTime]) -> Vec<String> {
+/// (ONNX Runtime's profile): one group per provider and precision, the longest first.
+/// Empty when the engine does not say (tract). A TensorRT subgraph's precision is that
+/// of its inputs: inside, TensorRT picks per layer among the precisions it was allowed
+/// (`--trt-fp16`, int8 from a QDQ model).
+pub fn compute_groups(nodes: &[NodeTime]) -> Vec<ComputeGroup> {
     let total: f64 = nodes.iter().map(|n| n.mean_ms).sum();
-    let mut groups: Vec<(String, usize, f64)> = Vec::new();
+    let mut groups: Vec<(ComputeGroup, f64)> = Vec::new();
     for n in nodes.iter().filter(|n| is_compute(&n.op)) {
         let Some(provider) = &n.provider else {
             continue;
         };
-        let key = format!("{provider} {}", n.precision.as_deref().unwrap_or("?"));
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => {
-                g.1 += 1;
-                g.2 += n.mean_ms;
+        let precision = n.precision.as_deref().unwrap_or("?");
+        match groups
+            .iter_mut()
+            .find(|(g, _)| g.provider == *provider && g.precision == precision)
+        {
+            Some((g, ms)) => {
+                g.nodes += 1;
+                *ms += n.mean_ms;
             }
-            None => groups.push((key, 1, n.mean_ms)),
+            None => groups.push((
+                ComputeGroup {
+                    provider: provider.clone(),
+                    precision: precision.to_string(),
+                    nodes: 1,
+                    share: 0.0,
+                },
+                n.mean_ms,
+            )),
         }
     }
-    groups.sort_by(|a, b| b.2.total_cmp(&a.2));
+    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
     groups
         .into_iter()
-        .map(|(key, count, ms)| {
-            let share = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
-            let s = if count == 1 { "" } else { "s" };
-            format!("{key}: {count} node{s}, {share:.1} % of node time")
+        .map(|(mut g, ms)| {
+            g.share = if total > 0.0 { ms / total } else { 0.0 };
+            g
         })
+        .collect()
+}
+
+/// [`compute_groups`] in words, e.g. `CUDAExecutionProvider fp16: 3 nodes, 92.0 % of
+/// node time`.
+pub fn compute_ran_as(nodes: &[NodeTime]) -> Vec<String> {
+    compute_groups(nodes)
+        .iter()
+        .map(|g| g.to_string())
         .collect()
 }

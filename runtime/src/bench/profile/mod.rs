@@ -26,7 +26,7 @@ mod trace;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::report::compute_ran_as;
+pub use crate::report::{ComputeGroup, compute_groups, compute_ran_as};
 pub use nodes::{KernelTime, SourceNode, gflops, map_kernel, source_of, summarise};
 pub use trace::{chrome_trace, write_chrome_trace};
 
