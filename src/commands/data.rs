@@ -11,8 +11,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use edgebench_runtime::data::synth::{SynthFormat, SynthOptions};
 use edgebench_runtime::data::{pack, source, synth};
 
-use super::{bytes, group};
-
 #[derive(Debug, Args)]
 pub struct DataArgs {
     #[command(subcommand)]
@@ -133,15 +131,7 @@ fn run_synth(a: SynthArgs) -> anyhow::Result<()> {
     };
     let start = Instant::now();
     let s = synth::generate(&opts, &progress("synth"))?;
-    println!(
-        "wrote {} images ({}, {} per image) in {} classes to {} in {:.1} s",
-        group(s.files as u64),
-        bytes(s.bytes),
-        bytes(s.bytes / s.files.max(1) as u64),
-        s.classes.len(),
-        opts.out.display(),
-        start.elapsed().as_secs_f64()
-    );
+    println!("{}", s.line(&opts.out, start.elapsed().as_secs_f64()));
     Ok(())
 }
 
@@ -164,54 +154,25 @@ fn run_pack(a: PackArgs) -> anyhow::Result<()> {
     }
     let p = progress("pack");
     let s = pack::pack(src.as_ref(), &a.out, a.shards, &mut |d, t| p(d, t))?;
-    for (path, records, b) in &s.shards {
-        println!(
-            "{}: {} records, {}",
-            path.display(),
-            group(*records),
-            bytes(*b)
-        );
-    }
+    print!("{}", s.text());
     for reason in &s.skipped {
         eprintln!("skipped: {reason}");
     }
-    println!(
-        "packed {} records ({}) into {} shard{}; skipped {}",
-        group(s.records()),
-        bytes(s.bytes()),
-        s.shards.len(),
-        if s.shards.len() == 1 { "" } else { "s" },
-        s.skipped.len()
-    );
     Ok(())
 }
 
 fn run_info(a: InfoArgs) -> anyhow::Result<()> {
     let src = source::open(&a.data)?;
     println!("{}", src.describe());
-    let classes = src.classes();
-    if !classes.is_empty() {
-        let shown: Vec<&str> = classes.iter().take(20).map(String::as_str).collect();
-        let more = classes.len().saturating_sub(shown.len());
-        let tail = if more > 0 {
-            format!(", … {more} more")
-        } else {
-            String::new()
-        };
-        println!("classes: {}{tail}", shown.join(", "));
+    if let Some(line) = pack::classes_line(src.classes()) {
+        println!("{line}");
     }
     let p = progress("check");
     let r = pack::verify(src.as_ref(), &mut |d, t| p(d, t));
     for b in r.bad.iter().take(a.show_bad) {
         eprintln!("bad: {b}");
     }
-    println!(
-        "items: {}, labelled: {}, bytes: {}, bad: {}",
-        group(r.items as u64),
-        group(r.labelled as u64),
-        bytes(r.bytes),
-        r.bad.len()
-    );
+    println!("{}", r.line());
     if !r.bad.is_empty() {
         anyhow::bail!(
             "{}: {} of {} items are unreadable",

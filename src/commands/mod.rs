@@ -58,4 +58,4 @@ pub fn engine_options(args: &EngineArgs, input_shape: Vec<usize>) -> EngineOptio
     args.settings().options(input_shape)
 }
 
-pub use edgebench_runtime::units::{bytes, count as si, thousands as group};
+pub use edgebench_runtime::units::{bytes, count as si};

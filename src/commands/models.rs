@@ -4,7 +4,7 @@ use anyhow::Context;
 use edgebench_runtime::fsutil::IoPaths;
 use edgebench_runtime::model::{onnx_write, spec::Spec, zoo};
 
-use super::{bytes, group, si};
+use super::{bytes, si};
 use crate::cli::ModelsCmd;
 
 pub fn run(cmd: ModelsCmd) -> anyhow::Result<()> {
@@ -55,23 +55,9 @@ fn list(
 ) -> anyhow::Result<()> {
     let rows = zoo::summaries(input)?;
     if json {
-        super::print_json("the model list", &rows)?;
-        return Ok(());
+        return super::print_json("the model list", &rows);
     }
-    println!(
-        "{:<10} {:>11} {:>14} {:>10}  description",
-        "model", "input", "params", "MACs"
-    );
-    for r in &rows {
-        println!(
-            "{:<10} {:>11} {:>14} {:>10}  {}",
-            r.name,
-            r.input,
-            group(r.params),
-            si(r.macs),
-            r.description
-        );
-    }
+    print!("{}", zoo::list_text(&rows));
     Ok(())
 }
 
@@ -80,27 +66,6 @@ fn show(
     input: Option<edgebench_runtime::model::spec::InputShape>,
 ) -> anyhow::Result<()> {
     let spec = spec_of(model)?;
-    let inp = input.unwrap_or(spec.input);
-    let plan = spec.plan(inp)?;
-    println!("{} — {} (input {inp})", spec.name, spec.description);
-    println!(
-        "{:>3} {:<16} {:>14} {:>12} {:>10}",
-        "#", "layer", "output", "params", "MACs"
-    );
-    for (i, l) in plan.iter().enumerate() {
-        println!(
-            "{:>3} {:<16} {:>14} {:>12} {:>10}",
-            i + 1,
-            l.layer.kind(),
-            l.output.to_string(),
-            group(l.params),
-            si(l.macs)
-        );
-    }
-    println!(
-        "total: {} params, {} MACs per image",
-        group(plan.iter().map(|l| l.params).sum()),
-        si(plan.iter().map(|l| l.macs).sum())
-    );
+    print!("{}", zoo::layers_text(&spec, input.unwrap_or(spec.input))?);
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use edgebench_runtime::bench::profile::{self, Profile, ProfileOptions};
-use edgebench_runtime::{board, model};
+use edgebench_runtime::bench::profile::{self, ProfileOptions};
+use edgebench_runtime::board;
 
 use super::engine_options;
 use crate::cli::{EngineArgs, ModelInputArgs};
@@ -63,42 +63,17 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     }
     let board = board::detect();
     if args.json {
-        super::print_json("the profile", &to_json(&prepared, &prof, &args, board))?;
-        return Ok(());
+        let j = prof.to_json(
+            &prepared.name,
+            &prepared.input_shape,
+            args.trace.as_deref(),
+            board.as_ref(),
+        );
+        return super::print_json("the profile", &j);
     }
     print!("{}", prof.text(&prepared.name, args.top, board.as_ref()));
     if let Some(path) = &args.trace {
         println!("wrote Chrome trace {}", path.display());
     }
     Ok(())
-}
-
-/// The detected Jetson board and its built-in target, if any.
-type Board = Option<(String, Option<String>)>;
-
-fn to_json(
-    prepared: &model::Prepared,
-    p: &Profile,
-    args: &ProfileArgs,
-    board: Board,
-) -> serde_json::Value {
-    let (board, target) = board.map_or((None, None), |(b, t)| (Some(b), t));
-    serde_json::json!({
-        "model": prepared.name,
-        "input_shape": prepared.input_shape,
-        "engine": p.engine,
-        "warmup": p.warmup,
-        "runs": p.runs,
-        "total_ms": p.total_ms,
-        "node_sum_ms": p.node_sum_ms,
-        "total_macs": p.total_macs,
-        "nodes": p.nodes,
-        "compute_ran_as": profile::compute_groups(&p.nodes),
-        "kernels": p.kernels,
-        "run_ms": p.run_ms,
-        "notes": p.notes,
-        "trace_file": args.trace,
-        "board": board,
-        "target": target,
-    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use edgebench_runtime::bench::single::{self, Input, RunLatency};
+use edgebench_runtime::bench::single::{self, Input};
 use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
 use edgebench_runtime::fsutil::IoPaths;
@@ -58,65 +58,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.output {
         npy::write_npy(out, &t.output)?;
     }
-    let (info, lat) = (&t.info, &t.latencies_ms);
-    let stats = RunLatency::of(lat);
-    let top = single::top_k(&t.output, 5);
     if args.json {
-        let j = serde_json::json!({
-            "model": prepared.name,
-            "input_shape": prepared.input_shape,
-            "preprocess": edgebench_runtime::model::describe_preprocess(&prepared.preprocess, prepared.layout),
-            "engine": info,
-            "init_ms": t.init_ms,
-            "first_inference_ms": t.first_inference_ms,
-            "latency_ms": stats,
-            "output_shape": t.output.shape(),
-            "top": top,
-            "output_file": args.output,
-        });
-        super::print_json("the run summary", &j)?;
-        return Ok(());
-    }
-    let dims: Vec<String> = prepared.input_shape.iter().map(|d| d.to_string()).collect();
-    println!(
-        "{}: engine {} {} (input {}), provider {}",
-        prepared.name,
-        info.engine,
-        info.version,
-        dims.join("x"),
-        info.provider
-    );
-    for f in &info.fallbacks {
-        println!("  fallback: {f}");
-    }
-    if !args.input.to_ascii_lowercase().ends_with(".npy") && args.input != "random" {
-        println!(
-            "  image input: {}",
-            edgebench_runtime::model::describe_preprocess(&prepared.preprocess, prepared.layout)
+        return super::print_json(
+            "the run summary",
+            &t.to_json(&prepared, args.output.as_deref()),
         );
     }
-    println!(
-        "  init {:.1} ms, first inference {:.2} ms",
-        t.init_ms, t.first_inference_ms
-    );
-    if lat.len() > 1 {
-        println!(
-            "  latency over {} runs: min {:.2} ms, median {:.2} ms, mean {:.2} ms, max {:.2} ms",
-            lat.len(),
-            stats.min,
-            stats.median,
-            stats.mean,
-            stats.max
-        );
-    }
-    let top: Vec<String> = top.iter().map(|(i, p)| format!("{i}:{p:.4}")).collect();
-    println!(
-        "  output {:?}; top classes (image 0): {}",
-        t.output.shape(),
-        top.join(" ")
-    );
-    if let Some(out) = &args.output {
-        println!("  wrote {}", out.display());
-    }
+    let image = !is_npy && args.input != "random";
+    print!("{}", t.text(&prepared, image, args.output.as_deref()));
     Ok(())
 }

@@ -9,14 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edgebench_runtime::bench::compare::{Batch, CompareConfig};
-use edgebench_runtime::bench::interleave::Plan;
-use edgebench_runtime::model::PrepareOptions;
 use edgebench_runtime::report::{self, Format};
 use edgebench_runtime::shrink::space::{self, Space};
-use edgebench_runtime::shrink::{self, CompareMeasure, Outcome, ShrinkConfig};
+use edgebench_runtime::shrink::{self, CompareMeasure, MeasureSettings, Outcome, ShrinkConfig};
 use edgebench_runtime::train::fit::setup;
-use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::{Error, board, units};
 use indicatif::ProgressBar;
 
@@ -117,27 +113,12 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         precisions: a.precisions.clone().unwrap_or(default.precisions),
     }
     .normalized()?;
-    let (target, budget) = match &a.target {
-        Some(t) => (t.clone(), board::resolve(t)?.budget("--target")),
-        None => match board::detect() {
-            Some((b, Some(t))) => (
-                t.clone(),
-                board::resolve(&t)?.budget(&format!("detected: {b}")),
-            ),
-            _ => {
-                return Err(Error::Invalid(
-                    "shrink needs a board's budgets: give --target NAME|FILE (see `edgebench targets`)"
-                        .into(),
-                )
-                .into());
-            }
-        },
-    };
-    let optimizer = match a.optimizer {
-        OptimizerArg::Sgd => OptimizerConfig::sgd(0.9),
-        OptimizerArg::Nesterov => OptimizerConfig::nesterov(0.9),
-        OptimizerArg::Adam => OptimizerConfig::adam(),
-        OptimizerArg::Adamw => OptimizerConfig::adamw(),
+    let Some((board, chosen_by)) = board::choose(a.target.as_deref())? else {
+        return Err(Error::Invalid(
+            "shrink needs a board's budgets: give --target NAME|FILE (see `edgebench targets`)"
+                .into(),
+        )
+        .into());
     };
     let cfg = ShrinkConfig {
         base,
@@ -146,11 +127,11 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         labels: a.labels.clone(),
         val: a.val.clone(),
         val_labels: a.val_labels.clone(),
-        budget,
+        budget: board.budget(&chosen_by),
         time_s: a.time,
         rung_images: a.rung_images,
         batch: a.batch,
-        optimizer,
+        optimizer: a.optimizer.config(0.9),
         lr: a.lr,
         seed: a.seed,
         threads: a.train_threads,
@@ -158,42 +139,18 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         out: a.out.clone(),
         resume: a.resume,
     };
-    let template = CompareConfig {
-        command: "shrink".into(),
-        models: Vec::new(),
-        plan: Plan {
-            warmup_queries: 2,
-            warmup_s: 0.3,
-            min_queries: 10,
-            min_duration_s: a.min_duration,
-            max_duration_s: 0.0,
-            rounds: 2,
-            single_stream: true,
-            offline: true,
-        },
-        batch: Batch::Fixed(a.measure_batch),
-        max_batch: a.measure_batch,
-        prepare: PrepareOptions {
-            seed: a.seed,
-            ..Default::default()
-        },
-        data: None,
-        data_workers: a.workers,
-        target: None,
-        memory_budget: None,
-        profile: false,
-        remeasure_peak: false,
-        no_peak: true,
-        tegrastats_interval_ms: 100,
+    let settings = MeasureSettings {
+        min_duration_s: a.min_duration,
+        batch: a.measure_batch,
+        seed: a.seed,
+        workers: a.workers,
         engine: a.engine.settings(),
         worker_exe: std::env::current_exe().context("locating the edgebench executable")?,
     };
-    let mut measure = CompareMeasure {
-        template,
-        calibrate: a.data.clone(),
-        target,
-        warn: Box::new(|l: &str| eprintln!("edgebench: warning: {l}")),
-    };
+    // The target as the user named it (a .toml path stays a path).
+    let target = a.target.clone().unwrap_or(board.name);
+    let warn = Box::new(|l: &str| eprintln!("edgebench: warning: {l}"));
+    let mut measure = CompareMeasure::new(settings, a.data.clone(), target, warn);
     let mut shown = Shown {
         quiet: a.quiet,
         bar: None,
@@ -206,17 +163,10 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     print!("{}", rep.text());
-    let json = serde_json::to_string_pretty(&rep).map_err(|e| Error::json("the report", e))?;
-    let files = [("shrink.json", json), ("shrink.html", rep.html()?)];
-    for (name, text) in files {
-        let p = a.out.join(name);
-        edgebench_runtime::fsutil::write_atomic(&p, text.as_bytes())?;
-        println!("wrote {}", p.display());
+    if let Some(c) = compared.as_ref() {
+        print!("{}", report::render(c, Format::Table)?);
     }
-    if let Some(c) = *compared {
-        print!("{}", report::render(&c, Format::Table)?);
-        let p = a.out.join("final-compare.html");
-        report::write(&c, Format::Html, &p)?;
+    for p in rep.write(&a.out, compared.as_ref().as_ref())? {
         println!("wrote {}", p.display());
     }
     Ok(())

@@ -164,6 +164,18 @@ pub enum OptimizerArg {
     Adamw,
 }
 
+impl OptimizerArg {
+    /// The optimizer, with `momentum` for the SGD kinds.
+    pub fn config(self, momentum: f32) -> OptimizerConfig {
+        match self {
+            OptimizerArg::Sgd => OptimizerConfig::sgd(momentum),
+            OptimizerArg::Nesterov => OptimizerConfig::nesterov(momentum),
+            OptimizerArg::Adam => OptimizerConfig::adam(),
+            OptimizerArg::Adamw => OptimizerConfig::adamw(),
+        }
+    }
+}
+
 fn parse_trainable(s: &str) -> Result<Trainable, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -177,12 +189,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 
 /// The run's choices as the runtime takes them.
 fn choices(a: &TrainArgs, array_chw: Option<(usize, usize, usize)>) -> anyhow::Result<Choices> {
-    let mut optimizer = match a.optimizer {
-        OptimizerArg::Sgd => OptimizerConfig::sgd(a.momentum),
-        OptimizerArg::Nesterov => OptimizerConfig::nesterov(a.momentum),
-        OptimizerArg::Adam => OptimizerConfig::adam(),
-        OptimizerArg::Adamw => OptimizerConfig::adamw(),
-    };
+    let mut optimizer = a.optimizer.config(a.momentum);
     if let Some(wd) = a.weight_decay {
         optimizer = optimizer.with_weight_decay(wd);
     }
@@ -276,39 +283,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     if let Some(r) = &a.resume {
         cfg.start = fit::resume(&mut trainer, r, a.seed)?;
     }
-    println!(
-        "training {} at {} on {}{}",
-        s.spec.name,
-        s.input,
-        train.describe(),
-        val.as_ref()
-            .map(|v| format!("; validation: {}", v.describe()))
-            .unwrap_or_default()
-    );
-    println!(
-        "batch {} = {} × micro-batch {}; {} trainable; {}; arena {}; kernels {}",
-        b.effective,
-        b.steps,
-        b.micro,
-        s.trainable,
-        s.optimizer,
-        units::bytes(trainer.arena_bytes() as u64),
-        edgebench_runtime::simd::active().name()
-    );
-    // What the epochs' GFLOP/s compare with, when `edgebench hw` has measured it here
-    // (never measured during training: it would take the cores).
-    if let Some(p) = edgebench_runtime::bench::hw::cached_peak() {
-        let own = match (p.own_gflops, p.own_kernels.as_deref()) {
-            (Some(g), Some(k)) if k == edgebench_runtime::simd::active().name() => {
-                format!(", edgebench's sgemm {g:.1} on {k}")
-            }
-            _ => String::new(),
-        };
-        println!(
-            "GEMM peak here: {:.1} GFLOP/s fp32{own} (edgebench hw)",
-            p.gflops
-        );
-    }
+    print!("{}", s.header(&trainer, &train, val.as_ref()));
     let begun = Instant::now();
     let mut shown = Shown {
         quiet: a.quiet,
@@ -316,21 +291,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         bar: None,
     };
     let done = fit::fit(&mut trainer, &train, val.as_ref(), &cfg, &mut shown)?;
-    if let (Some(p), Some(sum)) = (&a.export, &done.exported) {
-        println!(
-            "exported {} ({} parameters, {}) to {}",
-            sum.model,
-            units::thousands(sum.params),
-            units::bytes(sum.bytes),
-            p.display()
-        );
-    }
-    print!("{}", done.power.text());
-    println!(
-        "done: {} optimizer steps in {:.1} s",
-        done.updates,
-        begun.elapsed().as_secs_f64()
-    );
+    let seconds = begun.elapsed().as_secs_f64();
+    print!("{}", done.summary(a.export.as_deref(), seconds));
     Ok(())
 }
 

@@ -122,7 +122,8 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
     if cfg.max_batch == 0 {
         return Err(Error::Invalid("--max-batch must be ≥ 1".into()));
     }
-    let (chosen, board) = resolve_target(cfg.target.as_deref())?;
+    let board = board::detect().map(|(b, _)| b);
+    let chosen = board::choose(cfg.target.as_deref())?;
     match (&board, &chosen) {
         (Some(b), Some((t, how))) if how.starts_with("detected") => obs.note(&format!(
             "detected {b}: using target {} for the verdicts",
@@ -296,26 +297,6 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
     };
     drop(prepared);
     Ok(report)
-}
-
-/// A target and how it was chosen.
-type Chosen = Option<(board::Board, String)>;
-
-/// `--target`, else the Jetson board this runs on when it maps to a built-in target; also
-/// the detected board's name.
-fn resolve_target(arg: Option<&str>) -> Result<(Chosen, Option<String>)> {
-    let detected = board::detect();
-    let board = detected.as_ref().map(|(b, _)| b.clone());
-    if let Some(name) = arg {
-        return Ok((Some((board::resolve(name)?, "--target".into())), board));
-    }
-    match detected {
-        Some((b, Some(t))) => Ok((
-            Some((board::resolve(&t)?, format!("detected: {b}"))),
-            Some(b),
-        )),
-        _ => Ok((None, board)),
-    }
 }
 
 /// For every `MODEL@precision` measured beside its `MODEL`, both with a top-1: the

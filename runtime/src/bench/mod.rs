@@ -9,6 +9,7 @@ pub mod compare;
 pub mod hw;
 pub mod input;
 pub mod interleave;
+pub mod machine;
 pub mod memory;
 pub mod pipeline;
 pub mod profile;

@@ -120,6 +120,78 @@ pub fn time(
     })
 }
 
+impl Timed {
+    /// The JSON summary of `edgebench run --json` for `prepared`, whose output went to
+    /// `output_file`.
+    pub fn to_json(&self, prepared: &Prepared, output_file: Option<&Path>) -> serde_json::Value {
+        serde_json::json!({
+            "model": prepared.name,
+            "input_shape": prepared.input_shape,
+            "preprocess": crate::model::describe_preprocess(&prepared.preprocess, prepared.layout),
+            "engine": self.info,
+            "init_ms": self.init_ms,
+            "first_inference_ms": self.first_inference_ms,
+            "latency_ms": RunLatency::of(&self.latencies_ms),
+            "output_shape": self.output.shape(),
+            "top": top_k(&self.output, 5),
+            "output_file": output_file,
+        })
+    }
+
+    /// What `edgebench run` prints: engine and provider (and fallbacks), the image
+    /// preprocessing when the input was an image, times, the output's shape and top
+    /// classes, and `output_file`.
+    pub fn text(&self, prepared: &Prepared, image: bool, output_file: Option<&Path>) -> String {
+        let (info, lat) = (&self.info, &self.latencies_ms);
+        let dims: Vec<String> = prepared.input_shape.iter().map(|d| d.to_string()).collect();
+        let mut s = format!(
+            "{}: engine {} {} (input {}), provider {}\n",
+            prepared.name,
+            info.engine,
+            info.version,
+            dims.join("x"),
+            info.provider
+        );
+        for f in &info.fallbacks {
+            s.push_str(&format!("  fallback: {f}\n"));
+        }
+        if image {
+            s.push_str(&format!(
+                "  image input: {}\n",
+                crate::model::describe_preprocess(&prepared.preprocess, prepared.layout)
+            ));
+        }
+        s.push_str(&format!(
+            "  init {:.1} ms, first inference {:.2} ms\n",
+            self.init_ms, self.first_inference_ms
+        ));
+        if lat.len() > 1 {
+            let st = RunLatency::of(lat);
+            s.push_str(&format!(
+                "  latency over {} runs: min {:.2} ms, median {:.2} ms, mean {:.2} ms, max {:.2} ms\n",
+                lat.len(),
+                st.min,
+                st.median,
+                st.mean,
+                st.max
+            ));
+        }
+        let top: Vec<String> = top_k(&self.output, 5)
+            .iter()
+            .map(|(i, p)| format!("{i}:{p:.4}"))
+            .collect();
+        s.push_str(&format!(
+            "  output {:?}; top classes (image 0): {}\n",
+            self.output.shape(),
+            top.join(" ")
+        ));
+        if let Some(out) = output_file {
+            s.push_str(&format!("  wrote {}\n", out.display()));
+        }
+        s
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }

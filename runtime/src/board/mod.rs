@@ -10,6 +10,7 @@
 mod detect;
 pub mod tegrastats;
 pub mod tegrastats_sampler;
+pub mod text;
 mod verdict;
 
 use std::path::Path;
@@ -180,6 +181,19 @@ pub fn builtin() -> Vec<Board> {
 /// The built-in targets' names.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// The board whose budgets apply, and how it was chosen (`--target`, or `detected:
+/// <board>`): `arg` when given, else the built-in target of the Jetson this runs on,
+/// else none.
+pub fn choose(arg: Option<&str>) -> Result<Option<(Board, String)>> {
+    if let Some(name) = arg {
+        return Ok(Some((resolve(name)?, "--target".into())));
+    }
+    match detect() {
+        Some((b, Some(t))) => Ok(Some((resolve(&t)?, format!("detected: {b}")))),
+        _ => Ok(None),
+    }
 }
 
 /// A built-in target by name, or a target file by path.

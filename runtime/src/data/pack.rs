@@ -75,6 +75,28 @@ impl PackSummary {
     pub fn bytes(&self) -> u64 {
         self.shards.iter().map(|s| s.2).sum()
     }
+    /// A line per shard, then the totals.
+    pub fn text(&self) -> String {
+        use crate::units::{bytes, thousands};
+        let mut s = String::new();
+        for (path, records, b) in &self.shards {
+            s.push_str(&format!(
+                "{}: {} records, {}\n",
+                path.display(),
+                thousands(*records),
+                bytes(*b)
+            ));
+        }
+        s.push_str(&format!(
+            "packed {} records ({}) into {} shard{}; skipped {}\n",
+            thousands(self.records()),
+            bytes(self.bytes()),
+            self.shards.len(),
+            if self.shards.len() == 1 { "" } else { "s" },
+            self.skipped.len()
+        ));
+        s
+    }
 }
 
 /// Write `src` as `shards` TFRecord files named by [`shard_paths`] (at most one per
@@ -155,6 +177,35 @@ pub struct VerifyReport {
     pub bad: Vec<String>,
     /// Encoded bytes read.
     pub bytes: u64,
+}
+
+impl VerifyReport {
+    /// `items: 30, labelled: 30, bytes: 37.7 KiB, bad: 0`.
+    pub fn line(&self) -> String {
+        use crate::units::{bytes, thousands};
+        format!(
+            "items: {}, labelled: {}, bytes: {}, bad: {}",
+            thousands(self.items as u64),
+            thousands(self.labelled as u64),
+            bytes(self.bytes),
+            self.bad.len()
+        )
+    }
+}
+
+/// `classes: a, b, c` — at most the first 20 and how many more; `None` without classes.
+pub fn classes_line(classes: &[String]) -> Option<String> {
+    if classes.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = classes.iter().take(20).map(String::as_str).collect();
+    let more = classes.len() - shown.len();
+    let tail = if more > 0 {
+        format!(", … {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!("classes: {}{tail}", shown.join(", ")))
 }
 
 /// Read every item of `src` and check that it is an image the loader takes ([`probe`]);

@@ -6,6 +6,7 @@
 //! module still compiles and answers [`Error::NotCompiledIn`]. [`select::open`] picks the
 //! engine for `--engine auto|ort|tract` and records why any fallback happened.
 
+pub mod available;
 pub mod ort;
 pub mod select;
 pub mod tract;

@@ -67,6 +67,54 @@ pub fn summaries(input: Option<super::spec::InputShape>) -> Result<Vec<Summary>>
         .collect()
 }
 
+/// The table of `edgebench models list`: one row per summary.
+pub fn list_text(rows: &[Summary]) -> String {
+    use crate::units::{count, thousands};
+    let mut s = format!(
+        "{:<10} {:>11} {:>14} {:>10}  description\n",
+        "model", "input", "params", "MACs"
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<10} {:>11} {:>14} {:>10}  {}\n",
+            r.name,
+            r.input,
+            thousands(r.params),
+            count(r.macs),
+            r.description
+        ));
+    }
+    s
+}
+
+/// The table of `edgebench models show`: `spec`'s layers at `input` with their output
+/// shapes, parameters and MACs, and the totals.
+pub fn layers_text(spec: &Spec, input: super::spec::InputShape) -> Result<String> {
+    use crate::units::{count, thousands};
+    let plan = spec.plan(input)?;
+    let mut s = format!("{} — {} (input {input})\n", spec.name, spec.description);
+    s.push_str(&format!(
+        "{:>3} {:<16} {:>14} {:>12} {:>10}\n",
+        "#", "layer", "output", "params", "MACs"
+    ));
+    for (i, l) in plan.iter().enumerate() {
+        s.push_str(&format!(
+            "{:>3} {:<16} {:>14} {:>12} {:>10}\n",
+            i + 1,
+            l.layer.kind(),
+            l.output.to_string(),
+            thousands(l.params),
+            count(l.macs)
+        ));
+    }
+    s.push_str(&format!(
+        "total: {} params, {} MACs per image\n",
+        thousands(plan.iter().map(|l| l.params).sum()),
+        count(plan.iter().map(|l| l.macs).sum())
+    ));
+    Ok(s)
+}
+
 /// Load a spec from a TOML file; `base` may name a built-in model.
 pub fn load_spec_file(path: &Path) -> Result<Spec> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

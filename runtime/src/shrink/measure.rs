@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use super::Measure;
 use super::space::Precision;
 use super::state::Measured;
-use crate::bench::compare::{self, CompareConfig};
+use crate::bench::compare::{self, Batch, CompareConfig};
+use crate::bench::interleave::Plan;
+use crate::engine::EngineSettings;
 use crate::error::Result;
+use crate::model::PrepareOptions;
 use crate::report::schema::{Report, TargetBudget, VerdictStatus};
 
 /// `memory 1 GiB, p90 ≤ 100 ms, throughput ≥ 10/s`.
@@ -61,7 +64,70 @@ impl compare::Observer for Quiet<'_> {
     }
 }
 
+/// How a candidate is timed: a short comparison of its own.
+#[derive(Debug, Clone)]
+pub struct MeasureSettings {
+    /// Each timed scenario lasts at least this long (and ten queries).
+    pub min_duration_s: f64,
+    /// The Offline (throughput) batch.
+    pub batch: usize,
+    /// Seed of the random input.
+    pub seed: u64,
+    /// Loader workers of the held-out images' accuracy run (0: all cores).
+    pub workers: usize,
+    /// Engine and providers.
+    pub engine: EngineSettings,
+    /// The edgebench executable whose `__worker` command measures one model.
+    pub worker_exe: PathBuf,
+}
+
 impl CompareMeasure {
+    /// Candidates timed as `s` says against `target` (a built-in name or a `.toml`
+    /// file), int8 ones calibrated on `calibrate`; warnings go to `warn`.
+    pub fn new(
+        s: MeasureSettings,
+        calibrate: PathBuf,
+        target: String,
+        warn: Box<dyn FnMut(&str)>,
+    ) -> CompareMeasure {
+        let template = CompareConfig {
+            command: "shrink".into(),
+            models: Vec::new(),
+            plan: Plan {
+                warmup_queries: 2,
+                warmup_s: 0.3,
+                min_queries: 10,
+                min_duration_s: s.min_duration_s,
+                max_duration_s: 0.0,
+                rounds: 2,
+                single_stream: true,
+                offline: true,
+            },
+            batch: Batch::Fixed(s.batch),
+            max_batch: s.batch,
+            prepare: PrepareOptions {
+                seed: s.seed,
+                ..Default::default()
+            },
+            data: None,
+            data_workers: s.workers,
+            target: None,
+            memory_budget: None,
+            profile: false,
+            remeasure_peak: false,
+            no_peak: true,
+            tegrastats_interval_ms: 100,
+            engine: s.engine,
+            worker_exe: s.worker_exe,
+        };
+        CompareMeasure {
+            template,
+            calibrate,
+            target,
+            warn,
+        }
+    }
+
     fn config(&self, models: Vec<String>, data: Option<&Path>) -> CompareConfig {
         let mut c = self.template.clone();
         c.models = models;

@@ -45,7 +45,7 @@ use space::{Arch, Precision, Space};
 use state::{Measured, State};
 
 pub use finish::FINAL_REPORT;
-pub use measure::{CompareMeasure, budget_line, measured_line};
+pub use measure::{CompareMeasure, MeasureSettings, budget_line, measured_line};
 
 /// Everything a search needs.
 #[derive(Debug, Clone)]

@@ -258,6 +258,29 @@ impl ShrinkReport {
         t
     }
 
+    /// Write `shrink.json` and `shrink.html` into `out` (atomically), and the final
+    /// comparison's `final-compare.html` when there is one; the paths written, in order.
+    pub fn write(
+        &self,
+        out: &std::path::Path,
+        compared: Option<&crate::report::schema::Report>,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| crate::error::Error::json("the report", e))?;
+        let mut written = Vec::new();
+        for (name, text) in [("shrink.json", json), ("shrink.html", self.html()?)] {
+            let p = out.join(name);
+            crate::fsutil::write_atomic(&p, text.as_bytes())?;
+            written.push(p);
+        }
+        if let Some(c) = compared {
+            let p = out.join("final-compare.html");
+            crate::report::write(c, crate::report::Format::Html, &p)?;
+            written.push(p);
+        }
+        Ok(written)
+    }
+
     /// The HTML page.
     pub fn html(&self) -> Result<String> {
         let title = format!("edgebench shrink — {} for {}", self.base, self.target.name);

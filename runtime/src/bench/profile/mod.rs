@@ -184,6 +184,37 @@ pub fn from_runs(model: &Path, raw: ProfiledRuns, sources: &[SourceNode]) -> Res
 }
 
 impl Profile {
+    /// The JSON object of `edgebench profile --json` for model `name` at `input_shape`,
+    /// with the Chrome trace written to `trace_file` and the Jetson `board` and its
+    /// built-in target, if any.
+    pub fn to_json(
+        &self,
+        name: &str,
+        input_shape: &[usize],
+        trace_file: Option<&std::path::Path>,
+        board: Option<&(String, Option<String>)>,
+    ) -> serde_json::Value {
+        let p = self;
+        serde_json::json!({
+            "model": name,
+            "input_shape": input_shape,
+            "engine": p.engine,
+            "warmup": p.warmup,
+            "runs": p.runs,
+            "total_ms": p.total_ms,
+            "node_sum_ms": p.node_sum_ms,
+            "total_macs": p.total_macs,
+            "nodes": p.nodes,
+            "compute_ran_as": compute_groups(&p.nodes),
+            "kernels": p.kernels,
+            "run_ms": p.run_ms,
+            "notes": p.notes,
+            "trace_file": trace_file,
+            "board": board.map(|(b, _)| b),
+            "target": board.and_then(|(_, t)| t.as_ref()),
+        })
+    }
+
     /// The terminal table for model `name`: a header (what ran, on which Jetson `board` and
     /// its built-in target, if any), the `top` longest nodes (0: all) with MACs and GFLOP/s,
     /// and a footer comparing the summed node times with the measured end-to-end time.

@@ -192,6 +192,29 @@ pub struct Fitted {
     pub exported: Option<ExportSummary>,
 }
 
+impl Fitted {
+    /// What a run shows when it ends: the export (written to `export`), power, and the
+    /// optimizer steps taken in `seconds`.
+    pub fn summary(&self, export: Option<&Path>, seconds: f64) -> String {
+        let mut s = String::new();
+        if let (Some(p), Some(sum)) = (export, &self.exported) {
+            s.push_str(&format!(
+                "exported {} ({} parameters, {}) to {}\n",
+                sum.model,
+                crate::units::thousands(sum.params),
+                crate::units::bytes(sum.bytes),
+                p.display()
+            ));
+        }
+        s.push_str(&self.power.text());
+        s.push_str(&format!(
+            "done: {} optimizer steps in {seconds:.1} s\n",
+            self.updates
+        ));
+        s
+    }
+}
+
 /// Why feeding an epoch stopped early.
 enum Halt {
     Failed(Error),

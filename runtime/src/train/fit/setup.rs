@@ -15,6 +15,8 @@ use crate::train::schedule::Schedule;
 use crate::train::trainer::{Trainer, TrainerConfig, first_non_finite};
 use crate::units;
 
+use super::Data;
+
 /// What a run asks for, before it is resolved.
 #[derive(Debug, Clone)]
 pub struct Choices {
@@ -146,6 +148,43 @@ impl Setup {
             trainer.set_weights(&w)?;
         }
         Ok(trainer)
+    }
+
+    /// What a run shows before it trains: the model, input and data; the batch split,
+    /// trainable set, optimizer, arena and kernels; and the GEMM peak that `edgebench hw`
+    /// measured here, when it has (never measured during training: it would take the
+    /// cores), for the epochs' GFLOP/s to be read against.
+    pub fn header(&self, trainer: &Trainer, train: &Data, val: Option<&Data>) -> String {
+        let b = &self.split;
+        let kernels = crate::simd::active().name();
+        let mut s = format!(
+            "training {} at {} on {}{}\n",
+            self.spec.name,
+            self.input,
+            train.describe(),
+            val.map(|v| format!("; validation: {}", v.describe()))
+                .unwrap_or_default()
+        );
+        s.push_str(&format!(
+            "batch {} = {} × micro-batch {}; {} trainable; {}; arena {}; kernels {kernels}\n",
+            b.effective,
+            b.steps,
+            b.micro,
+            self.trainable,
+            self.optimizer,
+            units::bytes(trainer.arena_bytes() as u64),
+        ));
+        if let Some(p) = crate::bench::hw::cached_peak() {
+            let own = match (p.own_gflops, p.own_kernels.as_deref()) {
+                (Some(g), Some(k)) if k == kernels => format!(", edgebench's sgemm {g:.1} on {k}"),
+                _ => String::new(),
+            };
+            s.push_str(&format!(
+                "GEMM peak here: {:.1} GFLOP/s fp32{own} (edgebench hw)\n",
+                p.gflops
+            ));
+        }
+        s
     }
 
     /// The memory plan (every buffer, per layer), the batch split and, with a budget,
