@@ -192,19 +192,19 @@ fn ort_lib() -> PathBuf {
 
 fn opts(batch: usize, providers: Vec<Provider>) -> EngineOptions {
     let mut o = EngineOptions::for_shape(vec![batch, C_IN, HW, HW]);
-    o.providers = providers;
+    o.settings.providers = providers;
     o
 }
 
 fn ort_opts(batch: usize, providers: Vec<Provider>) -> EngineOptions {
     let mut o = opts(batch, providers);
-    o.ort_library = Some(ort_lib());
+    o.settings.ort_library = Some(ort_lib());
     o
 }
 
 fn missing_lib_opts(batch: usize, providers: Vec<Provider>) -> EngineOptions {
     let mut o = opts(batch, providers);
-    o.ort_library = Some("/nonexistent/libonnxruntime.so".into());
+    o.settings.ort_library = Some("/nonexistent/libonnxruntime.so".into());
     o
 }
 
@@ -222,7 +222,7 @@ fn tract_and_ort_agree_with_the_naive_reference() {
     assert_eq!(t.info().provider, "tract-cpu");
 
     let mut o = ort_opts(2, vec![Provider::Cpu]);
-    o.threads = Some(1);
+    o.settings.threads = Some(1);
     let mut s = engine::open(&model, EngineChoice::Ort, &o).expect("ort open");
     let got_o = s.run(x.view().into_dyn()).expect("ort run");
     assert_eq!(s.info().engine, "ort");
@@ -364,7 +364,7 @@ fn text_file_as_library_is_a_clear_error() {
     let lib = dir.path().join("libonnxruntime.so");
     std::fs::write(&lib, "not a library\n").expect("write");
     let mut o = opts(1, vec![Provider::Cpu]);
-    o.ort_library = Some(lib.clone());
+    o.settings.ort_library = Some(lib.clone());
     let err = engine::open(&model, EngineChoice::Ort, &o)
         .err()
         .expect("text file loaded as a library");

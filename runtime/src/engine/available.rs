@@ -21,7 +21,7 @@ pub struct Available {
 /// it.
 pub fn probe(ort_library: Option<PathBuf>) -> Available {
     let mut opts = EngineOptions::for_shape(vec![]);
-    opts.ort_library = ort_library;
+    opts.settings.ort_library = ort_library;
     let (library, ort) = match ort::library_path(&opts) {
         Err(e) => (None, Err(e.to_string())),
         Ok(path) => {

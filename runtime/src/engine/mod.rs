@@ -176,59 +176,27 @@ impl EngineSettings {
     /// The options a session for `input_shape` is opened with.
     pub fn options(&self, input_shape: Vec<usize>) -> EngineOptions {
         EngineOptions {
-            providers: self.providers.clone(),
-            trt_fp16: self.trt_fp16,
-            trt_int8: self.trt_int8,
-            no_tf32: self.no_tf32,
-            trt_cache_dir: self.trt_cache_dir.clone(),
-            cuda_device: self.cuda_device,
-            threads: self.threads,
+            settings: self.clone(),
             input_shape,
-            ort_library: self.ort_library.clone(),
         }
     }
 }
 
-/// Everything an engine needs to prepare a session.
+/// Everything an engine needs to prepare a session: the user's settings and the input
+/// shape to specialise the plan for.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Execution providers for ONNX Runtime, in order of preference.
-    pub providers: Vec<Provider>,
-    /// TensorRT: allow fp16 kernels.
-    pub trt_fp16: bool,
-    /// TensorRT: allow int8 kernels; with a QDQ model (`edgebench quantize
-    /// --activations symmetric`), explicit quantization from its scales, no calibration
-    /// table.
-    pub trt_int8: bool,
-    /// CUDA: fp32 convolutions and matrix products in full fp32, not TF32 (ONNX
-    /// Runtime's default on Ampere and newer GPUs, ≈ 1e-3 relative error).
-    pub no_tf32: bool,
-    /// TensorRT: directory for the engine cache (created if missing).
-    pub trt_cache_dir: Option<PathBuf>,
-    /// CUDA / TensorRT device id.
-    pub cuda_device: i32,
-    /// Intra-op threads (None: the engine's default, all cores).
-    pub threads: Option<usize>,
+    /// Providers, precisions, threads, library (an engine reads all but `engine`: the
+    /// choice is made before it is opened).
+    pub settings: EngineSettings,
     /// Fixed input shape (NCHW, including batch) used to specialise the plan.
     pub input_shape: Vec<usize>,
-    /// Explicit ONNX Runtime library path (else `ORT_DYLIB_PATH`, else the repo cache).
-    pub ort_library: Option<PathBuf>,
 }
 
 impl EngineOptions {
     /// CPU-only defaults for the given input shape.
     pub fn for_shape(input_shape: Vec<usize>) -> Self {
-        Self {
-            providers: vec![Provider::Cpu],
-            trt_fp16: false,
-            trt_int8: false,
-            no_tf32: false,
-            trt_cache_dir: None,
-            cuda_device: 0,
-            threads: None,
-            input_shape,
-            ort_library: None,
-        }
+        EngineSettings::default().options(input_shape)
     }
 }
 

@@ -42,6 +42,7 @@ pub fn check_compiled_in(choice: EngineChoice) -> Result<()> {
 /// providers are recorded as not used.
 fn tract_provider_check(opts: &EngineOptions) -> Result<Vec<String>> {
     let gpu: Vec<&str> = opts
+        .settings
         .providers
         .iter()
         .filter(|p| **p != Provider::Cpu)
@@ -51,7 +52,7 @@ fn tract_provider_check(opts: &EngineOptions) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let why = "tract runs on the CPU only (use --engine ort or auto for GPU providers)";
-    if !opts.providers.contains(&Provider::Cpu) {
+    if !opts.settings.providers.contains(&Provider::Cpu) {
         return Err(Error::Provider {
             provider: gpu.join(", "),
             reason: why.into(),
@@ -73,7 +74,7 @@ pub(crate) fn dispatch<T>(
         EngineChoice::Tract => with_tract(tract_provider_check(opts)?),
         EngineChoice::Auto => match with_ort() {
             Err(e @ (Error::OrtLibrary { .. } | Error::NotCompiledIn { .. })) => {
-                if !opts.providers.contains(&Provider::Cpu) {
+                if !opts.settings.providers.contains(&Provider::Cpu) {
                     let why = match &e {
                         Error::OrtLibrary { reason } => reason.clone(),
                         other => other.to_string(),

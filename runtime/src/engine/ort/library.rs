@@ -45,10 +45,10 @@ const HOW_TO_GET: &str = "run `bash scripts/fetch-onnxruntime.sh` in the edgeben
 
 /// Find the ONNX Runtime shared library for `opts` (see the module docs for the order).
 ///
-/// An explicit path (`opts.ort_library`, `ORT_DYLIB_PATH`) that does not exist is an
+/// An explicit path (`opts.settings.ort_library`, `ORT_DYLIB_PATH`) that does not exist is an
 /// error; it does not fall through to the other candidates.
 pub fn library_path(opts: &EngineOptions) -> Result<PathBuf> {
-    let explicit = match &opts.ort_library {
+    let explicit = match &opts.settings.ort_library {
         Some(p) => Some((p.clone(), "given as the ONNX Runtime library")),
         None => std::env::var_os("ORT_DYLIB_PATH")
             .filter(|v| !v.is_empty())

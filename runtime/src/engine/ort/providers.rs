@@ -52,10 +52,10 @@ fn register(p: Provider, b: &mut SessionBuilder, opts: &EngineOptions) -> Result
     let r = match p {
         Provider::TensorRt => {
             let mut trt = ep::TensorRT::default()
-                .with_device_id(opts.cuda_device)
-                .with_fp16(opts.trt_fp16)
-                .with_int8(opts.trt_int8);
-            if let Some(dir) = &opts.trt_cache_dir {
+                .with_device_id(opts.settings.cuda_device)
+                .with_fp16(opts.settings.trt_fp16)
+                .with_int8(opts.settings.trt_int8);
+            if let Some(dir) = &opts.settings.trt_cache_dir {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create engine cache {}: {e}", dir.display()))?;
                 trt = trt
@@ -67,8 +67,8 @@ fn register(p: Provider, b: &mut SessionBuilder, opts: &EngineOptions) -> Result
             trt.register(b)
         }
         Provider::Cuda => {
-            let mut cuda = ep::CUDA::default().with_device_id(opts.cuda_device);
-            if opts.no_tf32 {
+            let mut cuda = ep::CUDA::default().with_device_id(opts.settings.cuda_device);
+            if opts.settings.no_tf32 {
                 cuda = cuda.with_tf32(false);
             }
             cuda.register(b)
@@ -87,9 +87,9 @@ pub(super) fn commit(
     fallbacks: &mut Vec<String>,
     profile: Option<&Path>,
 ) -> Result<(ort::session::Session, Provider)> {
-    let cpu_allowed = opts.providers.contains(&Provider::Cpu);
-    if (opts.trt_fp16 || opts.trt_cache_dir.is_some())
-        && !opts.providers.contains(&Provider::TensorRt)
+    let cpu_allowed = opts.settings.providers.contains(&Provider::Cpu);
+    if (opts.settings.trt_fp16 || opts.settings.trt_cache_dir.is_some())
+        && !opts.settings.providers.contains(&Provider::TensorRt)
     {
         // Options the user gave that cannot apply are said, not dropped silently.
         fallbacks.push(format!(
@@ -100,7 +100,7 @@ pub(super) fn commit(
     let mut b = builder(rt, opts, model, profile)?;
     let mut registered = Vec::new();
     let mut failed = Vec::new();
-    for &p in &opts.providers {
+    for &p in &opts.settings.providers {
         if registered.contains(&p) || failed.iter().any(|(q, _)| *q == p) {
             continue;
         }

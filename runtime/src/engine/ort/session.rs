@@ -30,7 +30,7 @@ pub(super) fn builder(
             .with_profiling(prefix)
             .map_err(|e| engine_err(model, &e.to_string()))?;
     }
-    if let Some(n) = opts.threads {
+    if let Some(n) = opts.settings.threads {
         b = b
             .with_intra_threads(n)
             .map_err(|e| engine_err(model, &e.to_string()))?;
@@ -47,7 +47,7 @@ pub(super) fn engine_err(model: &Path, reason: &str) -> Error {
     }
 }
 
-/// Prepare `model` with ONNX Runtime, execution providers in `opts.providers` order.
+/// Prepare `model` with ONNX Runtime, execution providers in `opts.settings.providers` order.
 pub fn open(model: &Path, opts: &EngineOptions) -> Result<Box<dyn Session>> {
     Ok(Box::new(open_session(model, opts, None)?))
 }
