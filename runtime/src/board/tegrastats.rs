@@ -404,5 +404,4 @@ fn temperature(tok: &str) -> Option<(String, f64)> {
 }
 
 #[cfg(test)]
-#[path = "tegrastats_tests.rs"]
 mod tests;

@@ -595,5 +595,4 @@ fn is_executable(p: &Path) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tegrastats_sampler_tests.rs"]
 mod tests;

@@ -443,5 +443,4 @@ pub fn single(path: &Path) -> Vec<PathBuf> {
 }
 
 #[cfg(test)]
-#[path = "tfrecord_tests.rs"]
 mod tests;

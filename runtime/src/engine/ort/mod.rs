@@ -1,7 +1,7 @@
 //! ONNX Runtime engine, through the `ort` crate with the library loaded at run time.
 //!
 //! The library is never downloaded at build time. [`library_path`] finds it, in order:
-//! [`EngineOptions::ort_library`](super::EngineOptions::ort_library), `ORT_DYLIB_PATH`,
+//! [`EngineSettings::ort_library`](super::EngineSettings::ort_library), `ORT_DYLIB_PATH`,
 //! then `lib/libonnxruntime.so` beside the executable (deploy bundles) and
 //! `.cache/onnxruntime/linux-<arch>/libonnxruntime.so` (what
 //! `scripts/fetch-onnxruntime.sh` installs) under the current directory, the

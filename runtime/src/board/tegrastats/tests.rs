@@ -4,16 +4,16 @@
 
 use super::*;
 
-const R32_NANO: &str = include_str!("../../../tests/fixtures/tegrastats/r32-nano.txt");
-const R32_XAVIER_NX: &str = include_str!("../../../tests/fixtures/tegrastats/r32-xavier-nx.txt");
-const R32_TX2: &str = include_str!("../../../tests/fixtures/tegrastats/r32-tx2.txt");
-const R35_XAVIER_NX: &str = include_str!("../../../tests/fixtures/tegrastats/r35-xavier-nx.txt");
-const R35_ORIN_NANO: &str = include_str!("../../../tests/fixtures/tegrastats/r35-orin-nano.txt");
-const R36_ORIN_NANO: &str = include_str!("../../../tests/fixtures/tegrastats/r36-orin-nano.txt");
-const R36_ORIN_NX: &str = include_str!("../../../tests/fixtures/tegrastats/r36-orin-nx.txt");
-const R36_AGX_ORIN: &str = include_str!("../../../tests/fixtures/tegrastats/r36-agx-orin.txt");
-const R39_AGX_ORIN: &str = include_str!("../../../tests/fixtures/tegrastats/r39-agx-orin.txt");
-const R38_THOR: &str = include_str!("../../../tests/fixtures/tegrastats/r38-thor.txt");
+const R32_NANO: &str = include_str!("../../../../tests/fixtures/tegrastats/r32-nano.txt");
+const R32_XAVIER_NX: &str = include_str!("../../../../tests/fixtures/tegrastats/r32-xavier-nx.txt");
+const R32_TX2: &str = include_str!("../../../../tests/fixtures/tegrastats/r32-tx2.txt");
+const R35_XAVIER_NX: &str = include_str!("../../../../tests/fixtures/tegrastats/r35-xavier-nx.txt");
+const R35_ORIN_NANO: &str = include_str!("../../../../tests/fixtures/tegrastats/r35-orin-nano.txt");
+const R36_ORIN_NANO: &str = include_str!("../../../../tests/fixtures/tegrastats/r36-orin-nano.txt");
+const R36_ORIN_NX: &str = include_str!("../../../../tests/fixtures/tegrastats/r36-orin-nx.txt");
+const R36_AGX_ORIN: &str = include_str!("../../../../tests/fixtures/tegrastats/r36-agx-orin.txt");
+const R39_AGX_ORIN: &str = include_str!("../../../../tests/fixtures/tegrastats/r39-agx-orin.txt");
+const R38_THOR: &str = include_str!("../../../../tests/fixtures/tegrastats/r38-thor.txt");
 
 const ALL: [&str; 10] = [
     R32_NANO,

@@ -3,9 +3,9 @@
 
 use super::*;
 
-const ORIN_NANO: &str = include_str!("../../../tests/fixtures/tegrastats/r36-orin-nano.txt");
-const AGX_ORIN: &str = include_str!("../../../tests/fixtures/tegrastats/r36-agx-orin.txt");
-const TX2: &str = include_str!("../../../tests/fixtures/tegrastats/r32-tx2.txt");
+const ORIN_NANO: &str = include_str!("../../../../tests/fixtures/tegrastats/r36-orin-nano.txt");
+const AGX_ORIN: &str = include_str!("../../../../tests/fixtures/tegrastats/r36-agx-orin.txt");
+const TX2: &str = include_str!("../../../../tests/fixtures/tegrastats/r32-tx2.txt");
 
 fn lines(text: &str) -> Vec<TegraLine> {
     text.lines().map(|l| parse_line(l).unwrap()).collect()
