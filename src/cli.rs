@@ -161,13 +161,8 @@ pub struct PreprocessArgs {
     )]
     pub std: Option<Vec<f32>>,
     /// Image tensor layout: nchw or nhwc (e.g. a tf2onnx Keras export).
-    #[arg(long, value_parser = parse_layout)]
+    #[arg(long)]
     pub layout: Option<edgebench_runtime::model::Layout>,
-}
-
-fn parse_layout(s: &str) -> Result<edgebench_runtime::model::Layout, String> {
-    s.parse()
-        .map_err(|e: edgebench_runtime::Error| e.to_string())
 }
 
 impl PreprocessArgs {
@@ -203,7 +198,7 @@ impl ModelInputArgs {
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
     /// Engine: auto (ONNX Runtime when its library loads, else tract), ort or tract.
-    #[arg(long, default_value = "auto", value_parser = parse_engine)]
+    #[arg(long, default_value = "auto")]
     pub engine: EngineChoice,
     /// ONNX Runtime execution providers in order of preference.
     #[arg(long, default_value = "cpu", value_name = "tensorrt,cuda,cpu", value_parser = parse_providers)]
@@ -287,11 +282,6 @@ pub struct EnginesArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-pub(crate) fn parse_engine(s: &str) -> Result<EngineChoice, String> {
-    s.parse()
-        .map_err(|e: edgebench_runtime::Error| e.to_string())
 }
 
 pub(crate) fn parse_providers(s: &str) -> Result<ProviderList, String> {

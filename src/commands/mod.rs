@@ -16,9 +16,7 @@ pub mod shrink;
 pub mod targets;
 pub mod train;
 
-use edgebench_runtime::engine::EngineOptions;
-
-use crate::cli::{Cli, Command, EngineArgs};
+use crate::cli::{Cli, Command};
 
 /// Print `value` as pretty JSON on stdout. A value that cannot be written as JSON is an
 /// internal failure naming `what` (exit 1), not a usage error.
@@ -51,11 +49,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::Shrink(args) => shrink::run(args),
     }
-}
-
-/// Resolve engine flags into the runtime's options for a given input shape.
-pub fn engine_options(args: &EngineArgs, input_shape: Vec<usize>) -> EngineOptions {
-    args.settings().options(input_shape)
 }
 
 pub use edgebench_runtime::units::{bytes, count as si};

@@ -10,7 +10,6 @@ use clap::Args;
 use edgebench_runtime::bench::profile::{self, ProfileOptions};
 use edgebench_runtime::board;
 
-use super::engine_options;
 use crate::cli::{EngineArgs, ModelInputArgs};
 
 #[derive(Debug, Args)]
@@ -50,7 +49,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         &args.model,
         &args.model_input.prepare_options(None),
     )?;
-    let opts = engine_options(&args.engine, prepared.input_shape.clone());
+    let opts = args.engine.settings().options(prepared.input_shape.clone());
     let settings = ProfileOptions {
         warmup: args.warmup,
         runs: usize::try_from(args.runs).context("--runs is too large")?,

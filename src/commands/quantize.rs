@@ -12,7 +12,6 @@ use edgebench_runtime::quant::fp16;
 use edgebench_runtime::quant::ptq::{self, QuantizeConfig};
 use edgebench_runtime::quant::qdq::{self, Activations};
 
-use super::engine_options;
 use crate::cli::{EngineArgs, ModelInputArgs, parse_count};
 
 #[derive(Debug, Args)]
@@ -33,11 +32,11 @@ pub struct QuantizeArgs {
     pub calibrate_images: u64,
     /// Range of each activation: minmax, percentile:P (e.g. percentile:99.99), entropy
     /// (KL divergence, as TensorRT) or mse.
-    #[arg(long, default_value = "minmax", value_parser = parse_method)]
+    #[arg(long, default_value = "minmax")]
     pub method: Method,
     /// Activation form: asymmetric (ONNX Runtime's CPU kernels; a ReLU after a
     /// quantized node folds away) or symmetric (zero point 0, as TensorRT requires).
-    #[arg(long, default_value = "asymmetric", value_parser = parse_activations)]
+    #[arg(long, default_value = "asymmetric")]
     pub activations: Activations,
     /// Keep these nodes in fp32 (node names, or first output names; comma-separated or
     /// repeated).
@@ -77,16 +76,6 @@ pub enum To {
     Fp16,
 }
 
-fn parse_method(s: &str) -> Result<Method, String> {
-    s.parse()
-        .map_err(|e: edgebench_runtime::Error| e.to_string())
-}
-
-fn parse_activations(s: &str) -> Result<Activations, String> {
-    s.parse()
-        .map_err(|e: edgebench_runtime::Error| e.to_string())
-}
-
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     let _scratch = edgebench_runtime::scratch::Scratch::begin();
     if args.to == To::Fp16 {
@@ -117,7 +106,7 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
             reduce_range: args.reduce_range,
         },
         engine: args.engine.engine,
-        engine_options: engine_options(&args.engine, prepared.input_shape.clone()),
+        engine_options: args.engine.settings().options(prepared.input_shape.clone()),
         workers: args.workers,
         save_calibration: args.save_calibration.clone(),
     };

@@ -8,7 +8,6 @@ use edgebench_runtime::data::npy;
 use edgebench_runtime::engine;
 use edgebench_runtime::fsutil::IoPaths;
 
-use super::engine_options;
 use crate::cli::RunArgs;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -46,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(w) = warning {
         eprintln!("edgebench: warning: {w}");
     }
-    let opts = engine_options(&args.engine, prepared.input_shape.clone());
+    let opts = args.engine.settings().options(prepared.input_shape.clone());
     let t = single::time(
         &prepared,
         args.engine.engine,

@@ -21,7 +21,7 @@ use edgebench_runtime::train::fit::{
 };
 use edgebench_runtime::train::optim::OptimizerConfig;
 use edgebench_runtime::train::program::plan::Trainable;
-use edgebench_runtime::{Error, units};
+use edgebench_runtime::units;
 use indicatif::ProgressBar;
 
 use crate::cli::parse_crop;
@@ -60,7 +60,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub plan: bool,
     /// Which layers train: all, or last:N (the last N layers with parameters).
-    #[arg(long, default_value = "all", value_name = "all|last:N", value_parser = parse_trainable)]
+    #[arg(long, default_value = "all", value_name = "all|last:N")]
     pub train_layers: Trainable,
     /// Train only the biases of every layer (partial update; no saved activations).
     #[arg(long, conflicts_with = "train_layers")]
@@ -174,10 +174,6 @@ impl OptimizerArg {
             OptimizerArg::Adamw => OptimizerConfig::adamw(),
         }
     }
-}
-
-fn parse_trainable(s: &str) -> Result<Trainable, String> {
-    s.parse().map_err(|e: Error| e.to_string())
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
