@@ -124,17 +124,17 @@ pub const BUSY_LOAD_PER_CORE: f64 = 0.25;
 /// Timed products of one peak measurement.
 pub const PEAK_RUNS: usize = 7;
 
-/// Time `runs` fp32 n×n×n products on `threads` threads, one at a time with a short
-/// pause between them (after one untimed product); GFLOP/s of the fastest.
-pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
-    let a: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
-    let b: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
-    let mut c = vec![0f32; n * n];
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+/// The two n×n operands every peak product multiplies (small values, no overflow).
+fn operands(n: usize) -> (Vec<f32>, Vec<f32>) {
+    let a = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+    let b = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+    (a, b)
+}
+
+/// GFLOP/s of the fastest of `runs` n×n×n `product`s, run one at a time with a short
+/// pause between them, after one untimed product that warms caches, pages and thread
+/// pools up.
+fn best_gflops(n: usize, runs: usize, mut product: impl FnMut() -> Result<()>) -> Result<f64> {
     let flops = 2.0 * (n as f64).powi(3);
     let mut best = f64::INFINITY;
     for run in 0..=runs.max(1) {
@@ -142,6 +142,25 @@ pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
             std::thread::sleep(Duration::from_millis(20));
         }
         let t = Instant::now();
+        product()?;
+        if run > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(flops / best / 1e9)
+}
+
+/// Time `runs` fp32 n×n×n products on `threads` threads through the `gemm` crate (the
+/// machine's peak); GFLOP/s of the fastest ([`best_gflops`]).
+pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
+    let (a, b) = operands(n);
+    let mut c = vec![0f32; n * n];
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let gflops = best_gflops(n, runs, || {
         // Safety: a, b and c each hold n·n f32 in row-major order; the strides
         // (column stride 1, row stride n) stay inside them, and c does not alias a or b.
         unsafe {
@@ -167,13 +186,11 @@ pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
                 par,
             );
         }
-        // Run 0 warms caches, pages and the thread pool up.
-        if run > 0 {
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-    }
+        Ok(())
+    });
     std::hint::black_box(&c);
-    flops / best / 1e9
+    // The product itself cannot fail.
+    gflops.unwrap_or(0.0)
 }
 
 /// [`measure_gemm`] through edgebench's own SGEMM on the process's kernel path (packing
@@ -182,19 +199,12 @@ pub fn measure_own_gemm(n: usize, threads: usize, runs: usize) -> Result<f64> {
     use crate::train::kernels::sgemm::{Operand, pack_len, sgemm};
     use crate::train::kernels::workers::Workers;
     let threads = threads.max(1);
-    let a: Vec<f32> = (0..n * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
-    let b: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+    let (a, b) = operands(n);
     let mut c = vec![0f32; n * n];
     let mut pack = vec![0f32; threads * pack_len()];
     let workers = Workers::new(threads - 1)?;
     let (oa, ob) = (Operand::new(&a, n, n, false), Operand::new(&b, n, n, false));
-    let flops = 2.0 * (n as f64).powi(3);
-    let mut best = f64::INFINITY;
-    for run in 0..=runs.max(1) {
-        if run > 1 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let t = Instant::now();
+    let gflops = best_gflops(n, runs, || {
         sgemm(
             n,
             n,
@@ -207,13 +217,10 @@ pub fn measure_own_gemm(n: usize, threads: usize, runs: usize) -> Result<f64> {
             &mut pack,
             threads,
             Some(&workers),
-        )?;
-        if run > 0 {
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-    }
+        )
+    })?;
     std::hint::black_box(&c);
-    Ok(flops / best / 1e9)
+    Ok(gflops)
 }
 
 /// Matrix size for the peak: large enough to keep every core busy, small enough that

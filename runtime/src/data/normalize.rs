@@ -121,8 +121,9 @@ mod neon {
                             }
                         }
                         Layout::Nhwc => {
-                            for q in 0..4 {
-                                let v = float32x4x3_t(f[0][q], f[1][q], f[2][q]);
+                            let [r, g, b] = &f;
+                            for (q, ((&r, &g), &b)) in r.iter().zip(g).zip(b).enumerate() {
+                                let v = float32x4x3_t(r, g, b);
                                 vst3q_f32(op.add(at(0, x + 4 * q, y)), v);
                             }
                         }
