@@ -151,7 +151,7 @@ fn best_gflops(n: usize, runs: usize, mut product: impl FnMut() -> Result<()>) -
 }
 
 /// Time `runs` fp32 n×n×n products on `threads` threads through the `gemm` crate (the
-/// machine's peak); GFLOP/s of the fastest ([`best_gflops`]).
+/// machine's peak); GFLOP/s of the fastest, timed as the own SGEMM is.
 pub fn measure_gemm(n: usize, threads: usize, runs: usize) -> f64 {
     let (a, b) = operands(n);
     let mut c = vec![0f32; n * n];

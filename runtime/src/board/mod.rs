@@ -222,6 +222,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_given_target_is_chosen_by_the_flag_and_a_bad_one_is_an_error() {
+        let (b, how) = choose(Some("jetson-nano")).unwrap().unwrap();
+        assert_eq!((b.name.as_str(), how.as_str()), ("jetson-nano", "--target"));
+        let e = choose(Some("jetson-nope")).unwrap_err().to_string();
+        assert!(e.contains("unknown target \"jetson-nope\""), "{e}");
+    }
+
+    #[test]
     fn every_builtin_parses_with_its_own_name() {
         let all = builtin();
         assert_eq!(all.len(), 5);
