@@ -113,7 +113,8 @@ pub fn run(a: ShrinkArgs) -> anyhow::Result<()> {
         precisions: a.precisions.clone().unwrap_or(default.precisions),
     }
     .normalized()?;
-    let Some((board, chosen_by)) = board::choose(a.target.as_deref())? else {
+    let Some((board, chosen_by)) = board::choose(a.target.as_deref(), board::detect().as_ref())?
+    else {
         return Err(Error::Invalid(
             "shrink needs a board's budgets: give --target NAME|FILE (see `edgebench targets`)"
                 .into(),

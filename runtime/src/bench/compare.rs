@@ -122,8 +122,9 @@ pub fn compare(cfg: &CompareConfig, obs: &mut dyn Observer) -> Result<Report> {
     if cfg.max_batch == 0 {
         return Err(Error::Invalid("--max-batch must be ≥ 1".into()));
     }
-    let board = board::detect().map(|(b, _)| b);
-    let chosen = board::choose(cfg.target.as_deref())?;
+    let detected = board::detect();
+    let chosen = board::choose(cfg.target.as_deref(), detected.as_ref())?;
+    let board = detected.map(|(b, _)| b);
     match (&board, &chosen) {
         (Some(b), Some((t, how))) if how.starts_with("detected") => obs.note(&format!(
             "detected {b}: using target {} for the verdicts",

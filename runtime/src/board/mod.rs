@@ -184,14 +184,17 @@ pub fn builtin_names() -> Vec<&'static str> {
 }
 
 /// The board whose budgets apply, and how it was chosen (`--target`, or `detected:
-/// <board>`): `arg` when given, else the built-in target of the Jetson this runs on,
-/// else none.
-pub fn choose(arg: Option<&str>) -> Result<Option<(Board, String)>> {
+/// <board>`): `arg` when given, else the built-in target of the Jetson this runs on
+/// (`detected`, as [`detect`] returns it), else none.
+pub fn choose(
+    arg: Option<&str>,
+    detected: Option<&(String, Option<String>)>,
+) -> Result<Option<(Board, String)>> {
     if let Some(name) = arg {
         return Ok(Some((resolve(name)?, "--target".into())));
     }
-    match detect() {
-        Some((b, Some(t))) => Ok(Some((resolve(&t)?, format!("detected: {b}")))),
+    match detected {
+        Some((b, Some(t))) => Ok(Some((resolve(t)?, format!("detected: {b}")))),
         _ => Ok(None),
     }
 }
@@ -223,9 +226,17 @@ mod tests {
 
     #[test]
     fn a_given_target_is_chosen_by_the_flag_and_a_bad_one_is_an_error() {
-        let (b, how) = choose(Some("jetson-nano")).unwrap().unwrap();
+        let orin = (
+            "NVIDIA Jetson Orin Nano".to_string(),
+            Some("jetson-orin-nano".into()),
+        );
+        let (b, how) = choose(Some("jetson-nano"), Some(&orin)).unwrap().unwrap();
         assert_eq!((b.name.as_str(), how.as_str()), ("jetson-nano", "--target"));
-        let e = choose(Some("jetson-nope")).unwrap_err().to_string();
+        let (b, how) = choose(None, Some(&orin)).unwrap().unwrap();
+        assert_eq!(b.name, "jetson-orin-nano");
+        assert_eq!(how, "detected: NVIDIA Jetson Orin Nano");
+        assert!(choose(None, None).unwrap().is_none());
+        let e = choose(Some("jetson-nope"), None).unwrap_err().to_string();
         assert!(e.contains("unknown target \"jetson-nope\""), "{e}");
     }
 

@@ -38,14 +38,19 @@ impl Fp16Report {
                 s += &format!("  {t}: {why}\n");
             }
         }
-        s += &format!(
-            "size: {} → {} (×{:.2})\n",
-            bytes(r.fp32_bytes),
-            bytes(r.fp16_bytes),
-            r.fp16_bytes as f64 / r.fp32_bytes.max(1) as f64
-        );
+        s += &size_line(r.fp32_bytes, r.fp16_bytes);
         s
     }
+}
+
+/// `size: 5.4 MiB → 1.3 MiB (×0.25)`: the fp32 model's file against the converted one.
+fn size_line(fp32: u64, converted: u64) -> String {
+    format!(
+        "size: {} → {} (×{:.2})\n",
+        bytes(fp32),
+        bytes(converted),
+        converted as f64 / fp32.max(1) as f64
+    )
 }
 
 fn list(names: &[String]) -> String {
@@ -96,12 +101,7 @@ impl QuantizeReport {
                 s += &format!("  {} ({}): {}\n", k.node, k.op, k.reason);
             }
         }
-        s += &format!(
-            "size: {} → {} (×{:.2})\n",
-            bytes(r.fp32_bytes),
-            bytes(r.int8_bytes),
-            r.int8_bytes as f64 / r.fp32_bytes.max(1) as f64
-        );
+        s += &size_line(r.fp32_bytes, r.int8_bytes);
         let mut ranges: Vec<_> = r.ranges.iter().collect();
         let shown = if all_ranges {
             ranges.len()
